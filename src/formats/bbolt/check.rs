@@ -1,0 +1,508 @@
+//! The structural check, and the one walk that every whole-db pass shares.
+//!
+//! [`walk`] visits every page reachable from the root bucket exactly once, in the
+//! order bbolt's `tx.Check()` does (all pages of a bucket in pre-order, then its
+//! nested buckets in key order), reports every problem as a [`Finding`], and hands
+//! each top-level bucket's entries, in key order, to a [`Visitor`]. `snapshot
+//! status` hashes through the visitor, so checking and hashing are one pass.
+//!
+//! Findings shared with Go bbolt carry the exact text of bbolt v1.3.6's
+//! `tx.check` (the version etcdutl 3.5 uses): `page N: already freed`,
+//! `page N: out of bounds: M`, `page N: multiple references`,
+//! `page N: reachable freed`, `page N: invalid type: T`,
+//! `page N: unreachable unfreed`. Go panics, loops or faults on some damage
+//! (a page cycle, an element past its page, a page past the end of the file,
+//! a bad freelist page, any error while rebuilding the free set of an etcd db);
+//! we report those as findings of our own and never descend into a page twice.
+//! Key order (bbolt ≥ 1.3.7) is checked too, with our own wording.
+
+use crate::bytes::hex;
+use crate::error::{Finding, Location};
+
+use super::bucket::{Bucket, BucketRoot};
+use super::cursor::{PageSet, MAX_DEPTH};
+use super::db::Db;
+use super::freelist;
+use super::page::{type_name, LeafElement, Page};
+
+/// Receives the entries of top-level buckets during a [`walk`].
+pub trait Visitor<'a> {
+    /// A key of the root bucket, in key order, before that bucket's entries.
+    /// `is_bucket` is false for a plain key stored at the top level.
+    fn top_level(&mut self, _name: &'a [u8], _is_bucket: bool) {}
+    /// An entry of the current top-level bucket, in key order; `value` is `None`
+    /// for a nested bucket (Go's `ForEach` gives nil).
+    fn entry(&mut self, _key: &'a [u8], _value: Option<&'a [u8]>) {}
+}
+
+/// A visitor that does nothing (a plain structural check).
+impl Visitor<'_> for () {}
+
+/// Page statistics gathered by the walk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PageStats {
+    /// Branch pages reached.
+    pub branch_pages: u64,
+    /// Leaf pages reached.
+    pub leaf_pages: u64,
+    /// Overflow page slots of reached pages.
+    pub overflow_pages: u64,
+    /// Pages in `[2, pgid)` not reached (free or leaked).
+    pub free_pages: u64,
+    /// Inline buckets seen.
+    pub inline_buckets: u64,
+    /// Deepest tree level seen (root page = 1).
+    pub max_depth: u64,
+}
+
+/// What the walk found.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Every problem, in bbolt's order.
+    pub findings: Vec<Finding>,
+    /// Page statistics.
+    pub stats: PageStats,
+    /// Whether the meta points at a freelist page (false for etcd on Linux).
+    pub freelist_persisted: bool,
+}
+
+impl CheckReport {
+    /// The findings' messages, as `tx.Check()` would send them.
+    pub fn messages(&self) -> Vec<String> {
+        self.findings.iter().map(|f| f.message.clone()).collect()
+    }
+}
+
+/// Longest key shown in a finding, in bytes.
+const SHOWN_KEY: usize = 48;
+
+fn show_key(k: &[u8]) -> String {
+    match k.get(..SHOWN_KEY) {
+        Some(head) if k.len() > SHOWN_KEY => format!("{}…", hex(head)),
+        _ => hex(k),
+    }
+}
+
+struct PageJob<'a> {
+    id: u64,
+    depth: usize,
+    /// Keys of this subtree must be ≥ this (the parent's separator).
+    min_closed: Option<&'a [u8]>,
+    /// ... and < this (the next separator of the parent).
+    max_open: Option<&'a [u8]>,
+}
+
+enum BucketJob<'a> {
+    /// Walk a bucket at `level` (0 = root bucket, 1 = top-level, 2+ = nested).
+    Walk {
+        bucket: Bucket<'a>,
+        level: u32,
+        name: &'a [u8],
+    },
+    /// A top-level key that is not a bucket.
+    PlainTopLevel(&'a [u8]),
+}
+
+struct Walker<'d, 'a, V> {
+    db: &'d Db<'a>,
+    visitor: &'d mut V,
+    reached: PageSet,
+    freed: PageSet,
+    report: CheckReport,
+    /// Last key seen in the bucket being walked (keys must rise across pages).
+    last_key: Option<&'a [u8]>,
+}
+
+/// Walks the whole database: the structural check plus a visit of every
+/// top-level bucket's entries.
+pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
+    let meta = *db.meta();
+    let limit = meta.pgid.max(db.pages_in_file()).saturating_add(1);
+    let mut w = Walker {
+        db,
+        visitor,
+        reached: PageSet::with_limit(limit),
+        freed: PageSet::with_limit(limit),
+        report: CheckReport {
+            freelist_persisted: meta.has_freelist_page(),
+            ..CheckReport::default()
+        },
+        last_key: None,
+    };
+    let mut freelist_span: Option<(u64, u64)> = None;
+    if meta.has_freelist_page() {
+        freelist_span = w.load_freelist(meta.freelist);
+    }
+    w.reached.insert(0);
+    w.reached.insert(1);
+    if let Some((first, overflow)) = freelist_span {
+        for i in 0..=overflow {
+            w.reached.insert(first.saturating_add(i));
+        }
+    }
+
+    let mut jobs = vec![BucketJob::Walk {
+        bucket: db.root_bucket(),
+        level: 0,
+        name: &[],
+    }];
+    while let Some(job) = jobs.pop() {
+        match job {
+            BucketJob::PlainTopLevel(name) => w.visitor.top_level(name, false),
+            BucketJob::Walk {
+                bucket,
+                level,
+                name,
+            } => {
+                if level == 1 {
+                    // The visitor hears of a top-level bucket just before its entries.
+                    w.visitor.top_level(name, true);
+                }
+                let children = w.walk_bucket(bucket, level);
+                // Nested buckets are checked after the parent's pages, in key order.
+                for (name, value) in children.into_iter().rev() {
+                    match value {
+                        None => jobs.push(BucketJob::PlainTopLevel(name)),
+                        Some(v) => match Bucket::from_value(name, v) {
+                            Ok(child) => jobs.push(BucketJob::Walk {
+                                bucket: child,
+                                level: level + 1,
+                                name,
+                            }),
+                            Err(e) => {
+                                w.report.findings.push(Finding::error(
+                                    "bbolt.bucket.invalid",
+                                    Location::default(),
+                                    e.kind.to_string(),
+                                ));
+                                if level == 0 {
+                                    jobs.push(BucketJob::PlainTopLevel(name));
+                                }
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    let unreached_from = if meta.has_freelist_page() { 0 } else { 2 };
+    for id in unreached_from..meta.pgid {
+        if w.reached.contains(id) {
+            continue;
+        }
+        if meta.has_freelist_page() {
+            if !w.freed.contains(id) {
+                w.report.findings.push(Finding::error(
+                    "bbolt.page.unreachable-unfreed",
+                    db.location(id),
+                    format!("page {id}: unreachable unfreed"),
+                ));
+            }
+        } else {
+            w.report.stats.free_pages += 1;
+        }
+    }
+    if meta.has_freelist_page() {
+        w.report.stats.free_pages = w.freed.len();
+    }
+    w.report
+}
+
+/// Runs the structural check alone.
+pub fn check(db: &Db<'_>) -> CheckReport {
+    walk(db, &mut ())
+}
+
+impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
+    fn finding(&mut self, code: &'static str, id: u64, message: String) {
+        self.report
+            .findings
+            .push(Finding::error(code, self.db.location(id), message));
+    }
+
+    /// Reads a persisted freelist into `freed`; returns its (first page, overflow).
+    fn load_freelist(&mut self, id: u64) -> Option<(u64, u64)> {
+        let page = match self.db.raw_page(id) {
+            Ok(p) => p,
+            Err(e) => {
+                self.finding(
+                    "bbolt.freelist.invalid",
+                    id,
+                    format!("page {id}: freelist page cannot be read: {}", e.kind),
+                );
+                return None;
+            }
+        };
+        match freelist::read_ids(&page) {
+            Ok(ids) => {
+                for fid in ids {
+                    if !self.freed.insert(fid) && self.freed.contains(fid) {
+                        self.finding(
+                            "bbolt.freelist.already-freed",
+                            fid,
+                            format!("page {fid}: already freed"),
+                        );
+                    }
+                }
+            }
+            Err(e) => self.finding(
+                "bbolt.freelist.invalid",
+                id,
+                format!("page {id}: invalid freelist page: {e}"),
+            ),
+        }
+        Some((id, u64::from(page.header.overflow)))
+    }
+
+    /// Walks one bucket's pages; returns its entries that are nested buckets
+    /// (and, for the root bucket, all its keys: `None` marks a plain key).
+    fn walk_bucket(&mut self, bucket: Bucket<'a>, level: u32) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
+        self.last_key = None;
+        let mut children = Vec::new();
+        match bucket.root {
+            BucketRoot::Inline(page) => {
+                // No pages of its own: bbolt's check skips it, but its entries count.
+                self.report.stats.inline_buckets += 1;
+                self.leaf(&page, level, None, None, &mut children);
+            }
+            BucketRoot::Paged(root) => {
+                let mut stack = vec![PageJob {
+                    id: root,
+                    depth: 1,
+                    min_closed: None,
+                    max_open: None,
+                }];
+                while let Some(job) = stack.pop() {
+                    self.page(job, level, &mut stack, &mut children);
+                }
+            }
+        }
+        children
+    }
+
+    fn page(
+        &mut self,
+        job: PageJob<'a>,
+        level: u32,
+        stack: &mut Vec<PageJob<'a>>,
+        children: &mut Vec<(&'a [u8], Option<&'a [u8]>)>,
+    ) {
+        let id = job.id;
+        let pgid = self.db.meta().pgid;
+        if job.depth > MAX_DEPTH {
+            self.finding(
+                "bbolt.tree.too-deep",
+                id,
+                format!("page {id}: tree deeper than {MAX_DEPTH} levels (page cycle?)"),
+            );
+            return;
+        }
+        let page = match self.db.raw_page(id) {
+            Ok(p) => p,
+            Err(e) => {
+                if id > pgid {
+                    self.finding(
+                        "bbolt.page.out-of-bounds",
+                        id,
+                        format!("page {id}: out of bounds: {pgid}"),
+                    );
+                }
+                self.finding(
+                    "bbolt.page.unreadable",
+                    id,
+                    format!("page {id}: cannot be read: {}", e.kind),
+                );
+                return;
+            }
+        };
+        self.report.stats.max_depth = self.report.stats.max_depth.max(job.depth as u64);
+        if page.header.id != id {
+            self.finding(
+                "bbolt.page.id-mismatch",
+                id,
+                format!(
+                    "page {id}: header says page {} (misplaced or overwritten page)",
+                    page.header.id
+                ),
+            );
+        }
+        if id > pgid {
+            self.finding(
+                "bbolt.page.out-of-bounds",
+                id,
+                format!("page {id}: out of bounds: {pgid}"),
+            );
+        }
+        let first_visit = !self.reached.contains(id);
+        for i in 0..=u64::from(page.header.overflow) {
+            let pid = id.saturating_add(i);
+            if !self.reached.insert(pid) {
+                self.finding(
+                    "bbolt.page.multiple-references",
+                    pid,
+                    format!("page {pid}: multiple references"),
+                );
+            }
+        }
+        if self.freed.contains(id) {
+            self.finding(
+                "bbolt.page.reachable-freed",
+                id,
+                format!("page {id}: reachable freed"),
+            );
+            return;
+        }
+        if !page.header.is_branch() && !page.header.is_leaf() {
+            let t = type_name(page.header.flags);
+            self.finding(
+                "bbolt.page.invalid-type",
+                id,
+                format!("page {id}: invalid type: {t}"),
+            );
+            return;
+        }
+        if !first_visit {
+            // Never descend twice: a cycle would never end.
+            return;
+        }
+        self.report.stats.overflow_pages += u64::from(page.header.overflow);
+        if page.header.is_branch() {
+            self.report.stats.branch_pages += 1;
+            self.branch(&page, &job, stack);
+        } else {
+            self.report.stats.leaf_pages += 1;
+            self.leaf(&page, level, job.min_closed, job.max_open, children);
+        }
+    }
+
+    fn branch(&mut self, page: &Page<'a>, job: &PageJob<'a>, stack: &mut Vec<PageJob<'a>>) {
+        let mut elems = Vec::with_capacity(page.count().min(page.bytes.len() / 16));
+        for i in 0..page.count() {
+            match page.branch_element(i) {
+                Ok(e) => elems.push(e),
+                Err(k) => {
+                    self.finding(
+                        "bbolt.page.bad-element",
+                        page.id,
+                        format!("page {}: branch {k}", page.id),
+                    );
+                    break;
+                }
+            }
+        }
+        let mut prev: Option<&'a [u8]> = None;
+        for (i, e) in elems.iter().enumerate() {
+            self.check_order(
+                page.id,
+                "branch",
+                i,
+                e.key,
+                prev,
+                job.min_closed,
+                job.max_open,
+            );
+            prev = Some(e.key);
+        }
+        for (i, e) in elems.iter().enumerate().rev() {
+            let max_open = elems.get(i + 1).map(|n| n.key).or(job.max_open);
+            stack.push(PageJob {
+                id: e.child,
+                depth: job.depth + 1,
+                min_closed: Some(e.key),
+                max_open,
+            });
+        }
+    }
+
+    fn leaf(
+        &mut self,
+        page: &Page<'a>,
+        level: u32,
+        min_closed: Option<&'a [u8]>,
+        max_open: Option<&'a [u8]>,
+        children: &mut Vec<(&'a [u8], Option<&'a [u8]>)>,
+    ) {
+        for i in 0..page.count() {
+            let e: LeafElement<'a> = match page.leaf_element(i) {
+                Ok(e) => e,
+                Err(k) => {
+                    self.finding(
+                        "bbolt.page.bad-element",
+                        page.id,
+                        format!("page {}: leaf {k}", page.id),
+                    );
+                    break;
+                }
+            };
+            let prev = self.last_key;
+            self.check_order(page.id, "leaf", i, e.key, prev, min_closed, max_open);
+            self.last_key = Some(e.key);
+            match level {
+                0 => children.push((e.key, e.is_bucket().then_some(e.value))),
+                _ => {
+                    if level == 1 {
+                        self.visitor
+                            .entry(e.key, (!e.is_bucket()).then_some(e.value));
+                    }
+                    if e.is_bucket() {
+                        children.push((e.key, Some(e.value)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_order(
+        &mut self,
+        id: u64,
+        kind: &str,
+        index: usize,
+        key: &'a [u8],
+        prev: Option<&'a [u8]>,
+        min_closed: Option<&'a [u8]>,
+        max_open: Option<&'a [u8]>,
+    ) {
+        if let Some(p) = prev {
+            if key <= p {
+                let rel = if key == p { "equal to" } else { "less than" };
+                self.finding(
+                    "bbolt.key.order",
+                    id,
+                    format!(
+                        "page {id}: {kind} key[{index}] (hex {}) is {rel} the previous key (hex {})",
+                        show_key(key),
+                        show_key(p)
+                    ),
+                );
+            }
+        }
+        if let Some(min) = min_closed {
+            if key < min {
+                self.finding(
+                    "bbolt.key.order",
+                    id,
+                    format!(
+                        "page {id}: {kind} key[{index}] (hex {}) is below its parent's separator (hex {})",
+                        show_key(key),
+                        show_key(min)
+                    ),
+                );
+            }
+        }
+        if let Some(max) = max_open {
+            if key >= max {
+                self.finding(
+                    "bbolt.key.order",
+                    id,
+                    format!(
+                        "page {id}: {kind} key[{index}] (hex {}) is not below the next separator in its parent (hex {})",
+                        show_key(key),
+                        show_key(max)
+                    ),
+                );
+            }
+        }
+    }
+}

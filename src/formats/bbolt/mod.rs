@@ -1,0 +1,28 @@
+//! bbolt, the B+tree file format of etcd's backend (`member/snap/db`, snapshot files).
+//!
+//! ```text
+//! | meta 0 | meta 1 | page 2 | page 3 | ... | page pgid-1 | (tail)
+//!   each page_size bytes; a page with overflow n spans n+1 slots
+//! meta.root -> root bucket tree -> one leaf entry per top-level bucket
+//!   -> bucket header (root page, or an inline leaf page image)
+//! ```
+//! One file per on-disk concept: [`page`] (header and elements), [`meta`] (meta
+//! pages and their choice), [`bucket`] (bucket headers, inline buckets),
+//! [`freelist`] (freelist pages), [`cursor`] (in-order walk), [`check`] (the
+//! structural check and the shared whole-db walk), [`db`] (opening).
+//! Everything here is read-only and works on a borrowed `&[u8]`.
+
+pub mod bucket;
+pub mod check;
+pub mod cursor;
+pub mod db;
+pub mod freelist;
+pub mod meta;
+pub mod page;
+
+pub use bucket::{Bucket, BucketRoot};
+pub use check::{check, walk, CheckReport, PageStats, Visitor};
+pub use cursor::Cursor;
+pub use db::Db;
+pub use meta::{Meta, MetaChoice, MetaSlot};
+pub use page::{BranchElement, LeafElement, Page, PageHeader};

@@ -1,0 +1,5 @@
+//! On-disk formats: bytes in, typed views out. No etcd meaning, no I/O.
+
+pub mod bbolt;
+pub mod proto;
+pub mod trailer;

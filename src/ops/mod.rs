@@ -1,0 +1,4 @@
+//! Operations: one module per command. Each returns a report value; nothing
+//! here prints.
+
+pub mod status;
