@@ -1,1 +1,7 @@
+//! Integration tests: one crate (faster to build), one module per command.
+//! Each test runs the real binary on files made by real etcd.
 
+mod util;
+
+/// `snapshot status` against etcdutl's goldens, bad inputs, and real etcd.
+mod cmd_status;

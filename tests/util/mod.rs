@@ -1,0 +1,164 @@
+//! Shared test helpers: run the binary, find test data and real etcd binaries,
+//! and guard that inputs are never changed.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// Output of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub cmd: String,
+}
+
+impl Run {
+    /// Panics with the whole run shown unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "command: {}\nexit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Path of the etcd-rescue binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_etcd-rescue"))
+}
+
+/// Runs etcd-rescue with `args` in a scrubbed environment.
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env("NO_COLOR", "1").env_remove("ETCD_RESCUE_BLESS");
+    let shown = format!(
+        "etcd-rescue {}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = cmd.output().expect("run etcd-rescue");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        cmd: shown,
+    }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed test data (or `ETCD_RESCUE_TESTDATA` when set).
+pub fn testdata() -> PathBuf {
+    std::env::var_os("ETCD_RESCUE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("testdata"))
+}
+
+/// Whether real etcd binaries are required (CI): a missing binary then fails
+/// the test instead of skipping it.
+pub fn real_etcd_required() -> bool {
+    std::env::var_os("ETCD_RESCUE_REQUIRE_REAL").is_some_and(|v| v == "1")
+}
+
+/// Directory of real etcd binaries of `version` (e.g. "3.5.1"), if installed
+/// by scripts/get-etcd.sh. Prints a skip note when missing and not required.
+pub fn etcd_bin_dir(version: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("ETCD_RESCUE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".etcd-bin"));
+    let dir = root.join(version);
+    if dir.join("etcd").is_file() {
+        return Some(dir);
+    }
+    if real_etcd_required() {
+        panic!("real etcd {version} required but missing at {} (run scripts/get-etcd.sh)", dir.display());
+    }
+    eprintln!("SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)", dir.display());
+    None
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(p: &Path) -> String {
+    let b = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Records the SHA-256 of every file under the given paths; `check` asserts
+/// none changed (and none was added or removed).
+pub struct InputGuard {
+    before: Vec<(PathBuf, String)>,
+}
+
+fn files_under(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for e in entries {
+            files_under(&e, out);
+        }
+    } else {
+        out.push(p.to_path_buf());
+    }
+}
+
+impl InputGuard {
+    pub fn new<P: AsRef<Path>>(paths: &[P]) -> Self {
+        let mut files = Vec::new();
+        for p in paths {
+            files_under(p.as_ref(), &mut files);
+        }
+        InputGuard {
+            before: files.into_iter().map(|f| {
+                let h = sha256_file(&f);
+                (f, h)
+            }).collect(),
+        }
+    }
+
+    #[track_caller]
+    pub fn check(&self) {
+        for (f, h) in &self.before {
+            assert!(f.exists(), "input {} disappeared", f.display());
+            assert_eq!(&sha256_file(f), h, "input {} was modified", f.display());
+        }
+    }
+}
+
+/// Every `expected/<input>.status.<fmt>` golden under `root`: (input, fmt, golden).
+pub fn status_goldens(root: &Path) -> Vec<(PathBuf, String, PathBuf)> {
+    let mut files = Vec::new();
+    files_under(root, &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let Some(dir) = f.parent() else { continue };
+        if dir.file_name().is_none_or(|n| n != "expected") {
+            continue;
+        }
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let Some((input, fmt)) = name.rsplit_once(".status.") else { continue };
+        let input = dir.parent().unwrap().join(input);
+        if input.exists() {
+            out.push((input, fmt.to_string(), f));
+        }
+    }
+    out
+}
