@@ -315,6 +315,12 @@ fn visitor_and_cursor_agree() {
         fn entry(&mut self, _k: &'a [u8], _v: Option<&'a [u8]>) {
             self.0 += 1;
         }
+        fn fork(&self) -> Self {
+            Count(0)
+        }
+        fn join(&mut self, later: Self) {
+            self.0 += later.0;
+        }
     }
     for p in [base_db(), large_db()] {
         let bytes = std::fs::read(&p).unwrap();
