@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -48,6 +48,20 @@ impl Source {
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Drops this process's resident copies of the mapped pages, so that a
+    /// pass over a multi-GiB file keeps a small RSS. The pages stay in the OS
+    /// page cache; touching them again just maps them again.
+    pub fn release_resident(&self) {
+        if let Some(m) = &self.map {
+            // SAFETY: MADV_DONTNEED on a read-only shared file mapping discards
+            // only page-table entries; later reads fault the same file bytes back
+            // in from the page cache. Nothing we hold points at anonymous or
+            // private-modified memory that could be lost.
+            #[allow(unsafe_code)]
+            let _ = unsafe { m.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
     }
 
     /// The path it was opened from.

@@ -142,9 +142,19 @@ enum BucketJob<'a> {
 /// bucket, every key, `None` marking a plain one).
 type Children<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
 
+/// Called with a number of pages just walked, every [`PROGRESS_EVERY`] pages
+/// per thread (progress bars, releasing resident pages of a memory map).
+pub type Progress<'p> = &'p (dyn Fn(u64) + Sync);
+
+/// How many pages a thread walks between two progress calls.
+pub const PROGRESS_EVERY: u64 = 4096;
+
 /// The state of one thread of the walk.
 struct Walker<'s, 'a, V> {
     db: &'s Db<'a>,
+    progress: Progress<'s>,
+    /// Pages walked since the last progress call.
+    pending: u64,
     reached: &'s PageSet,
     freed: &'s PageSet,
     visitor: V,
@@ -157,14 +167,23 @@ struct Walker<'s, 'a, V> {
 /// Walks the whole database: the structural check plus a visit of every
 /// top-level bucket's entries. Large buckets are walked in parallel.
 pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
+    walk_observed(db, visitor, &|_| {})
+}
+
+/// [`walk`], reporting progress.
+pub fn walk_observed<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    visitor: &mut V,
+    progress: Progress<'_>,
+) -> CheckReport {
     let fork = visitor.fork();
-    let (report, v) = walk_with(db, fork, true);
+    let (report, v) = walk_with(db, fork, true, progress);
     if report.findings.is_empty() {
         visitor.join(v);
         return report;
     }
     // Damage found: walk again on one thread for bbolt's exact finding order.
-    let (report, v) = walk_with(db, visitor.fork(), false);
+    let (report, v) = walk_with(db, visitor.fork(), false, progress);
     visitor.join(v);
     report
 }
@@ -174,13 +193,20 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     walk(db, &mut ())
 }
 
-fn walk_with<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: V, parallel: bool) -> (CheckReport, V) {
+fn walk_with<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    visitor: V,
+    parallel: bool,
+    progress: Progress<'_>,
+) -> (CheckReport, V) {
     let meta = *db.meta();
     let limit = meta.pgid.max(db.pages_in_file()).saturating_add(1);
     let reached = PageSet::with_limit(limit);
     let freed = PageSet::with_limit(limit);
     let mut w = Walker {
         db,
+        progress,
+        pending: 0,
         reached: &reached,
         freed: &freed,
         visitor,
@@ -245,6 +271,8 @@ fn walk_with<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: V, parallel: bool) -> (Ch
         }
     }
 
+    (w.progress)(w.pending);
+    w.pending = 0;
     let unreached_from = if meta.has_freelist_page() { 0 } else { 2 };
     for id in unreached_from..meta.pgid {
         if reached.contains(id) {
@@ -317,6 +345,8 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
     fn fork(&self) -> Walker<'s, 'a, V> {
         Walker {
             db: self.db,
+            progress: self.progress,
+            pending: 0,
             reached: self.reached,
             freed: self.freed,
             visitor: self.visitor.fork(),
@@ -404,6 +434,8 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
             .map(|(job, mut w)| {
                 let mut ch = Vec::new();
                 w.walk_pages(vec![job], level, &mut ch);
+                (w.progress)(w.pending);
+                w.pending = 0;
                 (w, ch)
             })
             .collect();
@@ -511,6 +543,11 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
             return;
         }
         self.stats.overflow_pages += u64::from(page.header.overflow);
+        self.pending += 1 + u64::from(page.header.overflow);
+        if self.pending >= PROGRESS_EVERY {
+            (self.progress)(self.pending);
+            self.pending = 0;
+        }
         if page.header.is_branch() {
             self.stats.branch_pages += 1;
             self.branch(&page, &job, stack);
