@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod check;
 pub mod output;
 mod snapshot;
 
@@ -50,6 +51,8 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
+    Check(check::CheckArgs),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Check(a) => check::run(&a),
     };
     ExitCode::from(code)
 }

@@ -4,5 +4,6 @@
 pub mod datadir;
 pub mod revision;
 pub mod schema;
+pub mod schema_check;
 pub mod status;
 pub mod version;
