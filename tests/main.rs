@@ -15,5 +15,8 @@ mod cmd_status;
 /// `check`: trailer, structure and schema verification.
 mod cmd_check;
 
+/// Reading the data dir of a running etcd.
+mod live_etcd;
+
 /// Property tests of the bbolt engine and encodings.
 mod prop_bbolt;

@@ -149,6 +149,15 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
         offset: page.and_then(|p| db.offset_of(p)),
     };
 
+    if let Some((pid, _)) = src.lock_holder() {
+        findings.push(Finding {
+            code: "file.live",
+            severity: Severity::Info,
+            at: at(None),
+            message: crate::ops::status::live_note(&db_path, pid),
+        });
+    }
+
     // What the file is, and its trailer.
     let mut file_kind = classify(file_len, db.size(), db.page_size());
     let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);
