@@ -18,5 +18,8 @@ mod cmd_check;
 /// Reading the data dir of a running etcd.
 mod live_etcd;
 
+/// Every single-byte change of a real db, every page-boundary cut.
+mod sweep;
+
 /// Property tests of the bbolt engine and encodings.
 mod prop_bbolt;

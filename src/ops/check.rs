@@ -14,7 +14,7 @@ use crate::etcd::datadir::{Input, InputKind};
 use crate::etcd::schema;
 use crate::etcd::schema_check::{DbFacts, SchemaCheck};
 use crate::etcd::status::{self, DbStatus};
-use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats};
+use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
 use crate::formats::trailer::{self, Trailer};
 use crate::source::Source;
 
@@ -134,8 +134,46 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
     let input = Input::resolve(path)?;
     let db_path = input.db_path()?;
     let src = Source::open(&db_path)?;
-    let db = Db::open(src.bytes()).map_err(|e| e.in_file(&db_path))?;
-    let file_len = crate::bytes::to_u64(src.bytes().len());
+    let walked = AtomicU64::new(0);
+    let release = |n: u64| {
+        // Every RELEASE_EVERY pages, let go of the resident mapped pages.
+        let before = walked.fetch_add(n, Ordering::Relaxed);
+        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
+            src.release_resident();
+        }
+    };
+    let mut r = check_bytes(src.bytes(), &db_path, input.kind == InputKind::File, &release, opts)?;
+    r.path = path.to_path_buf();
+    if let Some((pid, _)) = src.lock_holder() {
+        r.findings.insert(
+            0,
+            Finding {
+                code: "file.live",
+                severity: Severity::Info,
+                at: Location {
+                    file: Some(db_path.clone()),
+                    ..Location::default()
+                },
+                message: crate::ops::status::live_note(&db_path, pid),
+            },
+        );
+    }
+    Ok(r)
+}
+
+/// Checks a db held in memory (`db_path` names it in findings). `standalone`:
+/// the file was given by itself, not found in a data dir, so a missing trailer
+/// is worth a note.
+pub fn check_bytes(
+    data: &[u8],
+    db_path: &Path,
+    standalone: bool,
+    progress: Progress<'_>,
+    opts: CheckOptions,
+) -> Result<CheckResult> {
+    let db_path = db_path.to_path_buf();
+    let db = Db::open(data).map_err(|e| e.in_file(&db_path))?;
+    let file_len = crate::bytes::to_u64(data.len());
     let sizes = Sizes {
         file: file_len,
         db: db.size(),
@@ -149,18 +187,9 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
         offset: page.and_then(|p| db.offset_of(p)),
     };
 
-    if let Some((pid, _)) = src.lock_holder() {
-        findings.push(Finding {
-            code: "file.live",
-            severity: Severity::Info,
-            at: at(None),
-            message: crate::ops::status::live_note(&db_path, pid),
-        });
-    }
-
     // What the file is, and its trailer.
     let mut file_kind = classify(file_len, db.size(), db.page_size());
-    let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);
+    let trailer = Trailer::inspect(data, opts.verify_trailer);
     match (&file_kind, &trailer) {
         (FileKind::SavedSnapshot, Trailer::Mismatch { stored, computed }) => {
             // A trailer-length file whose digest does not match: modified, or a
@@ -177,7 +206,7 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
                 ),
             ));
         }
-        (FileKind::RawDbCopy, _) if input.kind == InputKind::File => findings.push(Finding {
+        (FileKind::RawDbCopy, _) if standalone => findings.push(Finding {
             code: "snapshot.trailer.absent",
             severity: Severity::Info,
             at: at(None),
@@ -209,16 +238,9 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
     }
 
     // One walk: structure, schema, status.
-    let walked = AtomicU64::new(0);
-    let release = |n: u64| {
-        let before = walked.fetch_add(n, Ordering::Relaxed);
-        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
-            src.release_resident();
-        }
-    };
     let mut report = CheckReport::default();
     let mut schema_check = SchemaCheck::default();
-    let status = status::compute_with(&db, None, &mut report, &release, &mut schema_check).ok();
+    let status = status::compute_with(&db, None, &mut report, progress, &mut schema_check).ok();
     for mut f in report.findings {
         f.at.file = Some(db_path.clone());
         findings.push(f);
@@ -231,7 +253,7 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
     }
     let sound = !findings.iter().any(|f| f.severity == Severity::Error);
     Ok(CheckResult {
-        path: path.to_path_buf(),
+        path: db_path.clone(),
         db_path,
         file_kind,
         sizes,
