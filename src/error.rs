@@ -213,6 +213,16 @@ pub enum ErrorKind {
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
+    /// A writer was given input it cannot write (order, size, emptiness).
+    #[error("cannot write key {key}{}: {problem}", .bucket.as_ref().map(|b| format!(" in bucket {b:?}")).unwrap_or_default())]
+    BadWriteInput {
+        /// The bucket, when the key is inside one.
+        bucket: Option<String>,
+        /// The key (hex, shortened).
+        key: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl ErrorKind {
@@ -239,9 +249,10 @@ impl ErrorKind {
             | ErrorKind::BadBucket { .. } => {
                 "the db is damaged; run `etcd-rescue check` for every problem, restore from another backup"
             }
-            ErrorKind::IntegrityCheckFailed(_) | ErrorKind::Schema(_) | ErrorKind::Usage(_) => {
-                return None
-            }
+            ErrorKind::IntegrityCheckFailed(_)
+            | ErrorKind::Schema(_)
+            | ErrorKind::Usage(_)
+            | ErrorKind::BadWriteInput { .. } => return None,
         })
     }
 }
