@@ -5,3 +5,6 @@ mod util;
 
 /// `snapshot status` against etcdutl's goldens, bad inputs, and real etcd.
 mod cmd_status;
+
+/// The bbolt writer: read back, Go's `tx.Check()`, etcdutl status agreement.
+mod bbolt_writer;
