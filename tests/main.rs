@@ -8,3 +8,6 @@ mod cmd_status;
 
 /// The bbolt writer: read back, Go's `tx.Check()`, etcdutl status agreement.
 mod bbolt_writer;
+
+/// Member/cluster IDs and member JSON against real `etcdutl snapshot restore`.
+mod etcd_ids;

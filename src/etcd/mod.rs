@@ -2,6 +2,7 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod ids;
 pub mod revision;
 pub mod schema;
 pub mod status;
