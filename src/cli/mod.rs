@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod hashkv;
 pub mod output;
 mod snapshot;
 
@@ -50,6 +51,8 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
+    Hashkv(hashkv::HashKvArgs),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Hashkv(a) => hashkv::run(&a),
     };
     ExitCode::from(code)
 }

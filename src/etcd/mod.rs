@@ -3,6 +3,7 @@
 
 pub mod datadir;
 pub mod ids;
+pub mod mvcc;
 pub mod revision;
 pub mod schema;
 pub mod status;

@@ -1,4 +1,5 @@
 //! Operations: one module per command. Each returns a report value; nothing
 //! here prints.
 
+pub mod hashkv;
 pub mod status;
