@@ -11,3 +11,6 @@ mod bbolt_writer;
 
 /// Member/cluster IDs and member JSON against real `etcdutl snapshot restore`.
 mod etcd_ids;
+
+/// `hashkv` against live etcd's `endpoint hashkv` (goldens and gated live runs).
+mod cmd_hashkv;
