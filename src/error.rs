@@ -222,7 +222,9 @@ pub enum ErrorKind {
         compact_rev: i64,
     },
     /// The revision asked for is past the current one (etcd's `ErrFutureRev`).
-    #[error("mvcc: required revision is a future revision (revision {rev}, current revision {current})")]
+    #[error(
+        "mvcc: required revision is a future revision (revision {rev}, current revision {current})"
+    )]
     FutureRevision {
         /// Revision asked for.
         rev: i64,

@@ -3,6 +3,13 @@
 //! scripts/get-etcd.sh), and `etcdutl snapshot status` (3.5.1) prints the same
 //! hash, revision and key count as our status.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,7 +38,10 @@ fn oracle() -> Option<PathBuf> {
 }
 
 fn go_check(oracle: &Path, db: &Path) {
-    let out = Command::new(oracle).arg(db).output().expect("run bbolt-check");
+    let out = Command::new(oracle)
+        .arg(db)
+        .output()
+        .expect("run bbolt-check");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim() == "OK",
@@ -52,7 +62,13 @@ struct Status {
 }
 
 fn our_status(db: &Path) -> Status {
-    let r = run(&["snapshot".as_ref(), "status".as_ref(), db.as_os_str(), "-w".as_ref(), "json".as_ref()]);
+    let r = run(&[
+        "snapshot".as_ref(),
+        "status".as_ref(),
+        db.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
     r.expect_code(0);
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{r}"))
 }
@@ -63,23 +79,31 @@ fn etcdutl_status(etcdutl: &Path, db: &Path) -> Status {
         .arg(db)
         .output()
         .expect("run etcdutl");
-    assert!(out.status.success(), "etcdutl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "etcdutl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("etcdutl json")
 }
 
 fn rewrite(src: &Path, dst: &Path, opts: WriterOptions) {
     let bytes = std::fs::read(src).unwrap();
     let db = Db::open(&bytes).unwrap();
-    let out = BufWriter::new(std::fs::File::create(dst).unwrap());
+    let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(dst).unwrap());
     let (_out, summary) = copy_db(&db, out, opts).unwrap();
     assert_eq!(std::fs::metadata(dst).unwrap().len(), summary.file_len);
 }
 
 fn dbs_in_testdata() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(versions) = std::fs::read_dir(testdata()) else { return out };
+    let Ok(versions) = std::fs::read_dir(testdata()) else {
+        return out;
+    };
     for v in versions.flatten() {
-        let Ok(scenarios) = std::fs::read_dir(v.path()) else { continue };
+        let Ok(scenarios) = std::fs::read_dir(v.path()) else {
+            continue;
+        };
         for s in scenarios.flatten() {
             for name in ["snapshot.db", "raw.db"] {
                 let p = s.path().join(name);
@@ -98,7 +122,11 @@ fn dbs_in_testdata() -> Vec<PathBuf> {
 #[test]
 fn rewritten_real_dbs_keep_status() {
     let dbs = dbs_in_testdata();
-    assert!(!dbs.is_empty(), "no testdata under {}", testdata().display());
+    assert!(
+        !dbs.is_empty(),
+        "no testdata under {}",
+        testdata().display()
+    );
     let guard = InputGuard::new(&dbs);
     let tmp = tempfile::tempdir().unwrap();
     let oracle = oracle();
@@ -107,8 +135,17 @@ fn rewritten_real_dbs_keep_status() {
         let dst = tmp.path().join(format!("rewrite-{i}.db"));
         rewrite(src, &dst, WriterOptions::default());
         let (a, b) = (our_status(src), our_status(&dst));
-        assert_eq!((a.hash, a.revision, a.total_key), (b.hash, b.revision, b.total_key), "{}", src.display());
-        assert!(b.total_size <= a.total_size.max(16384), "{}: {a:?} vs {b:?}", src.display());
+        assert_eq!(
+            (a.hash, a.revision, a.total_key),
+            (b.hash, b.revision, b.total_key),
+            "{}",
+            src.display()
+        );
+        assert!(
+            b.total_size <= a.total_size.max(16384),
+            "{}: {a:?} vs {b:?}",
+            src.display()
+        );
         if let Some(o) = &oracle {
             go_check(o, &dst);
         }
@@ -149,7 +186,7 @@ fn kv_proto(key: &[u8], create: u64, rev: u64, version: u64, value: &[u8]) -> Ve
 /// Writes an etcd-shaped db: `key` with `n` revisions (some values large
 /// enough for overflow pages), `members` (inline), `meta`.
 fn write_etcd_like(path: &Path, n: u64, opts: WriterOptions) {
-    let out = BufWriter::new(std::fs::File::create(path).unwrap());
+    let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let mut w = DbWriter::new(out, opts).unwrap();
     w.begin_bucket(b"cluster").unwrap();
     w.put(b"clusterVersion", b"3.5.0").unwrap();
@@ -161,13 +198,21 @@ fn write_etcd_like(path: &Path, n: u64, opts: WriterOptions) {
         k[8] = b'_';
         let user_key = format!("/registry/pods/ns{}/pod-{}", rev % 7, rev % 1000);
         value.clear();
-        let len = if rev % 97 == 0 { 100_000 } else { (rev % 300) as usize };
+        let len = if rev % 97 == 0 {
+            100_000
+        } else {
+            (rev % 300) as usize
+        };
         value.resize(len, b'v');
-        w.put(&k, &kv_proto(user_key.as_bytes(), rev, rev, 1, &value)).unwrap();
+        w.put(&k, &kv_proto(user_key.as_bytes(), rev, rev, 1, &value))
+            .unwrap();
     }
     w.begin_bucket(b"members").unwrap();
-    w.put(b"8e9e05c52164694d", br#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#)
-        .unwrap();
+    w.put(
+        b"8e9e05c52164694d",
+        br#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#,
+    )
+    .unwrap();
     w.begin_bucket(b"meta").unwrap();
     w.put(b"consistent_index", &(n + 5).to_be_bytes()).unwrap();
     w.put(b"term", &2u64.to_be_bytes()).unwrap();
@@ -181,9 +226,15 @@ fn generated_dbs_pass_go_check_and_etcdutl() {
     let tmp = tempfile::tempdir().unwrap();
     let oracle = oracle();
     let etcdutl = etcd_bin_dir("3.5.1").map(|d| d.join("etcdutl"));
-    for (i, (ps, n)) in [(4096u32, 5000u64), (16384, 3000), (65536, 800), (4096, 1)].into_iter().enumerate() {
+    for (i, (ps, n)) in [(4096u32, 5000u64), (16384, 3000), (65536, 800), (4096, 1)]
+        .into_iter()
+        .enumerate()
+    {
         let p = tmp.path().join(format!("gen-{i}.db"));
-        let opts = WriterOptions { page_size: ps, ..WriterOptions::default() };
+        let opts = WriterOptions {
+            page_size: ps,
+            ..WriterOptions::default()
+        };
         write_etcd_like(&p, n, opts);
         let bytes = std::fs::read(&p).unwrap();
         let db = Db::open(&bytes).unwrap();
@@ -206,7 +257,10 @@ fn generated_dbs_pass_go_check_and_etcdutl() {
 #[test]
 #[ignore = "perf measurement; writes ~2x the size in a temp dir"]
 fn perf_rewrite_large_db() {
-    let mib: u64 = std::env::var("ETCD_RESCUE_PERF_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: u64 = std::env::var("ETCD_RESCUE_PERF_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("big.db");
     // ~600 bytes per revision including page overhead.

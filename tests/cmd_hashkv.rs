@@ -3,6 +3,13 @@
 //! here (gated on the binaries) before and after a compaction, including the
 //! case where the two tombstone rules differ.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +26,12 @@ struct Ours {
 }
 
 fn ours(path: &Path, rev: Option<i64>, rule: &str) -> Ours {
-    let mut args: Vec<String> = vec!["hashkv".into(), path.display().to_string(), "-w".into(), "json".into()];
+    let mut args: Vec<String> = vec![
+        "hashkv".into(),
+        path.display().to_string(),
+        "-w".into(),
+        "json".into(),
+    ];
     if let Some(r) = rev {
         args.extend(["--rev".into(), r.to_string()]);
     }
@@ -45,18 +57,28 @@ fn parse_etcdctl(json: &str) -> (u32, i64, i64) {
 fn matches_live_goldens() {
     let mut checked = 0;
     let root = testdata();
-    let Ok(versions) = std::fs::read_dir(&root) else { panic!("no testdata at {}", root.display()) };
+    let Ok(versions) = std::fs::read_dir(&root) else {
+        panic!("no testdata at {}", root.display())
+    };
     for v in versions.flatten() {
-        let Ok(scenarios) = std::fs::read_dir(v.path()) else { continue };
+        let Ok(scenarios) = std::fs::read_dir(v.path()) else {
+            continue;
+        };
         for s in scenarios.flatten() {
-            let Ok(expected) = std::fs::read_dir(s.path().join("expected")) else { continue };
+            let Ok(expected) = std::fs::read_dir(s.path().join("expected")) else {
+                continue;
+            };
             for g in expected.flatten() {
                 let name = g.file_name().to_string_lossy().into_owned();
-                let Some(rest) = name.strip_prefix("live.hashkv").and_then(|r| r.strip_suffix(".json")) else {
+                let Some(rest) = name
+                    .strip_prefix("live.hashkv")
+                    .and_then(|r| r.strip_suffix(".json"))
+                else {
                     continue;
                 };
                 let rev = rest.strip_prefix("-rev").map(|r| r.parse::<i64>().unwrap());
-                let (hash, compact, header_rev) = parse_etcdctl(&std::fs::read_to_string(g.path()).unwrap());
+                let (hash, compact, header_rev) =
+                    parse_etcdctl(&std::fs::read_to_string(g.path()).unwrap());
                 for db in ["raw.db", "snapshot.db"] {
                     let p = s.path().join(db);
                     if !p.is_file() {
@@ -65,7 +87,11 @@ fn matches_live_goldens() {
                     let guard = InputGuard::new(&[&p]);
                     for rule in ["auto", "legacy"] {
                         let got = ours(&p, rev, rule);
-                        let want = Ours { hash, hash_revision: rev.unwrap_or(header_rev), compact_revision: compact };
+                        let want = Ours {
+                            hash,
+                            hash_revision: rev.unwrap_or(header_rev),
+                            compact_revision: compact,
+                        };
                         assert_eq!(got, want, "{} vs {}", p.display(), g.path().display());
                     }
                     guard.check();
@@ -74,21 +100,44 @@ fn matches_live_goldens() {
             }
         }
     }
-    assert!(checked > 0, "no live.hashkv goldens under {}", root.display());
+    assert!(
+        checked > 0,
+        "no live.hashkv goldens under {}",
+        root.display()
+    );
 }
 
 #[test]
 fn compacted_and_future_revisions_are_errors() {
     let p = testdata().join("etcd-3.5.1/basic/snapshot.db");
-    let r = run(&["hashkv".as_ref(), p.as_os_str(), "--rev".as_ref(), "10".as_ref()]);
+    let r = run(&[
+        "hashkv".as_ref(),
+        p.as_os_str(),
+        "--rev".as_ref(),
+        "10".as_ref(),
+    ]);
     r.expect_code(2);
-    assert!(r.stderr.contains("required revision has been compacted"), "{r}");
+    assert!(
+        r.stderr.contains("required revision has been compacted"),
+        "{r}"
+    );
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
-    let r = run(&["hashkv".as_ref(), p.as_os_str(), "--rev".as_ref(), "1000".as_ref()]);
+    let r = run(&[
+        "hashkv".as_ref(),
+        p.as_os_str(),
+        "--rev".as_ref(),
+        "1000".as_ref(),
+    ]);
     r.expect_code(2);
     assert!(r.stderr.contains("future revision"), "{r}");
     // rev == compact revision: allowed by the 3.5.16 rule, refused by legacy (3.5.1).
-    run(&["hashkv".as_ref(), p.as_os_str(), "--rev".as_ref(), "25".as_ref()]).expect_code(0);
+    run(&[
+        "hashkv".as_ref(),
+        p.as_os_str(),
+        "--rev".as_ref(),
+        "25".as_ref(),
+    ])
+    .expect_code(0);
     let r = run(&[
         "hashkv".as_ref(),
         p.as_os_str(),
@@ -98,13 +147,27 @@ fn compacted_and_future_revisions_are_errors() {
         "legacy".as_ref(),
     ]);
     r.expect_code(2);
-    let r = run(&["hashkv".as_ref(), p.as_os_str(), "-w".as_ref(), "table".as_ref()]);
+    let r = run(&[
+        "hashkv".as_ref(),
+        p.as_os_str(),
+        "-w".as_ref(),
+        "table".as_ref(),
+    ]);
     r.expect_code(0);
-    assert!(r.stdout.contains("| HASH | HASH REVISION | COMPACT REVISION |") || r.stdout.contains("HASH REVISION"), "{r}");
+    assert!(
+        r.stdout
+            .contains("| HASH | HASH REVISION | COMPACT REVISION |")
+            || r.stdout.contains("HASH REVISION"),
+        "{r}"
+    );
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A live single-member etcd, stopped (by PID) when dropped.
@@ -139,7 +202,12 @@ impl Live {
             .stderr(log)
             .spawn()
             .unwrap();
-        let live = Live { child, bin: bin.to_path_buf(), endpoint: curl, ports: (c, p) };
+        let live = Live {
+            child,
+            bin: bin.to_path_buf(),
+            endpoint: curl,
+            ports: (c, p),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = live.ctl_raw(&["endpoint", "health"]);
@@ -165,7 +233,11 @@ impl Live {
 
     fn ctl(&self, args: &[&str]) -> String {
         let out = self.ctl_raw(args);
-        assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -179,7 +251,12 @@ impl Live {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(format!("\n{ops}\n\n\n").as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("\n{ops}\n\n\n").as_bytes())
+            .unwrap();
         assert!(child.wait().unwrap().success());
     }
 
@@ -220,12 +297,17 @@ impl Drop for Live {
 /// Records `etcdctl endpoint hashkv` at several points and compares each with
 /// our value on the snapshot saved at that point (and, at the end, on the data
 /// dir after etcd stopped). `rule` is what that etcd follows.
+/// (input, --rev, etcdctl's (hash, compact revision, header revision)).
+type Check = (PathBuf, Option<i64>, (u32, i64, i64));
+
 fn live_scenario(version: &str, rule: &str) {
-    let Some(bin) = etcd_bin_dir(version) else { return };
+    let Some(bin) = etcd_bin_dir(version) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let live = Live::start(&bin, &data, None);
-    let mut checks: Vec<(PathBuf, Option<i64>, (u32, i64, i64))> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
     let save = |live: &Live, name: &str| {
         let p = tmp.path().join(name);
         live.ctl(&["snapshot", "save", p.to_str().unwrap()]);
@@ -273,15 +355,27 @@ fn live_scenario(version: &str, rule: &str) {
         live.stop();
     } else {
         let out = live.ctl_raw(&["endpoint", "hashkv", &format!("--rev={c}")]);
-        assert!(!out.status.success(), "etcd {version} hashed at the compact revision");
+        assert!(
+            !out.status.success(),
+            "etcd {version} hashed at the compact revision"
+        );
         live.stop();
     }
 
     let guard = InputGuard::new(&[&data, &s1, &s2]);
     for (path, rev, (hash, compact, header_rev)) in &checks {
-        let want = Ours { hash: *hash, hash_revision: rev.unwrap_or(*header_rev), compact_revision: *compact };
+        let want = Ours {
+            hash: *hash,
+            hash_revision: rev.unwrap_or(*header_rev),
+            compact_revision: *compact,
+        };
         for r in ["auto", rule] {
-            assert_eq!(ours(path, *rev, r), want, "etcd {version}, {} at {rev:?}, rule {r}", path.display());
+            assert_eq!(
+                ours(path, *rev, r),
+                want,
+                "etcd {version}, {} at {rev:?}, rule {r}",
+                path.display()
+            );
         }
     }
     if rule == "legacy" {

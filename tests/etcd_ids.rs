@@ -2,6 +2,13 @@
 //! restore` (3.5.1) writes: the `members` bucket of the restored db (keys and
 //! JSON byte for byte) and the cluster id it logs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -12,7 +19,9 @@ use crate::util::{etcd_bin_dir, testdata, InputGuard};
 
 #[test]
 fn three_member_restore_matches_etcdutl() {
-    let Some(bin) = etcd_bin_dir("3.5.1") else { return };
+    let Some(bin) = etcd_bin_dir("3.5.1") else {
+        return;
+    };
     let snap = testdata().join("etcd-3.5.1/basic/snapshot.db");
     let guard = InputGuard::new(&[&snap]);
     let tmp = tempfile::tempdir().unwrap();
@@ -26,8 +35,18 @@ fn three_member_restore_matches_etcdutl() {
         .arg(&snap)
         .arg("--data-dir")
         .arg(&data)
-        .args(["--name", "n2", "--initial-cluster", initial, "--initial-cluster-token", token])
-        .args(["--initial-advertise-peer-urls", "http://10.0.0.2:2381,http://127.0.0.1:2381"])
+        .args([
+            "--name",
+            "n2",
+            "--initial-cluster",
+            initial,
+            "--initial-cluster-token",
+            token,
+        ])
+        .args([
+            "--initial-advertise-peer-urls",
+            "http://10.0.0.2:2381,http://127.0.0.1:2381",
+        ])
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
@@ -53,7 +72,13 @@ fn three_member_restore_matches_etcdutl() {
     assert_eq!(got.len(), 3);
     let show = |m: &BTreeMap<Vec<u8>, Vec<u8>>| {
         m.iter()
-            .map(|(k, v)| format!("{} = {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{} = {}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };

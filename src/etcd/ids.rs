@@ -52,7 +52,9 @@ impl GoUrl {
             None => (s, None),
         };
         if rest.chars().any(|c| c.is_ascii_control()) {
-            return Err(format!("parse {s:?}: net/url: invalid control character in URL"));
+            return Err(format!(
+                "parse {s:?}: net/url: invalid control character in URL"
+            ));
         }
         let (scheme, rest) = match scheme_split(rest) {
             Some((sch, r)) => (sch.to_ascii_lowercase(), r),
@@ -178,7 +180,8 @@ fn splits_host_port(hostport: &str) -> bool {
         None => false,
         Some(i) => {
             let host = hostport.get(..i).unwrap_or("");
-            !host.contains(':') && !host.contains(['[', ']'])
+            !host.contains(':')
+                && !host.contains(['[', ']'])
                 && !hostport.get(i + 1..).unwrap_or("").contains(['[', ']'])
         }
     }
@@ -226,7 +229,9 @@ pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<String, Vec<String>>> {
             continue;
         }
         let (name, url) = item.split_once('=').unwrap_or((item, ""));
-        raw.entry(name.to_string()).or_default().push(url.to_string());
+        raw.entry(name.to_string())
+            .or_default()
+            .push(url.to_string());
     }
     let mut out = BTreeMap::new();
     for (name, urls) in raw {
@@ -396,13 +401,14 @@ impl Cluster {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
     #[test]
     fn default_vector() {
-        let c = Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN)
-            .unwrap();
+        let c =
+            Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN).unwrap();
         let m = c.member("default").unwrap();
         assert_eq!(m.id, 0x8e9e_05c5_2164_694d);
         assert_eq!(m.id, 10_276_657_743_932_975_437);

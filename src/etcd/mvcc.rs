@@ -244,6 +244,7 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;
@@ -268,7 +269,12 @@ mod tests {
         w.begin_bucket(b"key").unwrap();
         let mut m = BTreeMap::new();
         for (main, t, k) in ops {
-            let mut key = Revision { main: *main, sub: 0 }.to_key().to_vec();
+            let mut key = Revision {
+                main: *main,
+                sub: 0,
+            }
+            .to_key()
+            .to_vec();
             if *t {
                 key.push(b't');
             }
@@ -328,17 +334,17 @@ mod tests {
 
     #[test]
     fn errors_and_rules() {
-        let b = db(
-            &[(2, false, "a"), (3, true, "a"), (4, false, "b")],
-            Some(3),
-        );
+        let b = db(&[(2, false, "a"), (3, true, "a"), (4, false, "b")], Some(3));
         let d = Db::open(&b).unwrap();
         let e = hash_kv(&d, 2, TombstoneRule::V3516).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::Compacted { .. }));
         assert!(hash_kv(&d, 3, TombstoneRule::V3516).is_ok());
         assert!(hash_kv(&d, 3, TombstoneRule::Legacy).is_err());
         let e = hash_kv(&d, 9, TombstoneRule::V3516).unwrap_err();
-        assert!(matches!(e.kind, ErrorKind::FutureRevision { current: 4, .. }));
+        assert!(matches!(
+            e.kind,
+            ErrorKind::FutureRevision { current: 4, .. }
+        ));
         let new = hash_kv(&d, 0, TombstoneRule::V3516).unwrap();
         let old = hash_kv(&d, 0, TombstoneRule::Legacy).unwrap();
         // keep(4) = {4}: 2 and the tombstone 3 (≤ C, not kept) are skipped by

@@ -58,7 +58,11 @@ pub fn hashkv(path: &Path, opts: HashKvOptions) -> Result<HashKvReport> {
     let mut notes = vec![format!(
         "tombstone rule: {}{}",
         hash.rule,
-        if auto_rule { ", chosen automatically" } else { "" }
+        if auto_rule {
+            ", chosen automatically"
+        } else {
+            ""
+        }
     )];
     if hash.rules_differ {
         notes.push(format!(

@@ -362,7 +362,10 @@ fn push_branch<W: Write>(
         None => false,
     };
     if full {
-        let mut node = levels.get_mut(level).map(std::mem::take).unwrap_or_default();
+        let mut node = levels
+            .get_mut(level)
+            .map(std::mem::take)
+            .unwrap_or_default();
         let used = node.layout(&mut pager.buf, true);
         let id = pager.emit(used, BRANCH, node.elems.len())?;
         push_branch(levels, level + 1, pager, node.first_key(), id)?;
@@ -540,8 +543,7 @@ impl<W: Write + Seek> DbWriter<W> {
         }
         self.prev.clear();
         self.prev.extend_from_slice(key);
-        self.bucket
-            .add(&mut self.pager, 0, key, value)?;
+        self.bucket.add(&mut self.pager, 0, key, value)?;
         self.entries += 1;
         Ok(())
     }
@@ -575,12 +577,8 @@ impl<W: Write + Seek> DbWriter<W> {
             put_u64(&mut value, 0, root);
             put_u64(&mut value, 8, self.sequence);
         }
-        self.root.add(
-            &mut self.pager,
-            BUCKET_LEAF_FLAG,
-            &name,
-            &value,
-        )?;
+        self.root
+            .add(&mut self.pager, BUCKET_LEAF_FLAG, &name, &value)?;
         self.value_buf = value;
         self.buckets += 1;
         self.bucket.reset();
@@ -655,7 +653,11 @@ pub fn copy_db<W: Write + Seek>(
     for top in db.root_bucket().cursor(db) {
         let top = top?;
         if !top.is_bucket() {
-            return Err(bad_input(None, top.key, "plain key at the top level (not a bucket)"));
+            return Err(bad_input(
+                None,
+                top.key,
+                "plain key at the top level (not a bucket)",
+            ));
         }
         let bucket = super::Bucket::from_value(top.key, top.value)?;
         w.begin_bucket(top.key)?;
@@ -676,6 +678,7 @@ pub fn copy_db<W: Write + Seek>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;
