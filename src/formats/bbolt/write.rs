@@ -94,6 +94,16 @@ impl Default for WriterOptions {
     }
 }
 
+impl WriterOptions {
+    /// Defaults, with the page size of an existing db (for rewriting it).
+    pub fn like(db: &super::Db<'_>) -> Self {
+        WriterOptions {
+            page_size: db.page_size(),
+            ..WriterOptions::default()
+        }
+    }
+}
+
 /// What [`DbWriter::finish`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct WriteSummary {
