@@ -171,16 +171,16 @@ fn free_port() -> u16 {
 }
 
 /// A live single-member etcd, stopped (by PID) when dropped.
-struct Live {
+pub(crate) struct Live {
     child: Child,
     bin: PathBuf,
     endpoint: String,
-    ports: (u16, u16),
+    pub(crate) ports: (u16, u16),
 }
 
 impl Live {
     /// Starts etcd on `data`, on the given (client, peer) ports or free ones.
-    fn start(bin: &Path, data: &Path, ports: Option<(u16, u16)>) -> Live {
+    pub(crate) fn start(bin: &Path, data: &Path, ports: Option<(u16, u16)>) -> Live {
         let (c, p) = ports.unwrap_or_else(|| (free_port(), free_port()));
         let curl = format!("http://127.0.0.1:{c}");
         let purl = format!("http://127.0.0.1:{p}");
@@ -231,7 +231,7 @@ impl Live {
             .unwrap()
     }
 
-    fn ctl(&self, args: &[&str]) -> String {
+    pub(crate) fn ctl(&self, args: &[&str]) -> String {
         let out = self.ctl_raw(args);
         assert!(
             out.status.success(),
@@ -270,7 +270,7 @@ impl Live {
         parse_etcdctl(&self.ctl(&args))
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -84,3 +84,30 @@ fn three_member_restore_matches_etcdutl() {
     };
     assert_eq!(show(&got), show(&want));
 }
+
+/// A started etcd 3.5.1 reports the member and cluster ids we compute.
+#[test]
+fn live_member_list_matches() {
+    let Some(bin) = etcd_bin_dir("3.5.1") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let live = crate::cmd_hashkv::Live::start(&bin, &tmp.path().join("data"), None);
+    let (_, peer) = live.ports;
+    let out = live.ctl(&["member", "list", "-w", "json"]);
+    live.stop();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ours =
+        Cluster::from_initial_cluster(&format!("n1=http://127.0.0.1:{peer}"), "etcd-cluster")
+            .unwrap();
+    assert_eq!(
+        v["header"]["cluster_id"].as_u64().unwrap(),
+        ours.id,
+        "{out}"
+    );
+    assert_eq!(
+        v["members"][0]["ID"].as_u64().unwrap(),
+        ours.members[0].id,
+        "{out}"
+    );
+}
