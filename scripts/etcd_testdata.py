@@ -11,8 +11,12 @@ Subcommands:
   big PORT NAME SIZE SEED      put a deterministic patterned value of SIZE bytes at key NAME
   check-trailer FILE           exit 1 unless size % 512 == 32 and the last 32 bytes are
                                sha256 of the rest
-  bbolt-info FILE [BUCKET]     print page size, high-water mark, depth of BUCKET's B+tree
-                               (default "key") and its overflow page count, as key=value
+  bbolt-info FILE [BUCKET]     print page size, high-water mark, meta/consistent_index and
+                               meta/term, depth of BUCKET's B+tree (default "key") and its
+                               overflow page count, as key=value
+  seq-put PORT PREFIX COUNT    COUNT sequential puts PREFIX%05d = v<i> (keep-alive connection)
+  trim-wal FILE                truncate a WAL file after its last record frame (only zeros are
+                               removed); prints old and new size
   trim-zeros FILE [ALIGN]      truncate FILE after its last non-zero byte, rounded up to ALIGN
                                (default 8); prints old and new size
   hash PORT [USER PASSWORD]    print the JSON response of POST /v3/maintenance/hash
@@ -101,88 +105,130 @@ def patterned(name, size, seed):
     return bytes(out[:size])
 
 
-def bbolt_info(path, bucket=b"key"):
-    with open(path, "rb") as f:
-        data = f.read()
-    def meta_at(off):
-        hdr = data[off:off + 16]
-        m = data[off + 16:off + 16 + 64]
+class Bolt:
+    """Minimal read-only bbolt reader (enough for facts written into manifests)."""
+
+    MAGIC = 0xED0CDAED
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.data = f.read()
+        m0 = self._meta_at(0)
+        if m0["magic"] != self.MAGIC:
+            raise SystemExit("%s: not a bbolt file (bad magic in page 0)" % path)
+        self.ps = m0["psize"]
+        m1 = self._meta_at(self.ps)
+        self.meta = m1 if (m1["magic"] == self.MAGIC and m1["txid"] > m0["txid"]) else m0
+
+    def _meta_at(self, off):
+        m = self.data[off + 16:off + 16 + 64]
         magic, version, psize, flags, root, seq, freelist, pgid, txid, csum = struct.unpack("<IIIIQQQQQQ", m)
         return dict(magic=magic, version=version, psize=psize, root=root, freelist=freelist,
                     pgid=pgid, txid=txid)
-    m0 = meta_at(0)
-    if m0["magic"] != 0xED0CDAED:
-        raise SystemExit("not a bbolt file (bad magic in page 0)")
-    ps = m0["psize"]
-    m1 = meta_at(ps)
-    meta = m1 if (m1["magic"] == 0xED0CDAED and m1["txid"] > m0["txid"]) else m0
 
-    def page(pgid):
-        off = pgid * ps
-        pid, flags, count, overflow = struct.unpack("<QHHI", data[off:off + 16])
+    def page(self, pgid):
+        off = pgid * self.ps
+        pid, flags, count, overflow = struct.unpack("<QHHI", self.data[off:off + 16])
         return off, flags, count, overflow
 
-    def leaf_elems(pgid):
-        off, flags, count, overflow = page(pgid)
-        assert flags & 0x02, "page %d is not a leaf (flags %#x)" % (pgid, flags)
+    @staticmethod
+    def _elems(buf, off, flags, count):
+        """(is_leaf, items): leaf items (eflags, k, v); branch items (k, child)."""
+        out = []
         for i in range(count):
             eoff = off + 16 + i * 16
-            eflags, pos, ksize, vsize = struct.unpack("<IIII", data[eoff:eoff + 16])
-            k = data[eoff + pos:eoff + pos + ksize]
-            v = data[eoff + pos + ksize:eoff + pos + ksize + vsize]
-            yield eflags, k, v
+            if flags & 0x01:
+                pos, ksize, child = struct.unpack("<IIQ", buf[eoff:eoff + 16])
+                out.append((buf[eoff + pos:eoff + pos + ksize], child))
+            else:
+                eflags, pos, ksize, vsize = struct.unpack("<IIII", buf[eoff:eoff + 16])
+                k = buf[eoff + pos:eoff + pos + ksize]
+                out.append((eflags, k, buf[eoff + pos + ksize:eoff + pos + ksize + vsize]))
+        return not (flags & 0x01), out
 
-    def walk(pgid, depth, stats):
-        off, flags, count, overflow = page(pgid)
-        stats["pages"] += 1 + overflow
-        if overflow:
-            stats["overflow_pages"] += overflow
-            stats["overflowed_nodes"] += 1
-        stats["depth"] = max(stats["depth"], depth)
-        if flags & 0x01:  # branch
-            stats["branch_nodes"] += 1
-            for i in range(count):
-                eoff = off + 16 + i * 16
-                pos, ksize, child = struct.unpack("<IIQ", data[eoff:eoff + 16])
-                walk(child, depth + 1, stats)
-        elif flags & 0x02:
-            stats["leaf_nodes"] += 1
-            stats["entries"] += count
-        else:
+    def iter_tree(self, pgid):
+        off, flags, count, overflow = self.page(pgid)
+        if not flags & 0x03:
             raise SystemExit("unexpected page flags %#x at page %d" % (flags, pgid))
+        leaf, items = self._elems(self.data, off, flags, count)
+        if leaf:
+            yield from items
+        else:
+            for k, child in items:
+                yield from self.iter_tree(child)
 
-    def find_bucket(root_pgid, name):
-        off, flags, count, overflow = page(root_pgid)
-        if flags & 0x01:
-            for i in range(count):
-                eoff = off + 16 + i * 16
-                pos, ksize, child = struct.unpack("<IIQ", data[eoff:eoff + 16])
-                r = find_bucket(child, name)
-                if r is not None:
-                    return r
-            return None
-        for eflags, k, v in leaf_elems(root_pgid):
+    def iter_bucket_value(self, bval):
+        root, seq = struct.unpack("<QQ", bval[:16])
+        if root == 0:  # inline bucket: a leaf page follows the 16-byte header
+            buf = bval[16:]
+            pid, flags, count, overflow = struct.unpack("<QHHI", buf[:16])
+            yield from self._elems(buf, 0, flags, count)[1]
+        else:
+            yield from self.iter_tree(root)
+
+    def bucket(self, name):
+        for eflags, k, v in self.iter_tree(self.meta["root"]):
             if k == name and eflags & 0x01:
-                return struct.unpack("<QQ", v[:16])
+                return v
         return None
 
-    print("page_size=%d" % ps)
-    print("meta_txid=%d" % meta["txid"])
-    print("high_water_pgid=%d" % meta["pgid"])
-    print("tx_size=%d" % (meta["pgid"] * ps))
-    print("file_size=%d" % len(data))
-    b = find_bucket(meta["root"], bucket)
+    def get(self, bucket, key):
+        b = self.bucket(bucket)
+        if b is None:
+            return None
+        for eflags, k, v in self.iter_bucket_value(b):
+            if k == key:
+                return v
+        return None
+
+    def tree_stats(self, pgid):
+        stats = dict(depth=0, entries=0, branch_nodes=0, leaf_nodes=0, pages=0,
+                     overflowed_nodes=0, overflow_pages=0)
+
+        def walk(pgid, depth):
+            off, flags, count, overflow = self.page(pgid)
+            stats["pages"] += 1 + overflow
+            if overflow:
+                stats["overflow_pages"] += overflow
+                stats["overflowed_nodes"] += 1
+            stats["depth"] = max(stats["depth"], depth)
+            if flags & 0x01:
+                stats["branch_nodes"] += 1
+                for k, child in self._elems(self.data, off, flags, count)[1]:
+                    walk(child, depth + 1)
+            elif flags & 0x02:
+                stats["leaf_nodes"] += 1
+                stats["entries"] += count
+            else:
+                raise SystemExit("unexpected page flags %#x at page %d" % (flags, pgid))
+        walk(pgid, 1)
+        return stats
+
+
+def bbolt_info(path, bucket=b"key"):
+    db = Bolt(path)
+    print("page_size=%d" % db.ps)
+    print("meta_txid=%d" % db.meta["txid"])
+    print("high_water_pgid=%d" % db.meta["pgid"])
+    print("tx_size=%d" % (db.meta["pgid"] * db.ps))
+    print("file_size=%d" % len(db.data))
     name = bucket.decode()
-    if b is None:
+    ci = db.get(b"meta", b"consistent_index")
+    if ci is not None and len(ci) == 8:
+        print("meta_consistent_index=%d" % struct.unpack(">Q", ci)[0])
+    term = db.get(b"meta", b"term")
+    if term is not None and len(term) == 8:
+        print("meta_term=%d" % struct.unpack(">Q", term)[0])
+    bval = db.bucket(bucket)
+    if bval is None:
         print("bucket_%s=missing" % name)
         return
-    broot, seq = b
-    if broot == 0:
+    root, seq = struct.unpack("<QQ", bval[:16])
+    if root == 0:
         print("bucket_%s_inline=1" % name)
+        print("bucket_%s_entries=%d" % (name, sum(1 for _ in db.iter_bucket_value(bval))))
         return
-    stats = dict(depth=0, pages=0, overflow_pages=0, overflowed_nodes=0, branch_nodes=0,
-                 leaf_nodes=0, entries=0)
-    walk(broot, 1, stats)
+    stats = db.tree_stats(root)
     for k in ("depth", "entries", "branch_nodes", "leaf_nodes", "pages", "overflowed_nodes",
               "overflow_pages"):
         print("bucket_%s_%s=%d" % (name, k, stats[k]))
@@ -200,6 +246,37 @@ def check_trailer(path):
         return 1
     print("%s: trailer OK (size %d, sha256 %s)" % (path, size, data[-32:].hex()))
     return 0
+
+
+def trim_wal(path):
+    """Cut a WAL segment (or an all-zero preallocated .tmp) after its last record frame.
+
+    Frames are: u64 little-endian length word (low 56 bits = record bytes, top byte
+    0x80|pad when padded), the record, pad zero bytes. A zero length word ends the
+    records. The cut point is the end of the last complete frame, but never before the
+    last non-zero byte rounded up to 8 (so nothing but zeros is ever removed, even if a
+    record ended in zero bytes or the tail were torn).
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 0
+    while off + 8 <= len(data):
+        (lenf,) = struct.unpack("<Q", data[off:off + 8])
+        if lenf == 0:
+            break
+        rec = lenf & ~(0xFF << 56)
+        pad = (lenf >> 56) & 0x7 if lenf & (1 << 63) else 0
+        end = off + 8 + rec + pad
+        if end > len(data):
+            break
+        off = end
+    nz = len(data.rstrip(b"\0"))
+    new = max(off, (nz + 7) // 8 * 8)
+    new = min(new, len(data))
+    assert data[new:].count(0) == len(data) - new
+    with open(path, "r+b") as f:
+        f.truncate(new)
+    print("%d %d" % (len(data), new))
 
 
 def trim_zeros(path, align=8):
@@ -259,6 +336,12 @@ def main(argv):
             for i in range(nkeys):
                 r = c.put(b"k/%05d" % i, b"r%d-%d" % (rnd, i))
         print(rev_of(r))
+    elif cmd == "seq-put":
+        c = Client(args[0])
+        r = None
+        for i in range(int(args[2])):
+            r = c.put(b"%s%05d" % (args[1].encode(), i), b"v%d" % i)
+        print(rev_of(r))
     elif cmd == "big":
         c = Client(args[0])
         name, size, seed = args[1], int(args[2]), args[3]
@@ -282,6 +365,8 @@ def main(argv):
         return check_trailer(args[0])
     elif cmd == "bbolt-info":
         bbolt_info(args[0], (args[1] if len(args) > 1 else "key").encode())
+    elif cmd == "trim-wal":
+        trim_wal(args[0])
     elif cmd == "trim-zeros":
         trim_zeros(args[0], int(args[1]) if len(args) > 1 else 8)
     elif cmd == "json-kv":

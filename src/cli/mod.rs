@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod check;
 mod hashkv;
 pub mod output;
 mod snapshot;
@@ -51,6 +52,8 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
+    Check(check::CheckArgs),
     /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
     Hashkv(hashkv::HashKvArgs),
 }
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Check(a) => check::run(&a),
         Command::Hashkv(a) => hashkv::run(&a),
     };
     ExitCode::from(code)

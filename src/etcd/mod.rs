@@ -6,5 +6,6 @@ pub mod ids;
 pub mod mvcc;
 pub mod revision;
 pub mod schema;
+pub mod schema_check;
 pub mod status;
 pub mod version;

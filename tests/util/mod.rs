@@ -44,7 +44,9 @@ pub fn bin() -> PathBuf {
 /// Runs etcd-rescue with `args` in a scrubbed environment.
 pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     let mut cmd = Command::new(bin());
-    cmd.args(args).env("NO_COLOR", "1").env_remove("ETCD_RESCUE_BLESS");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("ETCD_RESCUE_BLESS");
     let shown = format!(
         "etcd-rescue {}",
         args.iter()
@@ -90,16 +92,25 @@ pub fn etcd_bin_dir(version: &str) -> Option<PathBuf> {
         return Some(dir);
     }
     if real_etcd_required() {
-        panic!("real etcd {version} required but missing at {} (run scripts/get-etcd.sh)", dir.display());
+        panic!(
+            "real etcd {version} required but missing at {} (run scripts/get-etcd.sh)",
+            dir.display()
+        );
     }
-    eprintln!("SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)", dir.display());
+    eprintln!(
+        "SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)",
+        dir.display()
+    );
     None
 }
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(p: &Path) -> String {
     let b = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
-    Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(&b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// Records the SHA-256 of every file under the given paths; `check` asserts
@@ -110,7 +121,10 @@ pub struct InputGuard {
 
 fn files_under(p: &Path, out: &mut Vec<PathBuf>) {
     if p.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for e in entries {
             files_under(&e, out);
@@ -127,10 +141,13 @@ impl InputGuard {
             files_under(p.as_ref(), &mut files);
         }
         InputGuard {
-            before: files.into_iter().map(|f| {
-                let h = sha256_file(&f);
-                (f, h)
-            }).collect(),
+            before: files
+                .into_iter()
+                .map(|f| {
+                    let h = sha256_file(&f);
+                    (f, h)
+                })
+                .collect(),
         }
     }
 
@@ -154,11 +171,113 @@ pub fn status_goldens(root: &Path) -> Vec<(PathBuf, String, PathBuf)> {
             continue;
         }
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((input, fmt)) = name.rsplit_once(".status.") else { continue };
+        let Some((input, fmt)) = name.rsplit_once(".status.") else {
+            continue;
+        };
         let input = dir.parent().unwrap().join(input);
         if input.exists() {
             out.push((input, fmt.to_string(), f));
         }
     }
     out
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real etcd listening on 127.0.0.1, stopped by PID when dropped.
+pub struct EtcdServer {
+    pub child: std::process::Child,
+    pub bin: PathBuf,
+    pub data_dir: PathBuf,
+    pub client_url: String,
+}
+
+impl EtcdServer {
+    /// Starts etcd `version` with a data dir under `dir`; `None` (skipped) when
+    /// the binaries are absent. Waits at most 20 s for health.
+    pub fn start(version: &str, dir: &Path, extra: &[&str]) -> Option<EtcdServer> {
+        let bin = etcd_bin_dir(version)?;
+        let (cp, pp) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{cp}");
+        let peer_url = format!("http://127.0.0.1:{pp}");
+        let data_dir = dir.join("data");
+        let log = std::fs::File::create(dir.join("etcd.log")).expect("log file");
+        let child = Command::new(bin.join("etcd"))
+            .args(["--name", "n1", "--data-dir"])
+            .arg(&data_dir)
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("n1={peer_url}")])
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        let s = EtcdServer {
+            child,
+            bin,
+            data_dir,
+            client_url,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if s.etcdctl(&["endpoint", "health"]).status.success() {
+                return Some(s);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcd did not become healthy in 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Runs etcdctl against this server (API 3).
+    pub fn etcdctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join("etcdctl"))
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.client_url, "--command-timeout", "10s"])
+            .args(args)
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// Stops the server by PID: SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
 }

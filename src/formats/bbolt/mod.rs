@@ -22,7 +22,7 @@ pub mod page;
 pub mod write;
 
 pub use bucket::{Bucket, BucketRoot};
-pub use check::{check, walk, CheckReport, PageStats, Visitor};
+pub use check::{check, walk, walk_observed, CheckReport, PageStats, Progress, Visitor};
 pub use cursor::Cursor;
 pub use db::Db;
 pub use meta::{Meta, MetaChoice, MetaSlot};
