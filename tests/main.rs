@@ -23,3 +23,12 @@ mod sweep;
 
 /// Property tests of the bbolt engine and encodings.
 mod prop_bbolt;
+
+/// The bbolt writer: read back, Go's `tx.Check()`, etcdutl status agreement.
+mod bbolt_writer;
+
+/// Member/cluster IDs and member JSON against real `etcdutl snapshot restore`.
+mod etcd_ids;
+
+/// `hashkv` against live etcd's `endpoint hashkv` (goldens and gated live runs).
+mod cmd_hashkv;

@@ -2,6 +2,7 @@
 //! Only this module prints.
 
 mod check;
+mod hashkv;
 pub mod output;
 mod snapshot;
 
@@ -53,6 +54,8 @@ enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
     Check(check::CheckArgs),
+    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
+    Hashkv(hashkv::HashKvArgs),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
         Command::Check(a) => check::run(&a),
+        Command::Hashkv(a) => hashkv::run(&a),
     };
     ExitCode::from(code)
 }

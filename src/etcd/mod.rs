@@ -2,6 +2,8 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod ids;
+pub mod mvcc;
 pub mod revision;
 pub mod schema;
 pub mod schema_check;

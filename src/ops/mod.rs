@@ -2,4 +2,5 @@
 //! here prints.
 
 pub mod check;
+pub mod hashkv;
 pub mod status;
