@@ -2,4 +2,5 @@
 
 pub mod bbolt;
 pub mod proto;
+pub mod wal;
 pub mod trailer;
