@@ -3,6 +3,7 @@
 
 pub mod output;
 mod snapshot;
+mod wal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Write-ahead log commands.
+    #[command(subcommand)]
+    Wal(wal::WalCommand),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -76,6 +80,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Wal(c) => wal::run(c),
     };
     ExitCode::from(code)
 }

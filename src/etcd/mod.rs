@@ -2,6 +2,8 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod entry;
+pub mod raftlog;
 pub mod revision;
 pub mod schema;
 pub mod status;

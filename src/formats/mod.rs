@@ -2,5 +2,6 @@
 
 pub mod bbolt;
 pub mod proto;
+pub mod snap;
 pub mod wal;
 pub mod trailer;

@@ -2,3 +2,4 @@
 //! here prints.
 
 pub mod status;
+pub mod wal;

@@ -28,9 +28,11 @@ use super::membershippb;
 pub struct Metadata {
     /// This member's id.
     #[prost(uint64, required, tag = "1")]
+    #[serde(rename = "member_id", serialize_with = "super::text::hex_id")]
     pub node_id: u64,
     /// The cluster's id.
     #[prost(uint64, required, tag = "2")]
+    #[serde(serialize_with = "super::text::hex_id")]
     pub cluster_id: u64,
 }
 
@@ -336,6 +338,7 @@ pub struct AlarmRequest {
     pub action: i32,
     /// Member raising the alarm.
     #[prost(uint64, tag = "2")]
+    #[serde(serialize_with = "super::text::hex_id")]
     pub member_id: u64,
     /// Alarm type.
     #[prost(int32, tag = "3")]
@@ -347,6 +350,7 @@ pub struct AlarmRequest {
 pub struct AlarmMember {
     /// Member id.
     #[prost(uint64, tag = "1")]
+    #[serde(serialize_with = "super::text::hex_id")]
     pub member_id: u64,
     /// NONE=0, NOSPACE=1, CORRUPT=2.
     #[prost(int32, tag = "2")]

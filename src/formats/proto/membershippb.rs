@@ -39,6 +39,7 @@ pub struct Attributes {
 pub struct Member {
     /// Member id.
     #[prost(uint64, tag = "1")]
+    #[serde(rename = "member_id", serialize_with = "super::text::hex_id")]
     pub id: u64,
     /// Raft attributes.
     #[prost(message, optional, tag = "2")]
@@ -61,6 +62,7 @@ pub struct ClusterVersionSetRequest {
 pub struct ClusterMemberAttrSetRequest {
     /// Member id.
     #[prost(uint64, tag = "1")]
+    #[serde(serialize_with = "super::text::hex_id")]
     pub member_id: u64,
     /// Attributes.
     #[prost(message, optional, tag = "2")]

@@ -33,3 +33,10 @@ pub fn display(b: &[u8]) -> String {
         Err(_) => format!("0x{}", crate::bytes::hex(b)),
     }
 }
+
+/// Serializes a member or cluster id as 16 lowercase hex digits (JSON numbers
+/// lose ids above 2^53).
+#[allow(clippy::trivially_copy_pass_by_ref)]
+pub fn hex_id<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{id:016x}"))
+}
