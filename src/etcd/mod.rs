@@ -2,9 +2,12 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod dbinfo;
 pub mod entry;
+pub mod membership;
 pub mod raftlog;
 pub mod revision;
 pub mod schema;
 pub mod status;
+pub mod v2store;
 pub mod version;
