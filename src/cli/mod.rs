@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod inspect;
 pub mod output;
 mod snapshot;
 mod wal;
@@ -51,6 +52,8 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
+    Inspect(inspect::InspectArgs),
     /// Write-ahead log commands.
     #[command(subcommand)]
     Wal(wal::WalCommand),
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Inspect(a) => inspect::run(&a),
         Command::Wal(c) => wal::run(c),
     };
     ExitCode::from(code)

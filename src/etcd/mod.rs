@@ -6,6 +6,7 @@ pub mod dbinfo;
 pub mod entry;
 pub mod membership;
 pub mod raftlog;
+pub mod replay;
 pub mod revision;
 pub mod schema;
 pub mod status;

@@ -1,5 +1,6 @@
 //! Operations: one module per command. Each returns a report value; nothing
 //! here prints.
 
+pub mod inspect;
 pub mod status;
 pub mod wal;
