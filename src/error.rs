@@ -228,9 +228,9 @@ impl ErrorKind {
             }
             ErrorKind::Empty => "the copy or download produced no data; take the backup again",
             ErrorKind::NoValidMeta { .. } => {
-                "this is not an etcd db or snapshot, or its first pages were overwritten; try `etcd-rescue salvage`"
+                "this is not an etcd db or snapshot, or its first pages were overwritten; use another backup"
             }
-            ErrorKind::BadPageSize(_) => "the meta page is damaged; try `etcd-rescue salvage`",
+            ErrorKind::BadPageSize(_) => "the meta page is damaged; use another backup",
             ErrorKind::Truncated { .. } | ErrorKind::PagePastEnd { .. } => {
                 "the file was cut short (partial download or copy?); fetch the backup again"
             }

@@ -5,3 +5,6 @@ mod util;
 
 /// `snapshot status` against etcdutl's goldens, bad inputs, and real etcd.
 mod cmd_status;
+
+/// Property tests of the bbolt engine and encodings.
+mod prop_bbolt;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{humanize_bytes, table, Align};
-use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::error::ErrorKind;
+use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_UNREADABLE};
 use crate::etcd::status::{Compat, DbStatus};
 use crate::ops::status::{status, StatusOptions};
 
@@ -78,11 +77,10 @@ fn run_status(a: &StatusArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => {
+            // A file that fails the integrity check is refused like an unreadable
+            // one: no status can be given for it (etcdutl also fails).
             print_error(&e);
-            match e.kind {
-                ErrorKind::IntegrityCheckFailed(_) => EXIT_PROBLEMS,
-                _ => EXIT_UNREADABLE,
-            }
+            EXIT_UNREADABLE
         }
     }
 }

@@ -10,7 +10,7 @@
 //! Source: etcd `etcdutl/snapshot/v3_snapshot.go` `Status` (v3.5.1, v3.6.x).
 //! Checked against etcdutl 3.5.1 on the files under testdata/.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -61,11 +61,21 @@ pub fn storage_version(db: &Db<'_>) -> Result<Option<Version>> {
 
 struct StatusVisitor<'a> {
     crc: u32,
+    /// Bytes hashed since this visitor was forked (to combine CRCs).
+    len: u64,
     pairs: u64,
-    revision: i64,
+    revision: Option<i64>,
     in_key_bucket: bool,
-    live: Option<HashSet<&'a [u8]>>,
+    /// 3.6 meaning: the last state (live or deleted) of each user key.
+    live: Option<HashMap<&'a [u8], bool>>,
     problem: Option<String>,
+}
+
+impl StatusVisitor<'_> {
+    fn hash(&mut self, b: &[u8]) {
+        self.crc = crc32c::crc32c_append(self.crc, b);
+        self.len += crate::bytes::to_u64(b.len());
+    }
 }
 
 impl<'a> Visitor<'a> for StatusVisitor<'a> {
@@ -78,21 +88,21 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
                 )
             });
         }
-        self.crc = crc32c::crc32c_append(self.crc, name);
+        self.hash(name);
         self.in_key_bucket = name == schema::KEY;
     }
 
     fn entry(&mut self, key: &'a [u8], value: Option<&'a [u8]>) {
-        self.crc = crc32c::crc32c_append(self.crc, key);
+        self.hash(key);
         if let Some(v) = value {
-            self.crc = crc32c::crc32c_append(self.crc, v);
+            self.hash(v);
         }
         self.pairs += 1;
         if !self.in_key_bucket {
             return;
         }
         match main_of(key) {
-            Some(m) => self.revision = m,
+            Some(m) => self.revision = Some(m),
             None => {
                 self.problem.get_or_insert_with(|| {
                     format!(
@@ -103,13 +113,10 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
             }
         }
         if let Some(live) = &mut self.live {
+            // Go unmarshals a nil value (nested bucket) as an empty KeyValue.
             match KeyValueRef::decode(value.unwrap_or(&[])) {
                 Ok(kv) => {
-                    if is_tombstone(key) {
-                        live.remove(kv.key);
-                    } else {
-                        live.insert(kv.key);
-                    }
+                    live.insert(kv.key, !is_tombstone(key));
                 }
                 Err(e) => {
                     self.problem.get_or_insert_with(|| {
@@ -120,6 +127,34 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
                     });
                 }
             }
+        }
+    }
+
+    fn fork(&self) -> Self {
+        StatusVisitor {
+            crc: 0,
+            len: 0,
+            pairs: 0,
+            revision: None,
+            in_key_bucket: self.in_key_bucket,
+            live: self.live.as_ref().map(|_| HashMap::new()),
+            problem: None,
+        }
+    }
+
+    fn join(&mut self, later: Self) {
+        let len2 = usize::try_from(later.len).unwrap_or(usize::MAX);
+        self.crc = crc32c::crc32c_combine(self.crc, later.crc, len2);
+        self.len += later.len;
+        self.pairs += later.pairs;
+        if later.revision.is_some() {
+            self.revision = later.revision;
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.live, later.live) {
+            mine.extend(theirs);
+        }
+        if self.problem.is_none() {
+            self.problem = later.problem;
         }
     }
 }
@@ -136,10 +171,11 @@ pub fn compute(db: &Db<'_>, compat: Option<Compat>, report: &mut CheckReport) ->
     });
     let mut v = StatusVisitor {
         crc: 0,
+        len: 0,
         pairs: 0,
-        revision: 0,
+        revision: None,
         in_key_bucket: false,
-        live: (compat == Compat::V36).then(HashSet::new),
+        live: (compat == Compat::V36).then(HashMap::new),
         problem: None,
     };
     *report = bbolt::walk(db, &mut v);
@@ -152,12 +188,12 @@ pub fn compute(db: &Db<'_>, compat: Option<Compat>, report: &mut CheckReport) ->
         return Err(Error::new(ErrorKind::Schema(p)));
     }
     let total_key = match &v.live {
-        Some(live) => crate::bytes::to_u64(live.len()),
+        Some(live) => crate::bytes::to_u64(live.values().filter(|alive| **alive).count()),
         None => v.pairs,
     };
     Ok(DbStatus {
         hash: v.crc,
-        revision: v.revision,
+        revision: v.revision.unwrap_or(0),
         total_key,
         total_size: db.size(),
         version: version.map(|v| v.to_string()).unwrap_or_default(),

@@ -49,6 +49,16 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
             db.meta().txid
         ));
     }
+    let have = crate::bytes::to_u64(src.bytes().len());
+    if have < db.size() {
+        warnings.push(format!(
+            "{}: file is truncated: the db spans {} bytes (high-water mark {} x page size {}), the file has {have}; pages past the end are missing (partial download or copy?)",
+            db_path.display(),
+            db.size(),
+            db.meta().pgid,
+            db.page_size()
+        ));
+    }
     let mut report = CheckReport::default();
     let status = status::compute(&db, opts.compat, &mut report).map_err(in_file)?;
     let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);

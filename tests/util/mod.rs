@@ -44,7 +44,9 @@ pub fn bin() -> PathBuf {
 /// Runs etcd-rescue with `args` in a scrubbed environment.
 pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     let mut cmd = Command::new(bin());
-    cmd.args(args).env("NO_COLOR", "1").env_remove("ETCD_RESCUE_BLESS");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("ETCD_RESCUE_BLESS");
     let shown = format!(
         "etcd-rescue {}",
         args.iter()
@@ -90,16 +92,25 @@ pub fn etcd_bin_dir(version: &str) -> Option<PathBuf> {
         return Some(dir);
     }
     if real_etcd_required() {
-        panic!("real etcd {version} required but missing at {} (run scripts/get-etcd.sh)", dir.display());
+        panic!(
+            "real etcd {version} required but missing at {} (run scripts/get-etcd.sh)",
+            dir.display()
+        );
     }
-    eprintln!("SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)", dir.display());
+    eprintln!(
+        "SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)",
+        dir.display()
+    );
     None
 }
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(p: &Path) -> String {
     let b = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
-    Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(&b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// Records the SHA-256 of every file under the given paths; `check` asserts
@@ -110,7 +121,10 @@ pub struct InputGuard {
 
 fn files_under(p: &Path, out: &mut Vec<PathBuf>) {
     if p.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for e in entries {
             files_under(&e, out);
@@ -127,10 +141,13 @@ impl InputGuard {
             files_under(p.as_ref(), &mut files);
         }
         InputGuard {
-            before: files.into_iter().map(|f| {
-                let h = sha256_file(&f);
-                (f, h)
-            }).collect(),
+            before: files
+                .into_iter()
+                .map(|f| {
+                    let h = sha256_file(&f);
+                    (f, h)
+                })
+                .collect(),
         }
     }
 
@@ -154,7 +171,9 @@ pub fn status_goldens(root: &Path) -> Vec<(PathBuf, String, PathBuf)> {
             continue;
         }
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((input, fmt)) = name.rsplit_once(".status.") else { continue };
+        let Some((input, fmt)) = name.rsplit_once(".status.") else {
+            continue;
+        };
         let input = dir.parent().unwrap().join(input);
         if input.exists() {
             out.push((input, fmt.to_string(), f));

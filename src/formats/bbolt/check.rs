@@ -6,6 +6,12 @@
 //! each top-level bucket's entries, in key order, to a [`Visitor`]. `snapshot
 //! status` hashes through the visitor, so checking and hashing are one pass.
 //!
+//! Large buckets are walked in parallel: the top of the tree is expanded until
+//! there are enough subtrees, each subtree is walked on a rayon thread with a
+//! forked visitor, and the forks are joined back in key order. Threads share one
+//! atomic "reached" bitset. When anything is found the walk is redone on one
+//! thread, so findings come in bbolt's exact order.
+//!
 //! Findings shared with Go bbolt carry the exact text of bbolt v1.3.6's
 //! `tx.check` (the version etcdutl 3.5 uses): `page N: already freed`,
 //! `page N: out of bounds: M`, `page N: multiple references`,
@@ -15,6 +21,8 @@
 //! a bad freelist page, any error while rebuilding the free set of an etcd db);
 //! we report those as findings of our own and never descend into a page twice.
 //! Key order (bbolt ≥ 1.3.7) is checked too, with our own wording.
+
+use rayon::prelude::*;
 
 use crate::bytes::hex;
 use crate::error::{Finding, Location};
@@ -26,17 +34,29 @@ use super::freelist;
 use super::page::{type_name, LeafElement, Page};
 
 /// Receives the entries of top-level buckets during a [`walk`].
-pub trait Visitor<'a> {
+///
+/// A parallel walk gives consecutive key ranges of a bucket to [`Visitor::fork`]ed
+/// copies and [`Visitor::join`]s them back in key order, so a visitor must be
+/// able to combine the results of two adjacent ranges (a CRC, counts, a map of
+/// last states per key).
+pub trait Visitor<'a>: Send + Sized {
     /// A key of the root bucket, in key order, before that bucket's entries.
     /// `is_bucket` is false for a plain key stored at the top level.
     fn top_level(&mut self, _name: &'a [u8], _is_bucket: bool) {}
     /// An entry of the current top-level bucket, in key order; `value` is `None`
     /// for a nested bucket (Go's `ForEach` gives nil).
     fn entry(&mut self, _key: &'a [u8], _value: Option<&'a [u8]>) {}
+    /// An empty visitor for a later key range of the current bucket.
+    fn fork(&self) -> Self;
+    /// Appends the results of a fork that saw the entries right after ours.
+    fn join(&mut self, later: Self);
 }
 
 /// A visitor that does nothing (a plain structural check).
-impl Visitor<'_> for () {}
+impl Visitor<'_> for () {
+    fn fork(&self) -> Self {}
+    fn join(&mut self, _later: Self) {}
+}
 
 /// Page statistics gathered by the walk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +73,17 @@ pub struct PageStats {
     pub inline_buckets: u64,
     /// Deepest tree level seen (root page = 1).
     pub max_depth: u64,
+}
+
+impl PageStats {
+    fn add(&mut self, o: &PageStats) {
+        self.branch_pages += o.branch_pages;
+        self.leaf_pages += o.leaf_pages;
+        self.overflow_pages += o.overflow_pages;
+        self.free_pages += o.free_pages;
+        self.inline_buckets += o.inline_buckets;
+        self.max_depth = self.max_depth.max(o.max_depth);
+    }
 }
 
 /// What the walk found.
@@ -76,6 +107,9 @@ impl CheckReport {
 /// Longest key shown in a finding, in bytes.
 const SHOWN_KEY: usize = 48;
 
+/// Subtrees to aim for before walking a bucket in parallel.
+const PARALLEL_SUBTREES: usize = 64;
+
 fn show_key(k: &[u8]) -> String {
     match k.get(..SHOWN_KEY) {
         Some(head) if k.len() > SHOWN_KEY => format!("{}…", hex(head)),
@@ -83,6 +117,7 @@ fn show_key(k: &[u8]) -> String {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 struct PageJob<'a> {
     id: u64,
     depth: usize,
@@ -103,41 +138,65 @@ enum BucketJob<'a> {
     PlainTopLevel(&'a [u8]),
 }
 
-struct Walker<'d, 'a, V> {
-    db: &'d Db<'a>,
-    visitor: &'d mut V,
-    reached: PageSet,
-    freed: PageSet,
-    report: CheckReport,
+/// Entries of a bucket that lead elsewhere: nested buckets (and, for the root
+/// bucket, every key, `None` marking a plain one).
+type Children<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
+
+/// The state of one thread of the walk.
+struct Walker<'s, 'a, V> {
+    db: &'s Db<'a>,
+    reached: &'s PageSet,
+    freed: &'s PageSet,
+    visitor: V,
+    findings: Vec<Finding>,
+    stats: PageStats,
     /// Last key seen in the bucket being walked (keys must rise across pages).
     last_key: Option<&'a [u8]>,
 }
 
 /// Walks the whole database: the structural check plus a visit of every
-/// top-level bucket's entries.
+/// top-level bucket's entries. Large buckets are walked in parallel.
 pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
+    let fork = visitor.fork();
+    let (report, v) = walk_with(db, fork, true);
+    if report.findings.is_empty() {
+        visitor.join(v);
+        return report;
+    }
+    // Damage found: walk again on one thread for bbolt's exact finding order.
+    let (report, v) = walk_with(db, visitor.fork(), false);
+    visitor.join(v);
+    report
+}
+
+/// Runs the structural check alone.
+pub fn check(db: &Db<'_>) -> CheckReport {
+    walk(db, &mut ())
+}
+
+fn walk_with<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: V, parallel: bool) -> (CheckReport, V) {
     let meta = *db.meta();
     let limit = meta.pgid.max(db.pages_in_file()).saturating_add(1);
+    let reached = PageSet::with_limit(limit);
+    let freed = PageSet::with_limit(limit);
     let mut w = Walker {
         db,
+        reached: &reached,
+        freed: &freed,
         visitor,
-        reached: PageSet::with_limit(limit),
-        freed: PageSet::with_limit(limit),
-        report: CheckReport {
-            freelist_persisted: meta.has_freelist_page(),
-            ..CheckReport::default()
-        },
+        findings: Vec::new(),
+        stats: PageStats::default(),
         last_key: None,
     };
     let mut freelist_span: Option<(u64, u64)> = None;
     if meta.has_freelist_page() {
         freelist_span = w.load_freelist(meta.freelist);
     }
-    w.reached.insert(0);
-    w.reached.insert(1);
+    reached.insert(0);
+    reached.insert(1);
     if let Some((first, overflow)) = freelist_span {
         for i in 0..=overflow {
-            w.reached.insert(first.saturating_add(i));
+            reached.insert(first.saturating_add(i));
         }
     }
 
@@ -158,7 +217,7 @@ pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
                     // The visitor hears of a top-level bucket just before its entries.
                     w.visitor.top_level(name, true);
                 }
-                let children = w.walk_bucket(bucket, level);
+                let children = w.walk_bucket(bucket, level, parallel);
                 // Nested buckets are checked after the parent's pages, in key order.
                 for (name, value) in children.into_iter().rev() {
                     match value {
@@ -170,7 +229,7 @@ pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
                                 name,
                             }),
                             Err(e) => {
-                                w.report.findings.push(Finding::error(
+                                w.findings.push(Finding::error(
                                     "bbolt.bucket.invalid",
                                     Location::default(),
                                     e.kind.to_string(),
@@ -188,36 +247,35 @@ pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
 
     let unreached_from = if meta.has_freelist_page() { 0 } else { 2 };
     for id in unreached_from..meta.pgid {
-        if w.reached.contains(id) {
+        if reached.contains(id) {
             continue;
         }
         if meta.has_freelist_page() {
-            if !w.freed.contains(id) {
-                w.report.findings.push(Finding::error(
+            if !freed.contains(id) {
+                w.findings.push(Finding::error(
                     "bbolt.page.unreachable-unfreed",
                     db.location(id),
                     format!("page {id}: unreachable unfreed"),
                 ));
             }
         } else {
-            w.report.stats.free_pages += 1;
+            w.stats.free_pages += 1;
         }
     }
     if meta.has_freelist_page() {
-        w.report.stats.free_pages = w.freed.len();
+        w.stats.free_pages = freed.len();
     }
-    w.report
+    let report = CheckReport {
+        findings: w.findings,
+        stats: w.stats,
+        freelist_persisted: meta.has_freelist_page(),
+    };
+    (report, w.visitor)
 }
 
-/// Runs the structural check alone.
-pub fn check(db: &Db<'_>) -> CheckReport {
-    walk(db, &mut ())
-}
-
-impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
+impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
     fn finding(&mut self, code: &'static str, id: u64, message: String) {
-        self.report
-            .findings
+        self.findings
             .push(Finding::error(code, self.db.location(id), message));
     }
 
@@ -255,30 +313,109 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
         Some((id, u64::from(page.header.overflow)))
     }
 
-    /// Walks one bucket's pages; returns its entries that are nested buckets
-    /// (and, for the root bucket, all its keys: `None` marks a plain key).
-    fn walk_bucket(&mut self, bucket: Bucket<'a>, level: u32) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
+    /// A walker for another thread, sharing the page sets.
+    fn fork(&self) -> Walker<'s, 'a, V> {
+        Walker {
+            db: self.db,
+            reached: self.reached,
+            freed: self.freed,
+            visitor: self.visitor.fork(),
+            findings: Vec::new(),
+            stats: PageStats::default(),
+            last_key: None,
+        }
+    }
+
+    /// Walks one bucket's pages; returns its entries that lead elsewhere.
+    fn walk_bucket(&mut self, bucket: Bucket<'a>, level: u32, parallel: bool) -> Children<'a> {
         self.last_key = None;
         let mut children = Vec::new();
         match bucket.root {
             BucketRoot::Inline(page) => {
                 // No pages of its own: bbolt's check skips it, but its entries count.
-                self.report.stats.inline_buckets += 1;
+                self.stats.inline_buckets += 1;
                 self.leaf(&page, level, None, None, &mut children);
             }
             BucketRoot::Paged(root) => {
-                let mut stack = vec![PageJob {
+                let root = PageJob {
                     id: root,
                     depth: 1,
                     min_closed: None,
                     max_open: None,
-                }];
-                while let Some(job) = stack.pop() {
-                    self.page(job, level, &mut stack, &mut children);
+                };
+                if parallel && level == 1 {
+                    self.walk_parallel(root, level, &mut children);
+                } else {
+                    self.walk_pages(vec![root], level, &mut children);
                 }
             }
         }
         children
+    }
+
+    /// Pre-order walk of the subtrees on `stack` (popped from the end).
+    fn walk_pages(&mut self, mut stack: Vec<PageJob<'a>>, level: u32, children: &mut Children<'a>) {
+        while let Some(job) = stack.pop() {
+            self.page(job, level, &mut stack, children);
+        }
+    }
+
+    /// Expands the top of the tree here, then walks the subtrees on rayon's
+    /// threads and joins their results in key order.
+    fn walk_parallel(&mut self, root: PageJob<'a>, level: u32, children: &mut Children<'a>) {
+        let mut frontier = vec![root];
+        loop {
+            if frontier.len() >= PARALLEL_SUBTREES {
+                break;
+            }
+            // Expand every branch page of the frontier by one level.
+            let mut next = Vec::with_capacity(frontier.len() * 8);
+            let mut expanded = false;
+            for job in frontier {
+                let is_branch = self
+                    .db
+                    .raw_page(job.id)
+                    .is_ok_and(|p| p.header.is_branch() && p.header.id == job.id);
+                if !is_branch {
+                    next.push(job);
+                    continue;
+                }
+                let mut kids = Vec::new();
+                self.page(job, level, &mut kids, children);
+                // page() pushes children reversed, for popping; restore key order.
+                kids.reverse();
+                next.extend(kids);
+                expanded = true;
+            }
+            frontier = next;
+            if !expanded {
+                break;
+            }
+        }
+        if frontier.len() < 2 {
+            self.walk_pages(frontier, level, children);
+            return;
+        }
+        // Forks are made here so that the visitor need not be shared across threads.
+        let forks: Vec<(PageJob<'a>, Walker<'s, 'a, V>)> =
+            frontier.into_iter().map(|job| (job, self.fork())).collect();
+        let results: Vec<(Walker<'s, 'a, V>, Children<'a>)> = forks
+            .into_par_iter()
+            .map(|(job, mut w)| {
+                let mut ch = Vec::new();
+                w.walk_pages(vec![job], level, &mut ch);
+                (w, ch)
+            })
+            .collect();
+        for (w, ch) in results {
+            self.visitor.join(w.visitor);
+            self.findings.extend(w.findings);
+            self.stats.add(&w.stats);
+            children.extend(ch);
+            if w.last_key.is_some() {
+                self.last_key = w.last_key;
+            }
+        }
     }
 
     fn page(
@@ -286,7 +423,7 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
         job: PageJob<'a>,
         level: u32,
         stack: &mut Vec<PageJob<'a>>,
-        children: &mut Vec<(&'a [u8], Option<&'a [u8]>)>,
+        children: &mut Children<'a>,
     ) {
         let id = job.id;
         let pgid = self.db.meta().pgid;
@@ -316,7 +453,7 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
                 return;
             }
         };
-        self.report.stats.max_depth = self.report.stats.max_depth.max(job.depth as u64);
+        self.stats.max_depth = self.stats.max_depth.max(job.depth as u64);
         if page.header.id != id {
             self.finding(
                 "bbolt.page.id-mismatch",
@@ -334,8 +471,15 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
                 format!("page {id}: out of bounds: {pgid}"),
             );
         }
-        let first_visit = !self.reached.contains(id);
-        for i in 0..=u64::from(page.header.overflow) {
+        let first_visit = self.reached.insert(id);
+        if !first_visit {
+            self.finding(
+                "bbolt.page.multiple-references",
+                id,
+                format!("page {id}: multiple references"),
+            );
+        }
+        for i in 1..=u64::from(page.header.overflow) {
             let pid = id.saturating_add(i);
             if !self.reached.insert(pid) {
                 self.finding(
@@ -366,12 +510,12 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
             // Never descend twice: a cycle would never end.
             return;
         }
-        self.report.stats.overflow_pages += u64::from(page.header.overflow);
+        self.stats.overflow_pages += u64::from(page.header.overflow);
         if page.header.is_branch() {
-            self.report.stats.branch_pages += 1;
+            self.stats.branch_pages += 1;
             self.branch(&page, &job, stack);
         } else {
-            self.report.stats.leaf_pages += 1;
+            self.stats.leaf_pages += 1;
             self.leaf(&page, level, job.min_closed, job.max_open, children);
         }
     }
@@ -421,7 +565,7 @@ impl<'a, V: Visitor<'a>> Walker<'_, 'a, V> {
         level: u32,
         min_closed: Option<&'a [u8]>,
         max_open: Option<&'a [u8]>,
-        children: &mut Vec<(&'a [u8], Option<&'a [u8]>)>,
+        children: &mut Children<'a>,
     ) {
         for i in 0..page.count() {
             let e: LeafElement<'a> = match page.leaf_element(i) {

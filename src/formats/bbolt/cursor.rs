@@ -6,6 +6,8 @@
 //! order. Damaged trees cannot make it loop or recurse without bound: every page
 //! entered is remembered (a second visit is an error) and the depth is capped.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{Error, ErrorKind, Result};
 
 use super::bucket::BucketRoot;
@@ -15,10 +17,11 @@ use super::page::{type_name, LeafElement, Page};
 /// No real bbolt tree comes near this depth (a 4 KiB page fans out by ~100).
 pub const MAX_DEPTH: usize = 64;
 
-/// A set of page ids, as a bitset over `[0, limit)`.
-#[derive(Debug, Clone, Default)]
+/// A set of page ids, as a bitset over `[0, limit)`. Atomic, so that the
+/// parallel walk's threads share one set: the first to insert an id owns it.
+#[derive(Debug, Default)]
 pub struct PageSet {
-    bits: Vec<u64>,
+    bits: Vec<AtomicU64>,
 }
 
 impl PageSet {
@@ -26,22 +29,17 @@ impl PageSet {
     pub fn with_limit(limit: u64) -> PageSet {
         let words = usize::try_from(limit / 64 + 1).unwrap_or(0);
         PageSet {
-            bits: vec![0; words],
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     /// Adds `id`; returns false if it was already there (or cannot be held).
-    pub fn insert(&mut self, id: u64) -> bool {
-        let Some(word) = usize::try_from(id / 64)
-            .ok()
-            .and_then(|w| self.bits.get_mut(w))
-        else {
+    pub fn insert(&self, id: u64) -> bool {
+        let Some(word) = usize::try_from(id / 64).ok().and_then(|w| self.bits.get(w)) else {
             return false;
         };
         let mask = 1u64 << (id % 64);
-        let fresh = *word & mask == 0;
-        *word |= mask;
-        fresh
+        word.fetch_or(mask, Ordering::Relaxed) & mask == 0
     }
 
     /// Whether `id` is in the set.
@@ -49,17 +47,20 @@ impl PageSet {
         usize::try_from(id / 64)
             .ok()
             .and_then(|w| self.bits.get(w))
-            .is_some_and(|word| word & (1u64 << (id % 64)) != 0)
+            .is_some_and(|word| word.load(Ordering::Relaxed) & (1u64 << (id % 64)) != 0)
     }
 
     /// Number of ids in the set.
     pub fn len(&self) -> u64 {
-        self.bits.iter().map(|w| u64::from(w.count_ones())).sum()
+        self.bits
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.bits.iter().all(|w| *w == 0)
+        self.len() == 0
     }
 }
 
@@ -101,7 +102,7 @@ impl<'d, 'a> Cursor<'d, 'a> {
         let db = self.db;
         let visited = self
             .visited
-            .get_or_insert_with(|| PageSet::with_limit(db.meta().pgid.max(db.pages_in_file())));
+            .get_or_insert_with(|| PageSet::with_limit(db.meta().pgid.max(db.pages_in_file()) + 1));
         if !visited.insert(id) {
             return Err(Error::at(ErrorKind::PageRevisited(id), db.location(id)));
         }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# fuzz.sh: cargo-fuzz targets on seed corpora made from testdata/.
+#
+#   scripts/fuzz.sh seeds              build fuzz/corpus/<target>/ from testdata (not committed)
+#   scripts/fuzz.sh smoke [SECONDS]    every target for SECONDS (default 15) each
+#   scripts/fuzz.sh run TARGET [ARGS]  one target, extra libFuzzer args (e.g. -runs=10000000)
+#
+# Installs cargo-fuzz if missing. Uses the nightly toolchain when rustup has it,
+# otherwise stable with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
+# Crashes land in fuzz/artifacts/<target>/; copy each into testdata/regressions/
+# with a unit test before fixing it.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO/fuzz"
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  timeout 900 cargo install cargo-fuzz --locked
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  FUZZ=(cargo +nightly fuzz)
+else
+  export RUSTC_BOOTSTRAP=1
+  FUZZ=(cargo fuzz)
+fi
+
+targets() { "${FUZZ[@]}" list; }
+
+seeds() {
+  # Seeds: every small real file under testdata, routed by kind.
+  for t in $(targets); do mkdir -p "corpus/$t"; done
+  local n=0
+  while IFS= read -r -d '' f; do
+    local size; size=$(stat -c %s "$f")
+    [[ $size -gt 4000000 ]] && continue
+    local h; h=$(sha1sum "$f" | cut -c1-16)
+    case "$f" in
+      *.db) for t in bbolt_db bbolt_check; do [[ -d corpus/$t ]] && cp "$f" "corpus/$t/$h"; done
+            [[ -d corpus/bbolt_page ]] && head -c 4096 "$f" > "corpus/bbolt_page/$h" ;;
+      *.wal) for t in wal_segment wal_frame; do [[ -d corpus/$t ]] && head -c 200000 "$f" > "corpus/$t/$h"; done ;;
+      *.snap) [[ -d corpus/snap ]] && cp "$f" "corpus/snap/$h" ;;
+    esac
+    n=$((n+1))
+  done < <(find "$REPO/testdata" -type f \( -name '*.db' -o -name '*.wal' -o -name '*.snap' \) -print0)
+  echo "seeded from $n files"
+}
+
+case "${1:-smoke}" in
+  seeds) seeds ;;
+  smoke)
+    secs=${2:-15}
+    seeds
+    for t in $(targets); do
+      echo "--- $t (${secs}s)"
+      "${FUZZ[@]}" run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 2>&1 | tail -3
+    done ;;
+  run)
+    t=$2; shift 2
+    seeds
+    "${FUZZ[@]}" run "$t" "corpus/$t" -- "$@" ;;
+  *) echo "usage: scripts/fuzz.sh seeds|smoke [SECONDS]|run TARGET [ARGS]" >&2; exit 2 ;;
+esac
