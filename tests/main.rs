@@ -8,3 +8,9 @@ mod cmd_status;
 
 /// Property tests of the bbolt engine and encodings.
 mod prop_bbolt;
+
+/// `inspect` on real data dirs against live-server goldens, and on damaged copies.
+mod cmd_inspect;
+
+/// `wal dump`, byte-exact WAL re-encoding, etcdutl restore's WAL, WAL corruption.
+mod cmd_wal;
