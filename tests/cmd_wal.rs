@@ -343,3 +343,22 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
     }
     eprintln!("{n} .snap files checked");
 }
+
+#[test]
+fn metadata_conflict_between_files() {
+    let Some((_t, d)) = copy_wal() else { return };
+    let clean = dump_json(&d, &[], 0);
+    let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
+    let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
+    let last_index = recs.iter().filter_map(|r| r["index"].as_u64()).max().unwrap();
+    // A second file that continues the CRC chain but names another cluster.
+    let mut e = Encoder::new(last_crc);
+    e.crc_record();
+    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: 0x0553_6755_70e2_ad01, cluster_id: 1 });
+    let name = format!("{:016x}-{:016x}.wal", 1, last_index + 1);
+    std::fs::write(d.join(name), e.bytes()).unwrap();
+    let lines = dump_json(&d, &[], 1);
+    let fs = findings(&lines);
+    assert!(fs.iter().any(|f| f["code"] == "wal.metadata.conflict"), "{fs:?}");
+    assert!(!fs.iter().any(|f| f["code"] == "wal.crc.seed-mismatch"), "{fs:?}");
+}

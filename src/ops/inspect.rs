@@ -149,8 +149,8 @@ pub struct RaftReport {
     pub overwritten: u64,
     /// How reading ended.
     pub stop: Stop,
-    /// WAL snapshot records (term, index).
-    pub wal_snapshots: Vec<(u64, u64)>,
+    /// WAL snapshot records.
+    pub wal_snapshots: Vec<TermIndex>,
     /// The snapshot etcd would load.
     pub snapshot: Option<ChosenSnap>,
     /// Every `.snap` file.
@@ -159,6 +159,15 @@ pub struct RaftReport {
     pub snap_db_files: Vec<String>,
     /// Leftover `.tmp` / `.broken` files (wal and snap dirs).
     pub leftovers: Vec<String>,
+}
+
+/// A (term, index) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TermIndex {
+    /// Raft term.
+    pub term: u64,
+    /// Raft index.
+    pub index: u64,
 }
 
 /// A HardState with the vote as a hex id.
@@ -548,6 +557,24 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
     if let Some(d) = snap_dir {
         list_leftovers(d, &mut leftovers, &mut snap_dbs);
     }
+    for l in &leftovers {
+        let (sev, msg, action) = if l.ends_with(".broken") {
+            (
+                Severity::Info,
+                format!("{l}: etcd set this file aside as damaged (a torn WAL tail it repaired, or a .snap it could not load)"),
+                "keep it for forensics; it can be deleted once the member runs fine",
+            )
+        } else {
+            (
+                Severity::Info,
+                format!("{l}: a temporary file (preallocated WAL segment, or an interrupted write or defrag)"),
+                "nothing to do; etcd removes or reuses it",
+            )
+        };
+        let mut w = Warning::new("datadir.leftover", sev, msg, action);
+        w.file = Some(PathBuf::from(l));
+        r.warnings.push(w);
+    }
     let chosen = log.chosen.as_ref().and_then(|c| {
         log.snaps.iter().find(|s| s.selected).map(|s| chosen_snap(&s.name, c))
     });
@@ -565,7 +592,7 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         uncommitted: crate::bytes::to_u64(full.entries.iter().filter(|e| e.entry.index > commit).count()),
         overwritten: crate::bytes::to_u64(full.overwritten.len()),
         stop: log.decoded.stop,
-        wal_snapshots: log.wal_snaps.clone(),
+        wal_snapshots: log.wal_snaps.iter().map(|&(term, index)| TermIndex { term, index }).collect(),
         snapshot: chosen,
         snap_files: log.snaps.clone(),
         snap_db_files: snap_dbs,
