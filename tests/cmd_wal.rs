@@ -1,4 +1,10 @@
 //! `wal dump` and the WAL reader/writer on WALs written by real etcd:
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 //! decoding, byte-exact re-encoding, `etcdutl snapshot restore`'s WAL, and
 //! corruption (CRC mismatch, torn tail, sequence gap, bad names).
 
@@ -23,12 +29,21 @@ fn single_node_wal() -> Option<PathBuf> {
 
 fn dump_json(path: &Path, extra: &[&str], code: i32) -> Vec<Value> {
     let guard = InputGuard::new(&[path]);
-    let mut args = vec!["wal".to_string(), "dump".into(), path.display().to_string(), "-w".into(), "json".into()];
+    let mut args = vec![
+        "wal".to_string(),
+        "dump".into(),
+        path.display().to_string(),
+        "-w".into(),
+        "json".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let r = run(&args);
     r.expect_code(code);
     guard.check();
-    r.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 /// Offset of an entry record in the middle of a WAL file (from a clean dump).
@@ -67,7 +82,14 @@ fn dump_single_node() {
 #[test]
 fn records_re_encode_byte_for_byte() {
     let Some(w) = single_node_wal() else { return };
-    for path in [w.join("0000000000000000-0000000000000000.wal"), testdata().join("etcd-3.5.1/cluster3/data/n2/member/wal/0000000000000000-0000000000000000.wal"), testdata().join("etcd-3.4.23/v2-patroni/data/n1/member/wal/0000000000000000-0000000000000000.wal")] {
+    for path in [
+        w.join("0000000000000000-0000000000000000.wal"),
+        testdata()
+            .join("etcd-3.5.1/cluster3/data/n2/member/wal/0000000000000000-0000000000000000.wal"),
+        testdata().join(
+            "etcd-3.4.23/v2-patroni/data/n1/member/wal/0000000000000000-0000000000000000.wal",
+        ),
+    ] {
         if !path.is_file() {
             continue;
         }
@@ -83,10 +105,26 @@ fn records_re_encode_byte_for_byte() {
         for rec in &d.records {
             let data = &rec.data;
             match RecordType::of(rec.rtype) {
-                RecordType::Entry => assert_eq!(&raftpb::Entry::decode(&data[..]).unwrap().encode_to_vec(), data),
-                RecordType::State => assert_eq!(&raftpb::HardState::decode(&data[..]).unwrap().encode_to_vec(), data),
-                RecordType::Metadata => assert_eq!(&etcdserverpb::Metadata::decode(&data[..]).unwrap().encode_to_vec(), data),
-                RecordType::Snapshot => assert_eq!(&walpb::Snapshot::decode(&data[..]).unwrap().encode_to_vec(), data),
+                RecordType::Entry => assert_eq!(
+                    &raftpb::Entry::decode(&data[..]).unwrap().encode_to_vec(),
+                    data
+                ),
+                RecordType::State => assert_eq!(
+                    &raftpb::HardState::decode(&data[..])
+                        .unwrap()
+                        .encode_to_vec(),
+                    data
+                ),
+                RecordType::Metadata => assert_eq!(
+                    &etcdserverpb::Metadata::decode(&data[..])
+                        .unwrap()
+                        .encode_to_vec(),
+                    data
+                ),
+                RecordType::Snapshot => assert_eq!(
+                    &walpb::Snapshot::decode(&data[..]).unwrap().encode_to_vec(),
+                    data
+                ),
                 _ => {}
             }
             if let Some(e) = (rec.rtype == 2).then(|| raftpb::Entry::decode(&data[..]).unwrap()) {
@@ -126,7 +164,10 @@ fn sha1_id(parts: &[&[u8]]) -> u64 {
 
 /// (my id, cluster id, smallest id) of a restore.
 fn restore_ids(names: &[(&str, String)], me: &str, token: &str) -> (u64, u64, u64) {
-    let mut ids: Vec<(u64, &str)> = names.iter().map(|(n, url)| (sha1_id(&[url.as_bytes(), token.as_bytes()]), *n)).collect();
+    let mut ids: Vec<(u64, &str)> = names
+        .iter()
+        .map(|(n, url)| (sha1_id(&[url.as_bytes(), token.as_bytes()]), *n))
+        .collect();
     ids.sort();
     let idbytes: Vec<u8> = ids.iter().flat_map(|(i, _)| i.to_be_bytes()).collect();
     let mine = ids.iter().find(|(_, n)| *n == me).unwrap().0;
@@ -145,24 +186,59 @@ fn expected_restore_wal(names: &[(&str, String)], me: &str, token: &str) -> Vec<
     let my_id = ids.iter().find(|(_, n, _)| *n == me).unwrap().0;
     let mut e = Encoder::new(0);
     e.crc_record();
-    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: my_id, cluster_id: cluster });
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id: my_id,
+            cluster_id: cluster,
+        },
+    );
     e.message(RecordType::Snapshot, &walpb::Snapshot::default());
     for (i, (id, name, url)) in ids.iter().enumerate() {
         let ctx = format!(r#"{{"id":{id},"peerURLs":["{url}"],"name":"{name}"}}"#);
-        let cc = raftpb::ConfChange { id: 0, r#type: 0, node_id: *id, context: Some(ctx.into_bytes()) };
-        let ent = raftpb::Entry { r#type: 1, term: 1, index: i as u64 + 1, data: Some(cc.encode_to_vec()) };
+        let cc = raftpb::ConfChange {
+            id: 0,
+            r#type: 0,
+            node_id: *id,
+            context: Some(ctx.into_bytes()),
+        };
+        let ent = raftpb::Entry {
+            r#type: 1,
+            term: 1,
+            index: i as u64 + 1,
+            data: Some(cc.encode_to_vec()),
+        };
         e.message(RecordType::Entry, &ent);
     }
     let n = ids.len() as u64;
-    e.message(RecordType::State, &raftpb::HardState { term: 1, vote: ids[0].0, commit: n });
-    let cs = raftpb::ConfState { voters: ids.iter().map(|x| x.0).collect(), ..Default::default() };
-    e.message(RecordType::Snapshot, &walpb::Snapshot { index: n, term: 1, conf_state: Some(cs) });
+    e.message(
+        RecordType::State,
+        &raftpb::HardState {
+            term: 1,
+            vote: ids[0].0,
+            commit: n,
+        },
+    );
+    let cs = raftpb::ConfState {
+        voters: ids.iter().map(|x| x.0).collect(),
+        ..Default::default()
+    };
+    e.message(
+        RecordType::Snapshot,
+        &walpb::Snapshot {
+            index: n,
+            term: 1,
+            conf_state: Some(cs),
+        },
+    );
     e.into_segment().unwrap()
 }
 
 #[test]
 fn restore_wal_matches_etcdutl_351() {
-    let Some(bin) = etcd_bin_dir("3.5.1") else { return };
+    let Some(bin) = etcd_bin_dir("3.5.1") else {
+        return;
+    };
     let snap = testdata().join("etcd-3.5.1/basic/snapshot.db");
     if !snap.is_file() {
         return;
@@ -176,26 +252,51 @@ fn restore_wal_matches_etcdutl_351() {
             .collect();
         let me = if members == 3 { "n2" } else { "n1" };
         let my_url = &peers.iter().find(|(n, _)| *n == me).unwrap().1;
-        let cluster = peers.iter().map(|(n, u)| format!("{n}={u}")).collect::<Vec<_>>().join(",");
+        let cluster = peers
+            .iter()
+            .map(|(n, u)| format!("{n}={u}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let out = std::process::Command::new(bin.join("etcdutl"))
             .args(["snapshot", "restore"])
             .arg(&snap)
             .args(["--name", me])
-            .args(["--initial-cluster", &cluster, "--initial-cluster-token", "tok"])
+            .args([
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-token",
+                "tok",
+            ])
             .args(["--initial-advertise-peer-urls", my_url])
             .arg("--data-dir")
             .arg(t.path().join("d"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let got = std::fs::read(t.path().join("d/member/wal/0000000000000000-0000000000000000.wal")).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = std::fs::read(
+            t.path()
+                .join("d/member/wal/0000000000000000-0000000000000000.wal"),
+        )
+        .unwrap();
         let want = expected_restore_wal(&peers, me, "tok");
         assert_eq!(got.len(), want.len());
         assert!(got == want, "restore WAL differs for {members} members");
         // And the segment writer produces the same file.
-        let frames_len = want.iter().rposition(|b| *b != 0).map_or(0, |p| (p + 8) / 8 * 8);
+        let frames_len = want
+            .iter()
+            .rposition(|b| *b != 0)
+            .map_or(0, |p| (p + 8) / 8 * 8);
         // The restored dir, as inspect sees it.
-        let r = run(&["inspect".as_ref(), t.path().join("d").as_os_str(), "-w".as_ref(), "json".as_ref()]);
+        let r = run(&[
+            "inspect".as_ref(),
+            t.path().join("d").as_os_str(),
+            "-w".as_ref(),
+            "json".as_ref(),
+        ]);
         r.expect_code(0);
         let v: Value = serde_json::from_str(&r.stdout).unwrap();
         let ids = restore_ids(&peers, me, "tok");
@@ -208,11 +309,20 @@ fn restore_wal_matches_etcdutl_351() {
         assert_eq!(v["raft"]["hard_state"]["vote"], format!("{:016x}", ids.2));
         assert_eq!(v["raft"]["snapshot"]["index"], n);
         assert_eq!(v["raft"]["snapshot"]["term"], 1);
-        assert_eq!(v["raft"]["snapshot"]["name"], format!("{:016x}-{:016x}.snap", 1, n));
+        assert_eq!(
+            v["raft"]["snapshot"]["name"],
+            format!("{:016x}-{:016x}.snap", 1, n)
+        );
         assert_eq!(v["db"]["consistent_index"], n);
         assert_eq!(v["db"]["term"], 1);
-        assert_eq!(v["membership"]["db"]["members"].as_array().unwrap().len(), members);
-        assert_eq!(v["membership"]["snap"]["members"].as_array().unwrap().len(), members);
+        assert_eq!(
+            v["membership"]["db"]["members"].as_array().unwrap().len(),
+            members
+        );
+        assert_eq!(
+            v["membership"]["snap"]["members"].as_array().unwrap().len(),
+            members
+        );
         assert_eq!(v["raft"]["snapshot"]["v2_custom_content"], false);
         let out_path = t.path().join("written.wal");
         wal::write::write_segment_file(&out_path, &want[..frames_len]).unwrap();
@@ -252,12 +362,24 @@ fn crc_mismatch_mid_file_stops_or_goes_on_with_raw() {
     assert_eq!(fs[0]["at"]["offset"], off);
     assert!(fs[0]["at"]["file"].as_str().unwrap().ends_with(FILE0));
     assert_eq!(lines.last().unwrap()["stop"]["reason"], "corrupt");
-    let last_off = lines.iter().filter_map(|l| l["offset"].as_u64()).max().unwrap();
+    let last_off = lines
+        .iter()
+        .filter_map(|l| l["offset"].as_u64())
+        .max()
+        .unwrap();
     assert!(last_off < off);
     // --raw goes on: the damaged record is shown with crc_ok=false, and later records follow.
     let raw = dump_json(&d, &["--raw"], 1);
-    assert!(raw.iter().any(|l| l["offset"] == off && l["crc_ok"] == false));
-    assert!(raw.iter().filter_map(|l| l["offset"].as_u64()).max().unwrap() > off);
+    assert!(raw
+        .iter()
+        .any(|l| l["offset"] == off && l["crc_ok"] == false));
+    assert!(
+        raw.iter()
+            .filter_map(|l| l["offset"].as_u64())
+            .max()
+            .unwrap()
+            > off
+    );
     assert_eq!(findings(&raw).len(), 1);
 }
 
@@ -296,7 +418,10 @@ fn sequence_gap_and_bad_names() {
     std::fs::write(d.join("not-a-wal.wal"), b"junk").unwrap();
     std::fs::write(d.join("0.tmp"), b"").unwrap();
     let lines = dump_json(&d, &[], 1);
-    let codes: Vec<&str> = findings(&lines).iter().map(|f| f["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = findings(&lines)
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
     assert!(codes.contains(&"wal.seq.gap"), "{codes:?}");
     assert!(codes.contains(&"wal.name.unparsable"), "{codes:?}");
     assert!(!codes.iter().any(|c| c.contains("tmp")));
@@ -325,10 +450,12 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
         "etcd-3.4.23/v2-patroni/data/n1/member/snap",
     ] {
         let d = testdata().join(dir);
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
-            if p.extension().is_none_or(|x| x != "snap") {
+            if p.extension().map_or(true, |x| x != "snap") {
                 continue;
             }
             let b = std::fs::read(&p).unwrap();
@@ -350,15 +477,31 @@ fn metadata_conflict_between_files() {
     let clean = dump_json(&d, &[], 0);
     let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
     let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
-    let last_index = recs.iter().filter_map(|r| r["index"].as_u64()).max().unwrap();
+    let last_index = recs
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .max()
+        .unwrap();
     // A second file that continues the CRC chain but names another cluster.
     let mut e = Encoder::new(last_crc);
     e.crc_record();
-    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: 0x0553_6755_70e2_ad01, cluster_id: 1 });
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id: 0x0553_6755_70e2_ad01,
+            cluster_id: 1,
+        },
+    );
     let name = format!("{:016x}-{:016x}.wal", 1, last_index + 1);
     std::fs::write(d.join(name), e.bytes()).unwrap();
     let lines = dump_json(&d, &[], 1);
     let fs = findings(&lines);
-    assert!(fs.iter().any(|f| f["code"] == "wal.metadata.conflict"), "{fs:?}");
-    assert!(!fs.iter().any(|f| f["code"] == "wal.crc.seed-mismatch"), "{fs:?}");
+    assert!(
+        fs.iter().any(|f| f["code"] == "wal.metadata.conflict"),
+        "{fs:?}"
+    );
+    assert!(
+        !fs.iter().any(|f| f["code"] == "wal.crc.seed-mismatch"),
+        "{fs:?}"
+    );
 }

@@ -69,11 +69,18 @@ pub(super) fn run(a: &InspectArgs) -> u8 {
     let out = match a.write_out {
         Format::Json => {
             let s = if a.paths.len() == 1 {
-                reports.first().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()).unwrap_or_default()
+                reports
+                    .first()
+                    .map(|r| serde_json::to_string_pretty(r).unwrap_or_default())
+                    .unwrap_or_default()
             } else {
                 serde_json::to_string_pretty(&reports).unwrap_or_default()
             };
-            if s.is_empty() { s } else { s + "\n" }
+            if s.is_empty() {
+                s
+            } else {
+                s + "\n"
+            }
         }
         Format::Table => reports.iter().map(render).collect::<Vec<_>>().join("\n"),
     };
@@ -93,18 +100,40 @@ fn render(r: &InspectReport) -> String {
     let _ = writeln!(o, "{} ({})", r.path.display(), r.input);
     if let Some(id) = &r.identity {
         let _ = writeln!(o, "identity");
-        let _ = writeln!(o, "  member id      {:016x}{}", id.member_id, id.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default());
+        let _ = writeln!(
+            o,
+            "  member id      {:016x}{}",
+            id.member_id,
+            id.name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
         let _ = writeln!(o, "  cluster id     {:016x}", id.cluster_id);
     }
     if let Some(f) = &r.file {
         let _ = writeln!(o, "file");
         let _ = writeln!(o, "  kind           {}", f.kind);
-        let _ = writeln!(o, "  size           {} ({})", f.size, humanize_bytes(f.size));
-        let _ = writeln!(o, "  trailer        {}", serde_json::to_string(&f.trailer).unwrap_or_default());
+        let _ = writeln!(
+            o,
+            "  size           {} ({})",
+            f.size,
+            humanize_bytes(f.size)
+        );
+        let _ = writeln!(
+            o,
+            "  trailer        {}",
+            serde_json::to_string(&f.trailer).unwrap_or_default()
+        );
     }
     if let Some(m) = &r.membership {
         let _ = writeln!(o, "membership");
-        for (name, src) in [("db", &m.db), (".snap", &m.snap), (".snap+WAL", &m.snap_plus_wal), ("WAL", &m.wal)] {
+        for (name, src) in [
+            ("db", &m.db),
+            (".snap", &m.snap),
+            (".snap+WAL", &m.snap_plus_wal),
+            ("WAL", &m.wal),
+        ] {
             if let Some(ms) = src {
                 for x in &ms.members {
                     let _ = writeln!(
@@ -118,37 +147,108 @@ fn render(r: &InspectReport) -> String {
                     );
                 }
                 if !ms.removed.is_empty() {
-                    let _ = writeln!(o, "  {name:<13}removed: {}", ms.removed.iter().map(|i| format!("{i:016x}")).collect::<Vec<_>>().join(","));
+                    let _ = writeln!(
+                        o,
+                        "  {name:<13}removed: {}",
+                        ms.removed
+                            .iter()
+                            .map(|i| format!("{i:016x}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
                 }
             }
         }
         if !m.wal_conf_changes.is_empty() {
-            let _ = writeln!(o, "  WAL conf changes: {}", m.wal_conf_changes.iter().map(|e| format!("{}@{} {:016x}{}", e.change.trim_start_matches("ConfChange"), e.index, e.member_id, if e.committed { "" } else { " (uncommitted)" })).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                o,
+                "  WAL conf changes: {}",
+                m.wal_conf_changes
+                    .iter()
+                    .map(|e| format!(
+                        "{}@{} {:016x}{}",
+                        e.change.trim_start_matches("ConfChange"),
+                        e.index,
+                        e.member_id,
+                        if e.committed { "" } else { " (uncommitted)" }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     if let Some(rf) = &r.raft {
         let _ = writeln!(o, "raft");
         if let Some(h) = &rf.hard_state {
-            let _ = writeln!(o, "  hard state     term={} vote={:016x} commit={}", h.term, h.vote, h.commit);
+            let _ = writeln!(
+                o,
+                "  hard state     term={} vote={:016x} commit={}",
+                h.term, h.vote, h.commit
+            );
         }
         if !rf.wal_files.is_empty() {
             let _ = writeln!(o, "  wal files      {}", rf.wal_files.join(", "));
             let _ = writeln!(o, "  wal entries    first={} (term {}) last={} (term {}); after snapshot {} ({} committed); uncommitted {}; overwritten {}", opt(rf.first_index), opt(rf.first_term), opt(rf.last_index), opt(rf.last_term), rf.entries_after_snapshot, rf.committed_after_snapshot, rf.uncommitted, rf.overwritten);
-            let _ = writeln!(o, "  wal end        {}", serde_json::to_string(&rf.stop).unwrap_or_default());
+            let _ = writeln!(
+                o,
+                "  wal end        {}",
+                serde_json::to_string(&rf.stop).unwrap_or_default()
+            );
         }
         match &rf.snapshot {
             Some(s) => {
-                let _ = writeln!(o, "  snapshot       {} term={} index={} voters={}", s.name, s.term, s.index, s.voters.iter().map(|i| format!("{i:016x}")).collect::<Vec<_>>().join(","));
+                let _ = writeln!(
+                    o,
+                    "  snapshot       {} term={} index={} voters={}",
+                    s.name,
+                    s.term,
+                    s.index,
+                    s.voters
+                        .iter()
+                        .map(|i| format!("{i:016x}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
                 if let Some(c) = s.v2_custom_content {
-                    let _ = writeln!(o, "  v2 store       {} user keys under /1; custom content: {}{}", opt(s.v2_user_keys), if c { "yes (blocks an upgrade to 3.6)" } else { "no" }, s.v2_cluster_version.as_ref().map(|v| format!("; /0/version {v}")).unwrap_or_default());
+                    let _ = writeln!(
+                        o,
+                        "  v2 store       {} user keys under /1; custom content: {}{}",
+                        opt(s.v2_user_keys),
+                        if c {
+                            "yes (blocks an upgrade to 3.6)"
+                        } else {
+                            "no"
+                        },
+                        s.v2_cluster_version
+                            .as_ref()
+                            .map(|v| format!("; /0/version {v}"))
+                            .unwrap_or_default()
+                    );
                 }
             }
             None => {
-                let _ = writeln!(o, "  snapshot       none (etcd would start from the WAL alone)");
+                let _ = writeln!(
+                    o,
+                    "  snapshot       none (etcd would start from the WAL alone)"
+                );
             }
         }
         for s in &rf.snap_files {
-            let _ = writeln!(o, "  .snap          {} {}{}{}", s.name, s.size, if s.selected { " selected" } else { "" }, s.problem.as_ref().map(|p| format!(" BROKEN: {p}")).unwrap_or_else(|| if s.in_wal { String::new() } else { " orphan (no WAL record)".into() }));
+            let _ = writeln!(
+                o,
+                "  .snap          {} {}{}{}",
+                s.name,
+                s.size,
+                if s.selected { " selected" } else { "" },
+                s.problem
+                    .as_ref()
+                    .map(|p| format!(" BROKEN: {p}"))
+                    .unwrap_or_else(|| if s.in_wal {
+                        String::new()
+                    } else {
+                        " orphan (no WAL record)".into()
+                    })
+            );
         }
         for s in &rf.snap_db_files {
             let _ = writeln!(o, "  .snap.db       {s}");
@@ -161,22 +261,109 @@ fn render(r: &InspectReport) -> String {
         let f = &d.facts;
         let _ = writeln!(o, "db {}", d.path.display());
         if let Some(s) = &d.status {
-            let _ = writeln!(o, "  status         hash={:x} revision={} total keys={} total size={} ({}){}", s.hash, s.revision, s.total_key, s.total_size, humanize_bytes(s.total_size), if s.version.is_empty() { String::new() } else { format!(" version={}", s.version) });
+            let _ = writeln!(
+                o,
+                "  status         hash={:x} revision={} total keys={} total size={} ({}){}",
+                s.hash,
+                s.revision,
+                s.total_key,
+                s.total_size,
+                humanize_bytes(s.total_size),
+                if s.version.is_empty() {
+                    String::new()
+                } else {
+                    format!(" version={}", s.version)
+                }
+            );
         }
-        let _ = writeln!(o, "  consistent idx {}  term {}", opt(f.consistent_index), opt(f.term));
-        let _ = writeln!(o, "  compaction     scheduled={} finished={}", opt(f.scheduled_compact_revision), opt(f.finished_compact_revision));
+        let _ = writeln!(
+            o,
+            "  consistent idx {}  term {}",
+            opt(f.consistent_index),
+            opt(f.term)
+        );
+        let _ = writeln!(
+            o,
+            "  compaction     scheduled={} finished={}",
+            opt(f.scheduled_compact_revision),
+            opt(f.finished_compact_revision)
+        );
         if let Some(c) = &f.conf_state {
-            let _ = writeln!(o, "  conf state     voters={} learners={}", c.voters.iter().map(|i| format!("{i:016x}")).collect::<Vec<_>>().join(","), c.learners.iter().map(|i| format!("{i:016x}")).collect::<Vec<_>>().join(","));
+            let _ = writeln!(
+                o,
+                "  conf state     voters={} learners={}",
+                c.voters
+                    .iter()
+                    .map(|i| format!("{i:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.learners
+                    .iter()
+                    .map(|i| format!("{i:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
         }
-        let _ = writeln!(o, "  versions       cluster={} storage={}", opt(f.cluster_version.as_deref()), opt(f.storage_version.as_deref()));
+        let _ = writeln!(
+            o,
+            "  versions       cluster={} storage={}",
+            opt(f.cluster_version.as_deref()),
+            opt(f.storage_version.as_deref())
+        );
         let _ = writeln!(o, "  leases         {}", f.lease_count);
-        let _ = writeln!(o, "  auth           {} ({} users, {} roles)", if f.auth_enabled { "on" } else { "off" }, f.auth_users, f.auth_roles);
-        let _ = writeln!(o, "  alarms         {}", if f.alarms.is_empty() { "none".into() } else { f.alarms.iter().map(|a| format!("{} ({:016x})", a.alarm, a.member_id)).collect::<Vec<_>>().join(", ") });
+        let _ = writeln!(
+            o,
+            "  auth           {} ({} users, {} roles)",
+            if f.auth_enabled { "on" } else { "off" },
+            f.auth_users,
+            f.auth_roles
+        );
+        let _ = writeln!(
+            o,
+            "  alarms         {}",
+            if f.alarms.is_empty() {
+                "none".into()
+            } else {
+                f.alarms
+                    .iter()
+                    .map(|a| format!("{} ({:016x})", a.alarm, a.member_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
     }
     if let Some(w) = &r.wal_db {
         let _ = writeln!(o, "wal vs db");
-        let _ = writeln!(o, "  committed beyond db  {} (consistent index {}, commit {}){}", w.committed_beyond_db, w.consistent_index, w.commit, if w.beyond_db_by_kind.is_empty() { String::new() } else { format!(": {}", w.beyond_db_by_kind.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")) });
-        let _ = writeln!(o, "  revision             db={} after replay={}{}", w.db_revision, opt(w.revision_after_replay), if w.replay_complete { "" } else { " (WAL incomplete)" });
+        let _ = writeln!(
+            o,
+            "  committed beyond db  {} (consistent index {}, commit {}){}",
+            w.committed_beyond_db,
+            w.consistent_index,
+            w.commit,
+            if w.beyond_db_by_kind.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    w.beyond_db_by_kind
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        );
+        let _ = writeln!(
+            o,
+            "  revision             db={} after replay={}{}",
+            w.db_revision,
+            opt(w.revision_after_replay),
+            if w.replay_complete {
+                ""
+            } else {
+                " (WAL incomplete)"
+            }
+        );
     }
     if !r.unreadable.is_empty() {
         let _ = writeln!(o, "could not read");

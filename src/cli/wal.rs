@@ -126,14 +126,32 @@ fn render_table(r: &DumpReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "WAL {}", r.wal.display());
     for f in &r.files {
-        let _ = writeln!(out, "  {} seq={} first-index={} size={}", f.name, f.seq, f.first_index, f.size);
+        let _ = writeln!(
+            out,
+            "  {} seq={} first-index={} size={}",
+            f.name, f.seq, f.first_index, f.size
+        );
     }
-    let _ = writeln!(out, "{:<6} {:<10} {:<9} {:>6} {:>8}  {}", "FILE", "OFFSET", "TYPE", "TERM", "INDEX", "DATA");
+    let _ = writeln!(out, "FILE   OFFSET     TYPE        TERM    INDEX  DATA");
     let file_no = |name: &str| r.files.iter().position(|f| f.name == name).unwrap_or(0);
     for rec in &r.records {
         let (term, index, text) = match &rec.body {
-            Body::Metadata(m) => (String::new(), String::new(), format!("member_id={:016x} cluster_id={:016x}", m.node_id, m.cluster_id)),
-            Body::Entry { term, index, committed, superseded, payload, .. } => {
+            Body::Metadata(m) => (
+                String::new(),
+                String::new(),
+                format!(
+                    "member_id={:016x} cluster_id={:016x}",
+                    m.node_id, m.cluster_id
+                ),
+            ),
+            Body::Entry {
+                term,
+                index,
+                committed,
+                superseded,
+                payload,
+                ..
+            } => {
                 let mut t = payload.summary();
                 if !committed {
                     t.push_str("  [uncommitted]");
@@ -143,20 +161,57 @@ fn render_table(r: &DumpReport) -> String {
                 }
                 (term.to_string(), index.to_string(), t)
             }
-            Body::State { term, vote, commit } => (String::new(), String::new(), format!("term={term} vote={vote} commit={commit}")),
-            Body::Crc {} => (String::new(), String::new(), format!("crc={:08x}", rec.crc)),
-            Body::Snapshot { index, term, voters, .. } => (
+            Body::State { term, vote, commit } => (
                 String::new(),
                 String::new(),
-                format!("snapshot term={term} index={index}{}", voters.as_ref().map(|v| format!(" voters={}", v.join(","))).unwrap_or_default()),
+                format!("term={term} vote={vote} commit={commit}"),
             ),
-            Body::Undecodable { error } => (String::new(), String::new(), format!("undecodable: {error}")),
+            Body::Crc {} => (String::new(), String::new(), format!("crc={:08x}", rec.crc)),
+            Body::Snapshot {
+                index,
+                term,
+                voters,
+                ..
+            } => (
+                String::new(),
+                String::new(),
+                format!(
+                    "snapshot term={term} index={index}{}",
+                    voters
+                        .as_ref()
+                        .map(|v| format!(" voters={}", v.join(",")))
+                        .unwrap_or_default()
+                ),
+            ),
+            Body::Undecodable { error } => (
+                String::new(),
+                String::new(),
+                format!("undecodable: {error}"),
+            ),
         };
         let crc = if rec.crc_ok { "" } else { "  [CRC MISMATCH]" };
-        let tname = serde_json::to_value(rec.rtype).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let _ = writeln!(out, "{:<6} {:<10} {:<9} {:>6} {:>8}  {}{}", file_no(&rec.file), format!("{:#x}", rec.offset), tname, term, index, text, crc);
+        let tname = serde_json::to_value(rec.rtype)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<6} {:<10} {:<9} {:>6} {:>8}  {}{}",
+            file_no(&rec.file),
+            format!("{:#x}", rec.offset),
+            tname,
+            term,
+            index,
+            text,
+            crc
+        );
     }
-    let _ = writeln!(out, "{} records; stop: {}", r.records.len(), serde_json::to_string(&r.stop).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "{} records; stop: {}",
+        r.records.len(),
+        serde_json::to_string(&r.stop).unwrap_or_default()
+    );
     for f in &r.findings {
         let _ = writeln!(out, "{:?}: {}: {}: {}", f.severity, f.code, f.at, f.message);
     }

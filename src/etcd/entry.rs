@@ -89,17 +89,30 @@ impl Payload {
                 request_id,
                 irr,
             } => {
-                let detail = match (&irr.put, &irr.delete_range, &irr.compaction, &irr.lease_grant) {
+                let detail = match (
+                    &irr.put,
+                    &irr.delete_range,
+                    &irr.compaction,
+                    &irr.lease_grant,
+                ) {
                     (Some(p), _, _, _) => format!(
                         " key={} value={}{}",
                         display(&p.key),
                         display(&p.value),
-                        if p.lease != 0 { format!(" lease={:x}", p.lease) } else { String::new() }
+                        if p.lease != 0 {
+                            format!(" lease={:x}", p.lease)
+                        } else {
+                            String::new()
+                        }
                     ),
                     (_, Some(d), _, _) => format!(
                         " key={}{}",
                         display(&d.key),
-                        if d.range_end.is_empty() { String::new() } else { format!(" range_end={}", display(&d.range_end)) }
+                        if d.range_end.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" range_end={}", display(&d.range_end))
+                        }
                     ),
                     (_, _, Some(c), _) => format!(" revision={}", c.revision),
                     (_, _, _, Some(l)) => format!(" id={:x} ttl={}", l.id, l.ttl),
@@ -156,7 +169,12 @@ pub fn payload(e: &raftpb::Entry) -> Payload {
                 changes: cc
                     .changes
                     .iter()
-                    .map(|c| (raftpb::conf_change_type_name(c.r#type), format!("{:016x}", c.node_id)))
+                    .map(|c| {
+                        (
+                            raftpb::conf_change_type_name(c.r#type),
+                            format!("{:016x}", c.node_id),
+                        )
+                    })
                     .collect(),
             },
             Err(err) => unknown(format!("ConfChangeV2 does not decode: {err}"), data),
@@ -174,7 +192,10 @@ pub fn payload(e: &raftpb::Entry) -> Payload {
             }
             match Request::decode(data) {
                 Ok(r) => Payload::V2 { v2: Box::new(r) },
-                Err(err) => unknown(format!("neither an InternalRaftRequest nor a v2 Request: {err}"), data),
+                Err(err) => unknown(
+                    format!("neither an InternalRaftRequest nor a v2 Request: {err}"),
+                    data,
+                ),
             }
         }
         other => unknown(format!("entry type {other} is unknown"), data),
@@ -189,6 +210,7 @@ fn unknown(reason: String, data: &[u8]) -> Payload {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -140,7 +140,10 @@ pub fn from_db(db: &Db<'_>) -> Result<(Option<Membership>, Problems)> {
         match serde_json::from_slice::<MemberJson>(e.value) {
             Ok(j) => {
                 if u64::from_str_radix(&key, 16).ok() != Some(j.id) {
-                    problems.push(format!("members bucket key {key} holds member id {:x}", j.id));
+                    problems.push(format!(
+                        "members bucket key {key} holds member id {:x}",
+                        j.id
+                    ));
                 }
                 m.members.push(j.into());
             }
@@ -150,7 +153,10 @@ pub fn from_db(db: &Db<'_>) -> Result<(Option<Membership>, Problems)> {
     if let Some(r) = db.bucket(schema::MEMBERS_REMOVED)? {
         for e in r.cursor(db) {
             let e = e?;
-            match std::str::from_utf8(e.key).ok().and_then(|k| u64::from_str_radix(k, 16).ok()) {
+            match std::str::from_utf8(e.key)
+                .ok()
+                .and_then(|k| u64::from_str_radix(k, 16).ok())
+            {
                 Some(id) => m.removed.push(id),
                 None => problems.push(format!(
                     "members_removed key {} is not a hex id",
@@ -202,7 +208,11 @@ pub struct ConfChangeEvent {
 
 /// Applies conf-change entries in order to `start` (the membership before
 /// the first entry). Returns the membership and the events seen.
-pub fn apply_conf_changes<'e, I>(start: Membership, entries: I, commit: u64) -> (Membership, Vec<ConfChangeEvent>)
+pub fn apply_conf_changes<'e, I>(
+    start: Membership,
+    entries: I,
+    commit: u64,
+) -> (Membership, Vec<ConfChangeEvent>)
 where
     I: IntoIterator<Item = &'e raftpb::Entry>,
 {
@@ -225,8 +235,11 @@ where
         let ctx = cc.context.as_deref().unwrap_or(&[]);
         let mut promote = false;
         match cc.r#type {
-            conf_change_type::ADD_NODE | conf_change_type::ADD_LEARNER_NODE | conf_change_type::UPDATE_NODE => {
-                let parsed: Option<MemberJson> = match serde_json::from_slice::<PromoteContext>(ctx) {
+            conf_change_type::ADD_NODE
+            | conf_change_type::ADD_LEARNER_NODE
+            | conf_change_type::UPDATE_NODE => {
+                let parsed: Option<MemberJson> = match serde_json::from_slice::<PromoteContext>(ctx)
+                {
                     Ok(p) if p.is_promote => {
                         promote = true;
                         Some(p.member)
@@ -243,7 +256,8 @@ where
                     } else {
                         entry.peer_urls = j.peer_urls;
                         if cc.r#type != conf_change_type::UPDATE_NODE {
-                            entry.is_learner = j.is_learner || cc.r#type == conf_change_type::ADD_LEARNER_NODE;
+                            entry.is_learner =
+                                j.is_learner || cc.r#type == conf_change_type::ADD_LEARNER_NODE;
                         }
                         if !j.name.is_empty() {
                             entry.name = j.name;
@@ -274,7 +288,12 @@ where
     )
 }
 
-fn event(e: &raftpb::Entry, cc: &raftpb::ConfChange, promote: bool, committed: bool) -> ConfChangeEvent {
+fn event(
+    e: &raftpb::Entry,
+    cc: &raftpb::ConfChange,
+    promote: bool,
+    committed: bool,
+) -> ConfChangeEvent {
     ConfChangeEvent {
         index: e.index,
         term: e.term,
@@ -299,9 +318,15 @@ where
         match payload(e) {
             Payload::V2 { v2 } => {
                 let path = String::from_utf8_lossy(&v2.path);
-                let Some(rest) = path.strip_prefix("/0/members/") else { continue };
-                let Some(hex) = rest.strip_suffix("/attributes") else { continue };
-                let Ok(id) = u64::from_str_radix(hex, 16) else { continue };
+                let Some(rest) = path.strip_prefix("/0/members/") else {
+                    continue;
+                };
+                let Some(hex) = rest.strip_suffix("/attributes") else {
+                    continue;
+                };
+                let Ok(id) = u64::from_str_radix(hex, 16) else {
+                    continue;
+                };
                 if let (Some(mem), Ok(a)) = (
                     m.members.iter_mut().find(|x| x.id == id),
                     serde_json::from_slice::<MemberJson>(&v2.val),
@@ -327,6 +352,7 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use prost::Message;
@@ -351,9 +377,24 @@ mod tests {
     #[test]
     fn conf_changes_add_promote_remove() {
         let ents = [
-            cc(1, 0, 1, Some(r#"{"id":1,"peerURLs":["http://a:2380"],"name":"a"}"#)),
-            cc(2, 3, 2, Some(r#"{"id":2,"peerURLs":["http://b:2380"],"isLearner":true}"#)),
-            cc(3, 0, 2, Some(r#"{"Member":{"id":2,"peerURLs":["http://b:2380"]},"IsPromote":true}"#)),
+            cc(
+                1,
+                0,
+                1,
+                Some(r#"{"id":1,"peerURLs":["http://a:2380"],"name":"a"}"#),
+            ),
+            cc(
+                2,
+                3,
+                2,
+                Some(r#"{"id":2,"peerURLs":["http://b:2380"],"isLearner":true}"#),
+            ),
+            cc(
+                3,
+                0,
+                2,
+                Some(r#"{"Member":{"id":2,"peerURLs":["http://b:2380"]},"IsPromote":true}"#),
+            ),
             cc(4, 1, 1, None),
             cc(5, 0, 9, Some(r#"{"id":9,"peerURLs":["http://c:2380"]}"#)),
         ];

@@ -255,7 +255,10 @@ pub fn load(wal: &WalDir, snap_dir: Option<&Path>, raw: bool) -> Result<RaftLog>
                 findings.push(Finding::warning(
                     "snap.name-mismatch",
                     at_file(&path),
-                    format!("{} holds the snapshot at term {t} index {i}, not what its name says", s.name),
+                    format!(
+                        "{} holds the snapshot at term {t} index {i}, not what its name says",
+                        s.name
+                    ),
                 ));
             }
         }

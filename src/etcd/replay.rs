@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::Result;
 use crate::formats::bbolt::Db;
 use crate::formats::proto::etcdserverpb::{
-    Compare, DeleteRangeRequest, InternalRaftRequest, PutRequest, Request_, RequestOp, TargetUnion,
+    Compare, DeleteRangeRequest, InternalRaftRequest, PutRequest, RequestOp, Request_, TargetUnion,
     TxnRequest,
 };
 use crate::formats::proto::leasepb::Lease;
@@ -56,7 +56,9 @@ impl Model {
                 if let Some(main) = main_of(e.key) {
                     m.revision = m.revision.max(main);
                 }
-                let Ok(kv) = KeyValueRef::decode(e.value) else { continue };
+                let Ok(kv) = KeyValueRef::decode(e.value) else {
+                    continue;
+                };
                 if is_tombstone(e.key) {
                     m.keys.remove(kv.key);
                 } else {
@@ -95,15 +97,26 @@ impl Model {
 
     fn range_keys(&self, key: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
         if end.is_empty() {
-            return self.keys.get_key_value(key).map(|(k, _)| vec![k.clone()]).unwrap_or_default();
+            return self
+                .keys
+                .get_key_value(key)
+                .map(|(k, _)| vec![k.clone()])
+                .unwrap_or_default();
         }
         if end == [0] {
-            return self.keys.range(key.to_vec()..).map(|(k, _)| k.clone()).collect();
+            return self
+                .keys
+                .range(key.to_vec()..)
+                .map(|(k, _)| k.clone())
+                .collect();
         }
         if key >= end {
             return Vec::new();
         }
-        self.keys.range(key.to_vec()..end.to_vec()).map(|(k, _)| k.clone()).collect()
+        self.keys
+            .range(key.to_vec()..end.to_vec())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     fn compare(&self, c: &Compare) -> bool {
@@ -114,7 +127,8 @@ impl Model {
             }
             return compare_kv(c, &Kv::default());
         }
-        ks.iter().all(|k| self.keys.get(k).is_some_and(|kv| compare_kv(c, kv)))
+        ks.iter()
+            .all(|k| self.keys.get(k).is_some_and(|kv| compare_kv(c, kv)))
     }
 
     fn put_ok(&self, p: &PutRequest) -> bool {
@@ -262,6 +276,7 @@ fn compare_kv(c: &Compare, kv: &Kv) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

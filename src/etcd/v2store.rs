@@ -136,7 +136,11 @@ impl Store {
     /// Members under `/0/members` (ids that do not parse as hex are skipped).
     pub fn members(&self) -> Vec<V2Member> {
         let mut out = Vec::new();
-        let Some(dir) = self.root.get("/0/members").and_then(|n| n.children.as_ref()) else {
+        let Some(dir) = self
+            .root
+            .get("/0/members")
+            .and_then(|n| n.children.as_ref())
+        else {
             return out;
         };
         for (name, node) in dir {
@@ -169,7 +173,11 @@ impl Store {
             .root
             .get("/0/removed_members")
             .and_then(|n| n.children.as_ref())
-            .map(|c| c.keys().filter_map(|k| u64::from_str_radix(k, 16).ok()).collect())
+            .map(|c| {
+                c.keys()
+                    .filter_map(|k| u64::from_str_radix(k, 16).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort_unstable();
         v
@@ -202,6 +210,7 @@ impl Store {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

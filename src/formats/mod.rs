@@ -3,5 +3,5 @@
 pub mod bbolt;
 pub mod proto;
 pub mod snap;
-pub mod wal;
 pub mod trailer;
+pub mod wal;

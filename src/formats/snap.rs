@@ -113,11 +113,10 @@ pub fn decode(file: &[u8]) -> Result<SnapFile, SnapProblem> {
             computed,
         });
     }
-    let snapshot = raftpb::Snapshot::decode(data.as_slice()).map_err(|e| {
-        SnapProblem::BadSnapshot {
+    let snapshot =
+        raftpb::Snapshot::decode(data.as_slice()).map_err(|e| SnapProblem::BadSnapshot {
             detail: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(SnapFile {
         crc: env.crc,
         snapshot,
@@ -177,6 +176,7 @@ pub fn select(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -205,7 +205,10 @@ mod tests {
         }
         assert!(matches!(decode(&bad), Err(SnapProblem::CrcMismatch { .. })));
         assert_eq!(decode(&[]), Err(SnapProblem::EmptyFile));
-        assert!(matches!(decode(&[0xff]), Err(SnapProblem::BadEnvelope { .. })));
+        assert!(matches!(
+            decode(&[0xff]),
+            Err(SnapProblem::BadEnvelope { .. })
+        ));
         assert_eq!(decode(&[0x08, 0x00]), Err(SnapProblem::EmptyData));
     }
 
@@ -220,7 +223,7 @@ mod tests {
         let c = vec![
             (file_name(2, 10), Some((2, 10))),
             (file_name(2, 20), Some((2, 20))),
-            (file_name(3, 30), None), // broken
+            (file_name(3, 30), None),          // broken
             (file_name(3, 40), Some((3, 40))), // orphan: no WAL record
         ];
         let wal = [(2, 10), (2, 20), (3, 30)];

@@ -291,7 +291,10 @@ pub struct InspectReport {
 impl InspectReport {
     /// Whether any warning is of warning or error severity.
     pub fn has_problems(&self) -> bool {
-        self.warnings.iter().any(|w| w.severity >= Severity::Warning) || !self.unreadable.is_empty()
+        self.warnings
+            .iter()
+            .any(|w| w.severity >= Severity::Warning)
+            || !self.unreadable.is_empty()
     }
 }
 
@@ -343,7 +346,10 @@ pub fn inspect(path: &Path) -> Result<InspectReport> {
 }
 
 fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if wal::SegmentName::parse(&name).is_some() {
         r.input = "wal-file";
         let w = WalDir::open_file(path)?;
@@ -366,7 +372,11 @@ fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
                     wal_conf_changes: Vec::new(),
                 });
                 r.file = Some(FileReport {
-                    kind: format!("raft snapshot (.snap) at term {} index {}", s.term(), s.index()),
+                    kind: format!(
+                        "raft snapshot (.snap) at term {} index {}",
+                        s.term(),
+                        s.index()
+                    ),
                     trailer: Trailer::Absent,
                     size,
                 });
@@ -421,12 +431,16 @@ fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
             "saved snapshot (etcdctl snapshot save), sha256 trailer valid".to_string()
         }
         (Trailer::Mismatch { .. }, Ok(_)) => {
-            "saved snapshot whose sha256 trailer does not match: modified or damaged after saving".to_string()
+            "saved snapshot whose sha256 trailer does not match: modified or damaged after saving"
+                .to_string()
         }
         (_, Ok(db)) if crate::bytes::to_u64(body.len()) < db.size() => {
-            "truncated db: shorter than the pages its meta page counts (partial download or copy)".to_string()
+            "truncated db: shorter than the pages its meta page counts (partial download or copy)"
+                .to_string()
         }
-        (_, Ok(_)) if name.ends_with(".snap.db") => "db received from a leader (.snap.db), no trailer".to_string(),
+        (_, Ok(_)) if name.ends_with(".snap.db") => {
+            "db received from a leader (.snap.db), no trailer".to_string()
+        }
         (_, Ok(_)) => "raw db copy (member/snap/db or a copy of it), no trailer".to_string(),
     };
     if let Trailer::Mismatch { .. } = trailer {
@@ -439,7 +453,11 @@ fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
         w.file = Some(path.to_path_buf());
         r.warnings.push(w);
     }
-    r.file = Some(FileReport { kind, trailer, size });
+    r.file = Some(FileReport {
+        kind,
+        trailer,
+        size,
+    });
     match db_res {
         Ok(db) => {
             let rep = db_part(path, size, &db, r);
@@ -461,7 +479,9 @@ fn chosen_snap(name: &str, s: &snap::SnapFile) -> ChosenSnap {
         learners: cs.learners.clone(),
         v2_custom_content: store.as_ref().map(v2store::Store::has_custom_content),
         v2_user_keys: store.as_ref().map(v2store::Store::user_keys),
-        v2_cluster_version: store.as_ref().and_then(|s| s.cluster_version().map(String::from)),
+        v2_cluster_version: store
+            .as_ref()
+            .and_then(|s| s.cluster_version().map(String::from)),
     }
 }
 
@@ -481,7 +501,10 @@ fn db_part(path: &Path, size: u64, db: &Db<'_>, r: &mut InspectReport) -> DbRepo
         let mut w = Warning::new(
             "db.check.failed",
             Severity::Error,
-            format!("the db fails bbolt's structural check: {}", check_errors.join("; ")),
+            format!(
+                "the db fails bbolt's structural check: {}",
+                check_errors.join("; ")
+            ),
             "etcd may crash on this db; run `etcd-rescue check` and restore from a snapshot",
         );
         w.file = Some(path.to_path_buf());
@@ -490,7 +513,8 @@ fn db_part(path: &Path, size: u64, db: &Db<'_>, r: &mut InspectReport) -> DbRepo
     let facts = match dbinfo::read(db) {
         Ok(f) => f,
         Err(e) => {
-            r.unreadable.push(format!("db meta facts: {}", e.in_file(path)));
+            r.unreadable
+                .push(format!("db meta facts: {}", e.in_file(path)));
             DbFacts::default()
         }
     };
@@ -507,7 +531,12 @@ fn db_part(path: &Path, size: u64, db: &Db<'_>, r: &mut InspectReport) -> DbRepo
         ));
     }
     for p in &facts.problems {
-        r.warnings.push(Warning::new("db.meta.bad-value", Severity::Warning, p.clone(), "the db was written by an unknown tool or is damaged"));
+        r.warnings.push(Warning::new(
+            "db.meta.bad-value",
+            Severity::Warning,
+            p.clone(),
+            "the db was written by an unknown tool or is damaged",
+        ));
     }
     DbReport {
         path: path.to_path_buf(),
@@ -519,7 +548,9 @@ fn db_part(path: &Path, size: u64, db: &Db<'_>, r: &mut InspectReport) -> DbRepo
 }
 
 fn list_leftovers(dir: &Path, out: &mut Vec<String>, dbs: &mut Vec<String>) {
-    let Ok(names) = raftlog::list_names(dir) else { return };
+    let Ok(names) = raftlog::list_names(dir) else {
+        return;
+    };
     for n in names {
         if n.ends_with(".snap.db") {
             dbs.push(n);
@@ -576,7 +607,10 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         r.warnings.push(w);
     }
     let chosen = log.chosen.as_ref().and_then(|c| {
-        log.snaps.iter().find(|s| s.selected).map(|s| chosen_snap(&s.name, c))
+        log.snaps
+            .iter()
+            .find(|s| s.selected)
+            .map(|s| chosen_snap(&s.name, c))
     });
     let after: Vec<_> = log.read.entries.iter().collect();
     r.raft = Some(RaftReport {
@@ -589,10 +623,19 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         last_term: full.entries.last().map(|e| e.entry.term),
         entries_after_snapshot: crate::bytes::to_u64(after.len()),
         committed_after_snapshot: crate::bytes::to_u64(log.read.committed().count()),
-        uncommitted: crate::bytes::to_u64(full.entries.iter().filter(|e| e.entry.index > commit).count()),
+        uncommitted: crate::bytes::to_u64(
+            full.entries
+                .iter()
+                .filter(|e| e.entry.index > commit)
+                .count(),
+        ),
         overwritten: crate::bytes::to_u64(full.overwritten.len()),
         stop: log.decoded.stop,
-        wal_snapshots: log.wal_snaps.iter().map(|&(term, index)| TermIndex { term, index }).collect(),
+        wal_snapshots: log
+            .wal_snaps
+            .iter()
+            .map(|&(term, index)| TermIndex { term, index })
+            .collect(),
         snapshot: chosen,
         snap_files: log.snaps.clone(),
         snap_db_files: snap_dbs,
@@ -607,7 +650,8 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         None => (None, None),
     };
     if log.chosen.is_some() && store.is_none() {
-        r.unreadable.push("v2 store JSON of the chosen .snap".into());
+        r.unreadable
+            .push("v2 store JSON of the chosen .snap".into());
     }
     let after_ents: Vec<&raftpb::Entry> = log.read.entries.iter().map(|e| &e.entry).collect();
     let snap_plus_wal = snap_m.clone().map(|m| {
@@ -616,7 +660,8 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         m2
     });
     let full_ents: Vec<&raftpb::Entry> = full.entries.iter().map(|e| &e.entry).collect();
-    let (wal_m, events) = membership::apply_conf_changes(Membership::default(), full_ents.iter().copied(), commit);
+    let (wal_m, events) =
+        membership::apply_conf_changes(Membership::default(), full_ents.iter().copied(), commit);
     let wal_complete = full.entries.first().is_some_and(|e| e.entry.index == 1);
     let wal_m = wal_complete.then(|| {
         let mut m = wal_m;
@@ -637,13 +682,18 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
     let mut log = None;
     let mut full_entries: Vec<raftpb::Entry> = Vec::new();
     if let Some(wd) = &d.wal {
-        match if wd.is_dir() { WalDir::open(wd) } else { Err(Error::new(ErrorKind::BadPath("no wal directory".into())).in_file(wd)) } {
+        match if wd.is_dir() {
+            WalDir::open(wd)
+        } else {
+            Err(Error::new(ErrorKind::BadPath("no wal directory".into())).in_file(wd))
+        } {
             Ok(w) => {
                 log = raft_part(&w, d.snap.as_deref(), r);
                 if let Some(l) = &log {
                     let segs = w.segments();
                     let first_start = segs.first().map_or(0, |s| s.name.index);
-                    let full = wal::read_all(&l.decoded, &segs, 0, first_start.saturating_sub(1), 0);
+                    let full =
+                        wal::read_all(&l.decoded, &segs, 0, first_start.saturating_sub(1), 0);
                     full_entries = full.entries.into_iter().map(|e| e.entry).collect();
                 }
             }
@@ -671,7 +721,8 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             }
         },
         Some(p) => {
-            r.unreadable.push(format!("db: {} does not exist", p.display()));
+            r.unreadable
+                .push(format!("db: {} does not exist", p.display()));
             None
         }
         None => None,
@@ -704,7 +755,9 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
                 });
             }
         }
-        Err(e) => r.unreadable.push(format!("db members: {}", e.in_file(&db_path))),
+        Err(e) => r
+            .unreadable
+            .push(format!("db members: {}", e.in_file(&db_path))),
     }
     // Name.
     if let (Some(id), Some(mr)) = (&mut r.identity, &r.membership) {
@@ -728,7 +781,13 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
 fn summary(m: &Membership) -> String {
     m.members
         .iter()
-        .map(|x: &Member| format!("{:016x}{}", x.id, if x.is_learner { "(learner)" } else { "" }))
+        .map(|x: &Member| {
+            format!(
+                "{:016x}{}",
+                x.id,
+                if x.is_learner { "(learner)" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -748,8 +807,16 @@ fn membership_warnings(r: &mut InspectReport) {
     let mut warns = Vec::new();
     if let Some((first_name, first)) = sources.first() {
         for (name, m) in sources.iter().skip(1) {
-            let a: Vec<(u64, bool, &Vec<String>)> = first.members.iter().map(|x| (x.id, x.is_learner, &x.peer_urls)).collect();
-            let b: Vec<(u64, bool, &Vec<String>)> = m.members.iter().map(|x| (x.id, x.is_learner, &x.peer_urls)).collect();
+            let a: Vec<(u64, bool, &Vec<String>)> = first
+                .members
+                .iter()
+                .map(|x| (x.id, x.is_learner, &x.peer_urls))
+                .collect();
+            let b: Vec<(u64, bool, &Vec<String>)> = m
+                .members
+                .iter()
+                .map(|x| (x.id, x.is_learner, &x.peer_urls))
+                .collect();
             if a != b {
                 warns.push(Warning::new(
                     "membership.disagree",
@@ -775,21 +842,38 @@ fn membership_warnings(r: &mut InspectReport) {
     r.warnings.extend(warns);
 }
 
-fn wal_db(l: &RaftLog, full: &[raftpb::Entry], db: &Db<'_>, rep: &DbReport, r: &mut InspectReport) -> Option<WalDbReport> {
+fn wal_db(
+    l: &RaftLog,
+    full: &[raftpb::Entry],
+    db: &Db<'_>,
+    rep: &DbReport,
+    r: &mut InspectReport,
+) -> Option<WalDbReport> {
     let ci = rep.facts.consistent_index?;
     let commit = l.last_state.map_or(0, |s| s.commit);
-    let beyond: Vec<&raftpb::Entry> = full.iter().filter(|e| e.index > ci && e.index <= commit).collect();
+    let beyond: Vec<&raftpb::Entry> = full
+        .iter()
+        .filter(|e| e.index > ci && e.index <= commit)
+        .collect();
     let mut by_kind = BTreeMap::new();
     for e in &beyond {
         let k = entry::payload(e).kind().to_string();
         *by_kind.entry(k).or_insert(0u64) += 1;
     }
     let expected = commit.saturating_sub(ci);
-    let contiguous = beyond.first().is_none_or(|e| e.index == ci.saturating_add(1));
+    let contiguous = beyond
+        .first()
+        .map_or(true, |e| e.index == ci.saturating_add(1));
     let replay_complete = contiguous && crate::bytes::to_u64(beyond.len()) == expected;
     let db_revision = rep.status.as_ref().map_or(0, |s| s.revision);
     let revision_after_replay = if replay_complete {
-        match Model::from_db(db, &[rep.facts.scheduled_compact_revision, rep.facts.finished_compact_revision]) {
+        match Model::from_db(
+            db,
+            &[
+                rep.facts.scheduled_compact_revision,
+                rep.facts.finished_compact_revision,
+            ],
+        ) {
             Ok(mut m) => {
                 for e in &beyond {
                     if let Payload::Request { irr, .. } = entry::payload(e) {
@@ -831,7 +915,10 @@ fn wal_db(l: &RaftLog, full: &[raftpb::Entry], db: &Db<'_>, rep: &DbReport, r: &
     }
     if needs_snap_db {
         let name = format!("{snap_index:016x}.snap.db");
-        let present = r.raft.as_ref().is_some_and(|x| x.snap_db_files.contains(&name));
+        let present = r
+            .raft
+            .as_ref()
+            .is_some_and(|x| x.snap_db_files.contains(&name));
         r.warnings.push(Warning::new(
             "db.behind-snapshot",
             if present { Severity::Info } else { Severity::Error },

@@ -138,7 +138,10 @@ pub fn open_wal(path: &Path) -> Result<WalDir> {
         }
     }
     if path.join("member").is_dir() || path.join("snap").is_dir() {
-        return Err(Error::new(ErrorKind::BadPath("this data dir has no wal/ directory".into())).in_file(path));
+        return Err(Error::new(ErrorKind::BadPath(
+            "this data dir has no wal/ directory".into(),
+        ))
+        .in_file(path));
     }
     WalDir::open(path)
 }
@@ -159,7 +162,9 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
     findings.extend(
         read.findings
             .iter()
-            .filter(|f| f.code != "wal.snapshot.not-found" && f.code != "wal.snapshot.term-mismatch")
+            .filter(|f| {
+                f.code != "wal.snapshot.not-found" && f.code != "wal.snapshot.term-mismatch"
+            })
             .cloned(),
     );
     let (_, last_state) = wal::snapshot_records(&decoded);
@@ -185,7 +190,9 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
         let body = match rtype {
             RecordType::Metadata => match etcdserverpb::Metadata::decode(data) {
                 Ok(m) => Body::Metadata(m),
-                Err(e) => Body::Undecodable { error: e.to_string() },
+                Err(e) => Body::Undecodable {
+                    error: e.to_string(),
+                },
             },
             RecordType::Entry => match raftpb::Entry::decode(data) {
                 Ok(e) => Body::Entry {
@@ -196,7 +203,9 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
                     superseded: !kept.contains(&(rec.segment, rec.offset)),
                     payload: entry::payload(&e),
                 },
-                Err(e) => Body::Undecodable { error: e.to_string() },
+                Err(e) => Body::Undecodable {
+                    error: e.to_string(),
+                },
             },
             RecordType::State => match raftpb::HardState::decode(data) {
                 Ok(s) => Body::State {
@@ -204,7 +213,9 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
                     vote: format!("{:016x}", s.vote),
                     commit: s.commit,
                 },
-                Err(e) => Body::Undecodable { error: e.to_string() },
+                Err(e) => Body::Undecodable {
+                    error: e.to_string(),
+                },
             },
             RecordType::Crc | RecordType::Unknown => Body::Crc {},
             RecordType::Snapshot => match walpb::Snapshot::decode(data) {
@@ -214,7 +225,9 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
                     voters: s.conf_state.as_ref().map(|c| hex_ids(&c.voters)),
                     learners: s.conf_state.as_ref().map(|c| hex_ids(&c.learners)),
                 },
-                Err(e) => Body::Undecodable { error: e.to_string() },
+                Err(e) => Body::Undecodable {
+                    error: e.to_string(),
+                },
             },
         };
         if !keep(&body, rtype, opts) {
@@ -256,7 +269,9 @@ fn type_name(t: RecordType) -> &'static str {
 
 fn keep(body: &Body, t: RecordType, opts: &DumpOptions) -> bool {
     if let Body::Entry { index, .. } = body {
-        if opts.start_index.is_some_and(|s| *index < s) || opts.end_index.is_some_and(|e| *index > e) {
+        if opts.start_index.is_some_and(|s| *index < s)
+            || opts.end_index.is_some_and(|e| *index > e)
+        {
             return false;
         }
     } else if opts.start_index.is_some() || opts.end_index.is_some() {

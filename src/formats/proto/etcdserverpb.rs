@@ -657,6 +657,7 @@ impl InternalRaftRequest {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use prost::Message;
@@ -675,7 +676,10 @@ mod tests {
             ..InternalRaftRequest::default()
         };
         let b = irr.encode_to_vec();
-        assert_eq!(b, [0x22, 0x03, 0x0a, 0x01, b'a', 0xa2, 0x06, 0x02, 0x08, 0x05]);
+        assert_eq!(
+            b,
+            [0x22, 0x03, 0x0a, 0x01, b'a', 0xa2, 0x06, 0x02, 0x08, 0x05]
+        );
         let back = InternalRaftRequest::decode(&b[..]).unwrap();
         assert_eq!(back.kind(), "put");
         assert_eq!(back.request_id(), 5);

@@ -127,7 +127,9 @@ pub fn is_torn(body: &[u8], body_at: u64) -> bool {
     let mut rest = body;
     while !rest.is_empty() {
         let room = SECTOR_SIZE - off % SECTOR_SIZE;
-        let take = crate::bytes::to_usize(room).unwrap_or(rest.len()).min(rest.len());
+        let take = crate::bytes::to_usize(room)
+            .unwrap_or(rest.len())
+            .min(rest.len());
         let (chunk, tail) = rest.split_at(take);
         if chunk.iter().all(|b| *b == 0) {
             return true;
@@ -139,6 +141,7 @@ pub fn is_torn(body: &[u8], body_at: u64) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -155,7 +158,12 @@ mod tests {
     fn frames_and_ends() {
         let mut f = vec![0x04, 0, 0, 0, 0, 0, 0, 0x84, 8, 4, 16, 0, 0, 0, 0, 0];
         match read_frame(&f, 0) {
-            Frame::Record { len, pad, bytes, past_eof } => {
+            Frame::Record {
+                len,
+                pad,
+                bytes,
+                past_eof,
+            } => {
                 assert_eq!((len, pad, past_eof), (4, 4, false));
                 assert_eq!(&bytes[..], &[8, 4, 16, 0, 0, 0, 0, 0]);
             }
@@ -163,7 +171,10 @@ mod tests {
         }
         assert_eq!(read_frame(&f, 16), Frame::End { zero_word: false });
         f.truncate(12); // trimmed after the last non-zero byte
-        assert!(matches!(read_frame(&f, 0), Frame::Record { past_eof: true, .. }));
+        assert!(matches!(
+            read_frame(&f, 0),
+            Frame::Record { past_eof: true, .. }
+        ));
         f.extend_from_slice(&[0; 12]);
         assert_eq!(read_frame(&f, 16), Frame::End { zero_word: true });
         let big = (MAX_RECORD).to_le_bytes();

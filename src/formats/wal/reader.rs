@@ -131,7 +131,10 @@ pub enum Stop {
 impl Stop {
     /// Whether etcd (read-only) would accept how the log ended.
     pub fn is_clean(self) -> bool {
-        matches!(self, Stop::Eof | Stop::TornTail { .. } | Stop::UnexpectedEof { .. })
+        matches!(
+            self,
+            Stop::Eof | Stop::TornTail { .. } | Stop::UnexpectedEof { .. }
+        )
     }
 }
 
@@ -203,7 +206,13 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                         loc(seg, off),
                         format!("frame claims a {len}-byte record, more than etcd reads (10 MiB)"),
                     ));
-                    stop_at(&mut out, Stop::Corrupt { segment: si, offset: off });
+                    stop_at(
+                        &mut out,
+                        Stop::Corrupt {
+                            segment: si,
+                            offset: off,
+                        },
+                    );
                     if raw {
                         continue 'files;
                     }
@@ -215,7 +224,13 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                         loc(seg, off),
                         format!("frame claims a {len}-byte record that runs past the end of the file; reading stops here (etcd: unexpected EOF)"),
                     ));
-                    stop_at(&mut out, Stop::UnexpectedEof { segment: si, offset: off });
+                    stop_at(
+                        &mut out,
+                        Stop::UnexpectedEof {
+                            segment: si,
+                            offset: off,
+                        },
+                    );
                     if raw {
                         continue 'files;
                     }
@@ -239,14 +254,26 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                 Err(e) => {
                     if torn() {
                         out.findings.push(torn_finding(seg, off));
-                        stop_at(&mut out, Stop::TornTail { segment: si, offset: off });
+                        stop_at(
+                            &mut out,
+                            Stop::TornTail {
+                                segment: si,
+                                offset: off,
+                            },
+                        );
                     } else {
                         out.findings.push(Finding::error(
                             "wal.record.unmarshal",
                             loc(seg, off),
                             format!("record of {len} bytes does not decode: {e}"),
                         ));
-                        stop_at(&mut out, Stop::Corrupt { segment: si, offset: off });
+                        stop_at(
+                            &mut out,
+                            Stop::Corrupt {
+                                segment: si,
+                                offset: off,
+                            },
+                        );
                     }
                     if raw {
                         off = next;
@@ -267,7 +294,13 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                             rec.crc
                         ),
                     ));
-                    stop_at(&mut out, Stop::Corrupt { segment: si, offset: off });
+                    stop_at(
+                        &mut out,
+                        Stop::Corrupt {
+                            segment: si,
+                            offset: off,
+                        },
+                    );
                     if !raw {
                         break 'files;
                     }
@@ -280,7 +313,13 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                     running = want;
                 } else if torn() {
                     out.findings.push(torn_finding(seg, off));
-                    stop_at(&mut out, Stop::TornTail { segment: si, offset: off });
+                    stop_at(
+                        &mut out,
+                        Stop::TornTail {
+                            segment: si,
+                            offset: off,
+                        },
+                    );
                     if raw {
                         off = next;
                         continue;
@@ -295,7 +334,13 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
                             rec.r#type, rec.crc
                         ),
                     ));
-                    stop_at(&mut out, Stop::Corrupt { segment: si, offset: off });
+                    stop_at(
+                        &mut out,
+                        Stop::Corrupt {
+                            segment: si,
+                            offset: off,
+                        },
+                    );
                     if !raw {
                         break 'files;
                     }
@@ -513,7 +558,10 @@ pub fn read_all(
                 r.findings.push(Finding::error(
                     "wal.record.unknown-type",
                     at(rec),
-                    format!("record type {} is unknown (etcd: unexpected block type)", rec.rtype),
+                    format!(
+                        "record type {} is unknown (etcd: unexpected block type)",
+                        rec.rtype
+                    ),
                 ));
                 r.failed = true;
                 break;

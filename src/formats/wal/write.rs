@@ -92,7 +92,10 @@ impl Encoder {
 /// and renames. The zeros are written as a sparse tail (`set_len`).
 pub fn write_segment_file(path: &Path, frames: &[u8]) -> Result<()> {
     if path.exists() {
-        return Err(Error::new(ErrorKind::BadPath("refusing to overwrite an existing file".into())).in_file(path));
+        return Err(Error::new(ErrorKind::BadPath(
+            "refusing to overwrite an existing file".into(),
+        ))
+        .in_file(path));
     }
     if crate::bytes::to_u64(frames.len()) > SEGMENT_SIZE {
         return Err(Error::new(ErrorKind::Usage(format!(
@@ -108,8 +111,10 @@ pub fn write_segment_file(path: &Path, frames: &[u8]) -> Result<()> {
         .create_new(true)
         .open(&tmp)
         .map_err(|e| Error::io("create", &tmp, &e))?;
-    f.write_all(frames).map_err(|e| Error::io("write", &tmp, &e))?;
-    f.set_len(SEGMENT_SIZE).map_err(|e| Error::io("extend", &tmp, &e))?;
+    f.write_all(frames)
+        .map_err(|e| Error::io("write", &tmp, &e))?;
+    f.set_len(SEGMENT_SIZE)
+        .map_err(|e| Error::io("extend", &tmp, &e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &tmp, &e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, &e))?;
@@ -122,6 +127,7 @@ pub fn write_segment_file(path: &Path, frames: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::formats::proto::etcdserverpb::Metadata;
