@@ -35,12 +35,15 @@ Examples:
 JSON (-w json): one object per line. Records: {\"file\", \"offset\", \"type\"
 (metadata|entry|state|crc|snapshot|unknown), \"crc\", \"crc_ok\", ...}; metadata adds
 \"member_id\", \"cluster_id\" (16-digit hex); entry adds \"term\", \"index\", \"entry_type\",
-\"committed\", \"superseded\", \"kind\" (noop|conf_change|put|delete_range|txn|compaction|
-lease_grant|...|v2|unknown) and the decoded request; state adds \"term\", \"vote\" (hex),
+\"committed\", \"superseded\", \"kind\" (noop|conf_change|conf_change_v2|request|v2|unknown);
+a request adds \"request\" (put|delete_range|txn|compaction|lease_grant|lease_revoke|alarm|auth_*|
+cluster_version_set|...), \"request_id\" and \"irr\" (the decoded InternalRaftRequest), a v2 entry adds
+\"v2\" (method, path, val, ...), a conf change adds \"change\", \"member_id\", \"context\"; state adds \"term\", \"vote\" (hex),
 \"commit\"; snapshot adds \"index\", \"term\", \"voters\", \"learners\". Then one line per
 finding: {\"type\":\"finding\", \"code\", \"severity\", \"at\", \"message\"}, and a last line
 {\"type\":\"end\", \"stop\":{\"reason\":...}, \"records\": n}.
---type takes record types or entry kinds, comma-separated.
+--type takes record types (metadata, entry, state, crc, snapshot) or entry kinds and
+request names (conf_change, v2, noop, put, txn, ...), comma-separated.
 Exit codes: 0 read to the end (a torn last record is normal), 1 corruption found, 2 unreadable.";
 
 #[derive(Debug, Args)]
