@@ -22,6 +22,11 @@ pub const SECTOR_SIZE: u64 = 512;
 pub const LEN_WORD: u64 = 8;
 /// Largest record etcd 3.5 reads (`maxWALEntrySizeLimit`, 10 MiB).
 pub const MAX_RECORD: u64 = 10 * 1024 * 1024;
+/// Most bytes a frame may lack at EOF and still be read zero-extended. A copy
+/// trimmed after its last non-zero byte only loses the zeros that end the last
+/// record and its padding; a frame missing more than this is cut short
+/// (and a tiny file cannot make us allocate megabytes of zeros).
+pub const MAX_ZERO_EXTENSION: u64 = 64 * 1024;
 
 /// Splits a length word into record bytes and padding bytes.
 pub fn decode_len_word(word: u64) -> (u64, u64) {
@@ -106,7 +111,9 @@ pub fn read_frame(file: &[u8], at: u64) -> Frame<'_> {
     }
     let body_at = at.saturating_add(LEN_WORD);
     let total = len.saturating_add(pad);
-    if body_at.saturating_add(total) > virtual_len {
+    if body_at.saturating_add(total) > virtual_len
+        || body_at.saturating_add(total) > flen.saturating_add(MAX_ZERO_EXTENSION)
+    {
         return Frame::PastEnd { len };
     }
     match zero_extended(file, body_at, total) {
