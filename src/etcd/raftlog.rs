@@ -27,8 +27,41 @@ pub struct WalDir {
     pub dir: PathBuf,
     /// How its names sort out.
     pub listing: Listing,
-    /// One source per segment in `listing.segments`.
-    pub sources: Vec<Source>,
+    /// One file per segment in `listing.segments`.
+    pub files: Vec<WalFile>,
+}
+
+/// A WAL file read into memory, without its trailing zeros.
+///
+/// WAL files are read, not mapped: a running etcd truncates the tail of a file
+/// when it cuts it or repairs it, and a mapped page that disappears raises
+/// SIGBUS. The trailing zeros (usually most of the 64,000,000 bytes) are
+/// dropped after reading; the decoder reads bytes past the end as zeros, so
+/// nothing changes, and only one file's full size is in memory at a time.
+#[derive(Debug)]
+pub struct WalFile {
+    /// The path.
+    pub path: PathBuf,
+    /// The bytes up to the last non-zero byte.
+    pub bytes: Vec<u8>,
+    /// The file's size on disk.
+    pub size: u64,
+}
+
+impl WalFile {
+    /// Reads `path`.
+    pub fn read(path: &Path) -> Result<WalFile> {
+        let mut bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+        let size = crate::bytes::to_u64(bytes.len());
+        let keep = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i.saturating_add(1));
+        bytes.truncate(keep);
+        bytes.shrink_to_fit();
+        Ok(WalFile {
+            path: path.to_path_buf(),
+            bytes,
+            size,
+        })
+    }
 }
 
 impl WalDir {
@@ -40,14 +73,14 @@ impl WalDir {
         if listing.segments.is_empty() {
             return Err(Error::new(ErrorKind::NoWalFiles).in_file(dir));
         }
-        let mut sources = Vec::new();
+        let mut files = Vec::new();
         for p in listing.paths(dir) {
-            sources.push(Source::open(&p)?);
+            files.push(WalFile::read(&p)?);
         }
         Ok(WalDir {
             dir: dir.to_path_buf(),
             listing,
-            sources,
+            files,
         })
     }
 
@@ -67,7 +100,7 @@ impl WalDir {
         Ok(WalDir {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             listing,
-            sources: vec![Source::open(path)?],
+            files: vec![WalFile::read(path)?],
         })
     }
 
@@ -76,11 +109,11 @@ impl WalDir {
         self.listing
             .segments
             .iter()
-            .zip(&self.sources)
-            .map(|((_, name), src)| Segment {
+            .zip(&self.files)
+            .map(|((_, name), f)| Segment {
                 name: *name,
-                path: src.path().to_path_buf(),
-                bytes: src.bytes(),
+                path: f.path.clone(),
+                bytes: &f.bytes,
             })
             .collect()
     }

@@ -175,12 +175,12 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
         .listing
         .segments
         .iter()
-        .zip(&segments)
-        .map(|((n, s), seg)| FileInfo {
+        .zip(&w.files)
+        .map(|((n, s), f)| FileInfo {
             name: n.clone(),
             seq: s.seq,
             first_index: s.index,
-            size: crate::bytes::to_u64(seg.bytes.len()),
+            size: f.size,
         })
         .collect();
     let mut records = Vec::new();
