@@ -505,3 +505,45 @@ fn metadata_conflict_between_files() {
         "{fs:?}"
     );
 }
+
+/// A second file as etcd's cut writes it (crc seeded with the first file's last
+/// CRC, metadata, HardState), holding entries that overwrite the last three
+/// entries of the first file with a new term, then one more.
+#[test]
+fn second_file_continues_the_chain_and_overwrites_entries() {
+    let Some((_t, d)) = copy_wal() else { return };
+    let clean = dump_json(&d, &[], 0);
+    let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
+    let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
+    let last_index = recs.iter().filter_map(|r| r["index"].as_u64()).max().unwrap();
+    let md = recs.iter().find(|r| r["type"] == "metadata").unwrap();
+    let id = u64::from_str_radix(md["member_id"].as_str().unwrap(), 16).unwrap();
+    let cid = u64::from_str_radix(md["cluster_id"].as_str().unwrap(), 16).unwrap();
+    let mut e = Encoder::new(last_crc);
+    e.crc_record();
+    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: id, cluster_id: cid });
+    e.message(RecordType::State, &raftpb::HardState { term: 3, vote: id, commit: last_index - 3 });
+    for index in last_index - 2..=last_index + 1 {
+        e.message(RecordType::Entry, &raftpb::Entry { r#type: 0, term: 3, index, data: None });
+    }
+    e.message(RecordType::State, &raftpb::HardState { term: 3, vote: id, commit: last_index + 1 });
+    std::fs::write(d.join(format!("{:016x}-{:016x}.wal", 1, last_index - 2)), e.bytes()).unwrap();
+    let lines = dump_json(&d, &[], 0);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+    let ents: Vec<&Value> = lines.iter().filter(|l| l["type"] == "entry").collect();
+    let superseded: Vec<u64> = ents.iter().filter(|e| e["superseded"] == true).map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(superseded, [last_index - 2, last_index - 1, last_index]);
+    assert_eq!(ents.last().unwrap()["term"], 3);
+    assert_eq!(ents.last().unwrap()["file"], format!("{:016x}-{:016x}.wal", 1, last_index - 2));
+    // inspect: last index/term from the new file, three overwritten entries.
+    let dir = d.parent().unwrap().join("m");
+    std::fs::create_dir_all(dir.join("snap")).unwrap();
+    std::fs::rename(&d, dir.join("wal")).unwrap();
+    let r = run(&["inspect".as_ref(), dir.as_os_str(), "-w".as_ref(), "json".as_ref()]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["raft"]["last_index"], last_index + 1);
+    assert_eq!(v["raft"]["last_term"], 3);
+    assert_eq!(v["raft"]["overwritten"], 3);
+    assert_eq!(v["raft"]["hard_state"]["term"], 3);
+    assert_eq!(v["input"], "member-dir");
+}
