@@ -547,3 +547,32 @@ fn second_file_continues_the_chain_and_overwrites_entries() {
     assert_eq!(v["raft"]["hard_state"]["term"], 3);
     assert_eq!(v["input"], "member-dir");
 }
+
+/// Writes a synthetic full 64,000,000-byte WAL of puts to `$ETCD_RESCUE_BIG_WAL`
+/// (for timing; run with `--ignored`).
+#[test]
+#[ignore]
+fn make_big_wal() {
+    let Some(dir) = std::env::var_os("ETCD_RESCUE_BIG_WAL") else { return };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut e = Encoder::new(0);
+    e.crc_record();
+    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: 1, cluster_id: 2 });
+    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+    let mut index = 0u64;
+    while e.bytes().len() < 63_900_000 {
+        index += 1;
+        let irr = etcdserverpb::InternalRaftRequest {
+            header: Some(etcdserverpb::RequestHeader { id: index, ..Default::default() }),
+            put: Some(etcdserverpb::PutRequest { key: format!("key/{index:08}").into_bytes(), value: vec![b'v'; 64], ..Default::default() }),
+            ..Default::default()
+        };
+        e.message(RecordType::Entry, &raftpb::Entry { r#type: 0, term: 2, index, data: Some(irr.encode_to_vec()) });
+        e.message(RecordType::State, &raftpb::HardState { term: 2, vote: 1, commit: index });
+    }
+    let p = dir.join("0000000000000000-0000000000000000.wal");
+    let _ = std::fs::remove_file(&p);
+    wal::write::write_segment_file(&p, e.bytes()).unwrap();
+    eprintln!("{index} entries");
+}

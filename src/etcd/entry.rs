@@ -134,11 +134,32 @@ impl Payload {
                     "" => "noop".into(),
                     "SYNC" => format!("method=SYNC time={}", v2.time),
                     "QGET" | "DELETE" => format!("method={m} path={}", display(&v2.path)),
-                    _ => format!(
-                        "method={m} path={} val={}",
-                        display(&v2.path),
-                        display(&v2.val)
-                    ),
+                    _ => {
+                        let mut t = format!(
+                            "method={m} path={} val={}",
+                            display(&v2.path),
+                            display(&v2.val)
+                        );
+                        if v2.dir {
+                            t.push_str(" dir=true");
+                        }
+                        if let Some(p) = v2.prev_exist {
+                            t.push_str(&format!(" prevExist={p}"));
+                        }
+                        if !v2.prev_value.is_empty() {
+                            t.push_str(&format!(" prevValue={}", display(&v2.prev_value)));
+                        }
+                        if v2.prev_index != 0 {
+                            t.push_str(&format!(" prevIndex={}", v2.prev_index));
+                        }
+                        if v2.expiration != 0 {
+                            t.push_str(&format!(" expiration={}", v2.expiration));
+                        }
+                        if v2.refresh == Some(true) {
+                            t.push_str(" refresh=true");
+                        }
+                        t
+                    }
                 }
             }
             Payload::Unknown { reason, .. } => format!("??? ({reason})"),

@@ -29,7 +29,16 @@ pub fn opt_bytes<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::E
 /// anything else as `0x<hex>`.
 pub fn display(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
-        Ok(t) => t.escape_debug().to_string(),
+        Ok(t) => t
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
         Err(_) => format!("0x{}", crate::bytes::hex(b)),
     }
 }
