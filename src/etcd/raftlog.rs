@@ -53,7 +53,10 @@ impl WalFile {
     pub fn read(path: &Path) -> Result<WalFile> {
         let mut bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
         let size = crate::bytes::to_u64(bytes.len());
-        let keep = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i.saturating_add(1));
+        let keep = bytes
+            .iter()
+            .rposition(|b| *b != 0)
+            .map_or(0, |i| i.saturating_add(1));
         bytes.truncate(keep);
         bytes.shrink_to_fit();
         Ok(WalFile {

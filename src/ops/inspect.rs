@@ -576,13 +576,20 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
     let full = wal::read_all(&log.decoded, &segments, 0, first_start.saturating_sub(1), 0);
     let commit = log.last_state.map_or(0, |s| s.commit);
     for f in &full.findings {
-        let dup = log.findings.iter().any(|g| g.code == f.code && g.at == f.at);
+        let dup = log
+            .findings
+            .iter()
+            .any(|g| g.code == f.code && g.at == f.at);
         if !dup && f.code != "wal.snapshot.not-found" && f.code != "wal.snapshot.term-mismatch" {
             r.warnings.push(Warning::from_finding(f));
         }
     }
     let snap_index = log.chosen.as_ref().map_or(0, snap::SnapFile::index);
-    let last = full.entries.last().map_or(0, |e| e.entry.index).max(snap_index);
+    let last = full
+        .entries
+        .last()
+        .map_or(0, |e| e.entry.index)
+        .max(snap_index);
     if commit > last {
         r.warnings.push(Warning::new(
             "wal.commit-beyond-last",

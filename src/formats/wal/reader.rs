@@ -600,3 +600,166 @@ pub fn snapshot_records(decoded: &Decoded) -> (Vec<walpb::Snapshot>, Option<raft
     }
     (snaps, state)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::formats::wal::write::Encoder;
+
+    fn entry(e: &mut Encoder, term: u64, index: u64) {
+        e.message(
+            RecordType::Entry,
+            &raftpb::Entry {
+                r#type: 0,
+                term,
+                index,
+                data: Some(vec![1, 2, 3]),
+            },
+        );
+    }
+
+    fn seg(bytes: &[u8]) -> Segment<'_> {
+        Segment {
+            name: SegmentName { seq: 0, index: 0 },
+            path: PathBuf::from("w"),
+            bytes,
+        }
+    }
+
+    fn base() -> Encoder {
+        let mut e = Encoder::new(0);
+        e.crc_record();
+        e.message(
+            RecordType::Metadata,
+            &etcdserverpb::Metadata {
+                node_id: 1,
+                cluster_id: 2,
+            },
+        );
+        e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+        e
+    }
+
+    #[test]
+    fn overwrite_truncates_and_state_is_last() {
+        let mut e = base();
+        for i in 1..=5 {
+            entry(&mut e, 1, i);
+        }
+        e.message(
+            RecordType::State,
+            &raftpb::HardState {
+                term: 1,
+                vote: 1,
+                commit: 3,
+            },
+        );
+        entry(&mut e, 2, 3);
+        let b = e.bytes().to_vec();
+        let s = [seg(&b)];
+        let d = decode(&s, false);
+        assert_eq!(d.stop, Stop::Eof);
+        let r = read_all(&d, &s, 0, 0, 0);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert!(r.snapshot_matched);
+        let idx: Vec<(u64, u64)> = r
+            .entries
+            .iter()
+            .map(|e| (e.entry.index, e.entry.term))
+            .collect();
+        assert_eq!(idx, [(1, 1), (2, 1), (3, 2)]);
+        assert_eq!(r.overwritten.len(), 3);
+        assert_eq!(r.committed().count(), 3);
+        assert_eq!(r.state.unwrap().commit, 3);
+    }
+
+    #[test]
+    fn gap_is_an_error_and_crc_flip_stops() {
+        let mut e = base();
+        entry(&mut e, 1, 1);
+        entry(&mut e, 1, 3);
+        let b = e.bytes().to_vec();
+        let s = [seg(&b)];
+        let r = read_all(&decode(&s, false), &s, 0, 0, 0);
+        assert!(r.failed);
+        assert_eq!(r.findings[0].code, "wal.entry.gap");
+        // Flip a data byte of the entry record at index 1 (its last byte).
+        let mut bad = b.clone();
+        let d = decode(&s, false);
+        let rec = &d.records[3];
+        let at = usize::try_from(rec.offset + 8 + rec.len - 1).unwrap();
+        bad[at] ^= 1;
+        let s2 = [seg(&bad)];
+        let d2 = decode(&s2, false);
+        assert_eq!(
+            d2.stop,
+            Stop::Corrupt {
+                segment: 0,
+                offset: rec.offset
+            }
+        );
+        assert_eq!(d2.findings[0].code, "wal.crc.mismatch");
+        assert_eq!(d2.records.len(), 3);
+        let d3 = decode(&s2, true);
+        assert_eq!(d3.records.len(), 5);
+        assert!(!d3.records[3].crc_ok);
+        assert!(d3.records[4].crc_ok);
+    }
+
+    #[test]
+    fn torn_last_record_only_in_the_last_file() {
+        let mut e = base();
+        entry(&mut e, 1, 1);
+        let mut b = e.bytes().to_vec();
+        let off = b.len();
+        // A 600-byte record whose second sector chunk never reached the disk.
+        e.record(RecordType::Entry, Some(&[7u8; 600]));
+        b.extend_from_slice(&e.bytes()[off..]);
+        let body = off + 8;
+        let cut = (body / 512 + 1) * 512;
+        for x in &mut b[cut..] {
+            *x = 0;
+        }
+        let s = [seg(&b)];
+        let d = decode(&s, false);
+        assert_eq!(
+            d.stop,
+            Stop::TornTail {
+                segment: 0,
+                offset: u64::try_from(off).unwrap()
+            }
+        );
+        assert_eq!(d.records.len(), 4);
+        // The same bytes in a file that is not the last one are corruption.
+        let e2 = Encoder::new(d.records.last().unwrap().crc);
+        let mut e2 = e2;
+        e2.crc_record();
+        let b2 = e2.bytes().to_vec();
+        let s2 = [seg(&b), seg(&b2)];
+        let d2 = decode(&s2, false);
+        assert!(matches!(d2.stop, Stop::Corrupt { .. }));
+    }
+
+    #[test]
+    fn metadata_conflict_and_unknown_type() {
+        let mut e = base();
+        e.message(
+            RecordType::Metadata,
+            &etcdserverpb::Metadata {
+                node_id: 9,
+                cluster_id: 2,
+            },
+        );
+        let b = e.bytes().to_vec();
+        let s = [seg(&b)];
+        let r = read_all(&decode(&s, false), &s, 0, 0, 0);
+        assert_eq!(r.findings[0].code, "wal.metadata.conflict");
+        let mut e = base();
+        e.record(RecordType::Unknown, Some(b"x"));
+        let b = e.bytes().to_vec();
+        let s = [seg(&b)];
+        let r = read_all(&decode(&s, false), &s, 0, 0, 0);
+        assert_eq!(r.findings[0].code, "wal.record.unknown-type");
+    }
+}
