@@ -210,6 +210,9 @@ pub enum ErrorKind {
     /// The data does not follow etcd's schema where a command needs it to.
     #[error("{0}")]
     Schema(String),
+    /// A WAL dir holds no file named like a WAL file.
+    #[error("no WAL files (named <seq>-<index>.wal) in this directory")]
+    NoWalFiles,
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
@@ -266,6 +269,9 @@ impl ErrorKind {
             | ErrorKind::TooDeep(_)
             | ErrorKind::BadBucket { .. } => {
                 "the db is damaged; run `etcd-rescue check` for every problem, restore from another backup"
+            }
+            ErrorKind::NoWalFiles => {
+                "give member/wal of a data dir; without WAL files only the db and .snap files can be read"
             }
             ErrorKind::IntegrityCheckFailed(_)
             | ErrorKind::Schema(_)

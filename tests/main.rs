@@ -32,3 +32,9 @@ mod etcd_ids;
 
 /// `hashkv` against live etcd's `endpoint hashkv` (goldens and gated live runs).
 mod cmd_hashkv;
+
+/// `inspect` on real data dirs against live-server goldens, and on damaged copies.
+mod cmd_inspect;
+
+/// `wal dump`, byte-exact WAL re-encoding, etcdutl restore's WAL, WAL corruption.
+mod cmd_wal;

@@ -3,8 +3,10 @@
 
 mod check;
 mod hashkv;
+mod inspect;
 pub mod output;
 mod snapshot;
+mod wal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -56,6 +58,11 @@ enum Command {
     Check(check::CheckArgs),
     /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
     Hashkv(hashkv::HashKvArgs),
+    /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
+    Inspect(inspect::InspectArgs),
+    /// Write-ahead log commands.
+    #[command(subcommand)]
+    Wal(wal::WalCommand),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -84,6 +91,8 @@ pub fn main() -> ExitCode {
         Command::Snapshot(c) => snapshot::run(c),
         Command::Check(a) => check::run(&a),
         Command::Hashkv(a) => hashkv::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Wal(c) => wal::run(c),
     };
     ExitCode::from(code)
 }

@@ -4,8 +4,14 @@
 pub mod datadir;
 pub mod ids;
 pub mod mvcc;
+pub mod dbinfo;
+pub mod entry;
+pub mod membership;
+pub mod raftlog;
+pub mod replay;
 pub mod revision;
 pub mod schema;
 pub mod schema_check;
 pub mod status;
+pub mod v2store;
 pub mod version;

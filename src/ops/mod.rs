@@ -3,4 +3,6 @@
 
 pub mod check;
 pub mod hashkv;
+pub mod inspect;
 pub mod status;
+pub mod wal;
