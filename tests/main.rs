@@ -21,6 +21,9 @@ mod live_etcd;
 /// Every single-byte change of a real db, every page-boundary cut.
 mod sweep;
 
+/// `salvage`: recovery from a damaged leaf page, restored into real etcd.
+mod cmd_salvage;
+
 /// Property tests of the bbolt engine and encodings.
 mod prop_bbolt;
 

@@ -5,6 +5,7 @@ mod check;
 mod hashkv;
 mod inspect;
 pub mod output;
+mod salvage;
 mod snapshot;
 mod wal;
 
@@ -56,6 +57,8 @@ enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
     Check(check::CheckArgs),
+    /// Recover what a damaged db still holds into a new, valid db.
+    Salvage(salvage::SalvageArgs),
     /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
     Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
         Command::Check(a) => check::run(&a),
+        Command::Salvage(a) => salvage::run(&a),
         Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Wal(c) => wal::run(c),

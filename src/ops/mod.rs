@@ -4,5 +4,6 @@
 pub mod check;
 pub mod hashkv;
 pub mod inspect;
+pub mod salvage;
 pub mod status;
 pub mod wal;
