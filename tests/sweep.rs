@@ -56,7 +56,8 @@ fn every_byte_of_a_real_db_mutated() {
     let (mut sound_n, mut refused_n) = (0u64, 0u64);
     let mut data = base.clone();
     for i in 0..data.len() {
-        for flip in [0xffu8] {
+        {
+            let flip = 0xffu8;
             data[i] ^= flip;
             let (ok, took) = exercise(&data);
             data[i] ^= flip;
@@ -86,4 +87,15 @@ fn truncation_at_every_page_boundary_and_more() {
         }
         cut += step * 7;
     }
+}
+
+/// Fuzz finding (bbolt_db, 2026-11-21): a meta claiming a huge high-water
+/// mark made the reachability bitset ask for 2^61 bytes. Sets are now sized
+/// by the file.
+#[test]
+fn regression_huge_high_water_mark() {
+    let p = util::testdata().join("regressions/bbolt_db-huge-pgid.db");
+    let data = std::fs::read(&p).unwrap();
+    let (_, took) = exercise(&data);
+    assert!(took < CASE_LIMIT);
 }

@@ -29,6 +29,9 @@ use crate::formats::bbolt::write::{DbWriter, WriteSummary, WriterOptions};
 use crate::formats::bbolt::{scan, Bucket, Db};
 use crate::source::Source;
 
+/// A top-level bucket's name and its entries, or why they cannot be read.
+type BucketRead<'a> = (Vec<u8>, Result<Vec<(&'a [u8], &'a [u8])>>);
+
 /// Most key names listed in each category of the report.
 const EXAMPLES: usize = 20;
 
@@ -195,7 +198,7 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
     let compact = stats.max_revision;
 
     // Other buckets from the tree, whole or not at all.
-    let mut others: Vec<(Vec<u8>, Result<Vec<(&[u8], &[u8])>>)> = Vec::new();
+    let mut others: Vec<BucketRead<'_>> = Vec::new();
     if let Some(db) = &db {
         for top in db.root_bucket().cursor(db) {
             let Ok(top) = top else { break };

@@ -222,7 +222,9 @@ fn walk_with<'a, V: Visitor<'a>>(
     progress: Progress<'_>,
 ) -> (CheckReport, V) {
     let meta = *db.meta();
-    let limit = meta.pgid.max(db.pages_in_file()).saturating_add(1);
+    // Sized by the file, never by the (untrusted) high-water mark: no page past
+    // the end of the file can be read, so none can be reached.
+    let limit = db.pages_in_file().saturating_add(1);
     let reached = PageSet::with_limit(limit);
     let freed = PageSet::with_limit(limit);
     let mut w = Walker {
@@ -296,7 +298,19 @@ fn walk_with<'a, V: Visitor<'a>>(
     (w.progress)(w.pending);
     w.pending = 0;
     let unreached_from = if meta.has_freelist_page() { 0 } else { 2 };
-    for id in unreached_from..meta.pgid {
+    let in_file = meta.pgid.min(db.pages_in_file());
+    if meta.pgid > in_file && meta.has_freelist_page() {
+        // Go would report each as unreachable unfreed; one finding says it all.
+        w.findings.push(Finding::error(
+            "bbolt.file.truncated",
+            db.location(in_file),
+            format!(
+                "pages {in_file}..{} lie past the end of the file (high-water mark {}): the file is truncated or the meta page is wrong",
+                meta.pgid, meta.pgid
+            ),
+        ));
+    }
+    for id in unreached_from..in_file {
         if reached.contains(id) {
             continue;
         }

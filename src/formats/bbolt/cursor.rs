@@ -102,7 +102,7 @@ impl<'d, 'a> Cursor<'d, 'a> {
         let db = self.db;
         let visited = self
             .visited
-            .get_or_insert_with(|| PageSet::with_limit(db.meta().pgid.max(db.pages_in_file()) + 1));
+            .get_or_insert_with(|| PageSet::with_limit(db.pages_in_file() + 1));
         if !visited.insert(id) {
             return Err(Error::at(ErrorKind::PageRevisited(id), db.location(id)));
         }
