@@ -35,10 +35,12 @@ seeds() {
     [[ $size -gt 4000000 ]] && continue
     local h; h=$(sha1sum "$f" | cut -c1-16)
     case "$f" in
-      *.db) for t in bbolt_db bbolt_check; do [[ -d corpus/$t ]] && cp "$f" "corpus/$t/$h"; done
-            [[ -d corpus/bbolt_page ]] && head -c 4096 "$f" > "corpus/bbolt_page/$h" ;;
-      *.wal) for t in wal_segment wal_frame; do [[ -d corpus/$t ]] && head -c 200000 "$f" > "corpus/$t/$h"; done ;;
-      *.snap) [[ -d corpus/snap ]] && cp "$f" "corpus/snap/$h" ;;
+      *.db) for t in bbolt_db salvage_scan; do
+              if [[ -d corpus/$t ]]; then cp "$f" "corpus/$t/$h"; fi
+            done
+            if [[ -d corpus/bbolt_page ]]; then head -c 4096 "$f" > "corpus/bbolt_page/$h"; fi ;;
+      *.wal) if [[ -d corpus/wal_segment ]]; then head -c 200000 "$f" > "corpus/wal_segment/$h"; fi ;;
+      *.snap) if [[ -d corpus/snap ]]; then cp "$f" "corpus/snap/$h"; fi ;;
     esac
     n=$((n+1))
   done < <(find "$REPO/testdata" -type f \( -name '*.db' -o -name '*.wal' -o -name '*.snap' \) -print0)

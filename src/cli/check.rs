@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::output::humanize_bytes;
+use super::style::{paint, Style};
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
 use crate::error::Severity;
 use crate::formats::trailer::Trailer;
@@ -50,7 +51,9 @@ pub(super) fn run(a: &CheckArgs) -> u8 {
     let opts = CheckOptions {
         verify_trailer: !a.skip_hash_check,
     };
-    let results = check_all(&a.paths, opts);
+    let bar = super::progress::Bar::new("checking");
+    let results = check_all(&a.paths, opts, bar.callback());
+    bar.finish();
     let mut code = EXIT_OK;
     for r in &results {
         code = code.max(match r {
@@ -133,11 +136,11 @@ fn render_text(c: &CheckResult) -> String {
     );
     for fd in &c.findings {
         let sev = match fd.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
+            Severity::Error => paint("error  ", Style::Bad),
+            Severity::Warning => paint("warning", Style::Warn),
+            Severity::Info => "info   ".to_string(),
         };
-        let _ = writeln!(s, "  {sev:<7}  {}: {}", fd.code, fd.message);
+        let _ = writeln!(s, "  {sev}  {}: {}", fd.code, fd.message);
     }
     for (code, n) in &c.suppressed {
         let _ = writeln!(s, "  ...      {code}: {n} more not listed");
@@ -146,9 +149,12 @@ fn render_text(c: &CheckResult) -> String {
         s,
         "  verdict:   {}\n",
         if c.sound {
-            "SOUND"
+            paint("SOUND", Style::Good)
         } else {
-            "PROBLEMS FOUND: do not restore from this file as it is"
+            paint(
+                "PROBLEMS FOUND: do not restore from this file as it is",
+                Style::Bad,
+            )
         }
     );
     s

@@ -5,14 +5,16 @@ mod check;
 mod hashkv;
 mod inspect;
 pub mod output;
+pub mod progress;
 mod salvage;
 mod snapshot;
+pub mod style;
 mod wal;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
 
@@ -42,8 +44,13 @@ pub enum WriteOut {
     name = "etcd-rescue",
     version,
     about = "Read, check and restore etcd's on-disk data without a running etcd",
-    after_help = "Exit codes: 0 ok, 1 problems found, 2 could not read or bad usage.\n\
-                  Inputs are opened read-only and never locked; nothing is written except to a new path you name."
+    after_help = "Examples (recovering a cluster that lost quorum):\n  \
+        etcd-rescue inspect /copies/node1 /copies/node2 /copies/node3     # what each member holds\n  \
+        etcd-rescue compare /copies/node1 /copies/node2 /copies/node3     # who agrees, best seed, bump\n  \
+        etcd-rescue check /backups/etcd-2026-11-21.db                     # is the snapshot sound?\n  \
+        etcd-rescue snapshot restore /backups/etcd-2026-11-21.db --name n1 --initial-cluster ... \n\n\
+        Exit codes: 0 ok, 1 problems found, 2 could not read or bad usage.\n\
+        Inputs are opened read-only and never locked; nothing is written except to a new path you name."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,6 +66,19 @@ enum Command {
     Check(check::CheckArgs),
     /// Recover what a damaged db still holds into a new, valid db.
     Salvage(salvage::SalvageArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  etcd-rescue completions bash > /etc/bash_completion.d/etcd-rescue\n  etcd-rescue completions zsh > \"${fpath[1]}/_etcd-rescue\"\n  etcd-rescue completions fish > ~/.config/fish/completions/etcd-rescue.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Example:\n  etcd-rescue man > /usr/local/share/man/man1/etcd-rescue.1"
+    )]
+    Man,
     /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
     Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
@@ -87,6 +107,16 @@ pub fn emit(s: &str) -> Result<(), Error> {
     }
 }
 
+fn emit_bytes(b: &[u8]) -> u8 {
+    match emit(&String::from_utf8_lossy(b)) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            print_error(&e);
+            EXIT_UNREADABLE
+        }
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -94,6 +124,21 @@ pub fn main() -> ExitCode {
         Command::Snapshot(c) => snapshot::run(c),
         Command::Check(a) => check::run(&a),
         Command::Salvage(a) => salvage::run(&a),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "etcd-rescue", &mut out);
+            emit_bytes(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => emit_bytes(&out),
+                Err(e) => {
+                    eprintln!("Error: rendering the man page: {e}");
+                    EXIT_UNREADABLE
+                }
+            }
+        }
         Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Wal(c) => wal::run(c),

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::output::{humanize_bytes, table, Align};
 use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_UNREADABLE};
 use crate::etcd::status::{Compat, DbStatus};
-use crate::ops::status::{status, StatusOptions};
+use crate::ops::status::{status_observed, StatusOptions};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SnapshotCommand {
@@ -65,7 +65,10 @@ fn run_status(a: &StatusArgs) -> u8 {
         },
         verify_trailer: a.verify_trailer,
     };
-    match status(&a.path, opts) {
+    let bar = super::progress::Bar::new("reading");
+    let result = status_observed(&a.path, opts, bar.callback());
+    bar.finish();
+    match result {
         Ok(r) => {
             for w in &r.warnings {
                 eprintln!("warning: {w}");

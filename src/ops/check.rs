@@ -18,6 +18,8 @@ use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
 use crate::formats::trailer::{self, Trailer};
 use crate::source::Source;
 
+use super::ProgressFn;
+
 /// Pages walked between two releases of the mapped pages.
 const RELEASE_EVERY: u64 = 32 * 1024;
 
@@ -131,13 +133,26 @@ fn classify(file_len: u64, db_size: u64, page_size: u32) -> FileKind {
 
 /// Checks one input (snapshot file, db, member dir or data dir).
 pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
+    check_path_observed(path, opts, None)
+}
+
+/// [`check_path`], reporting progress of the walk.
+pub fn check_path_observed(
+    path: &Path,
+    opts: CheckOptions,
+    progress: Option<ProgressFn>,
+) -> Result<CheckResult> {
     let input = Input::resolve(path)?;
     let db_path = input.db_path()?;
     let src = Source::open(&db_path)?;
+    let total_pages = Db::open(src.bytes()).map_or(0, |d| d.meta().pgid);
     let walked = AtomicU64::new(0);
     let release = |n: u64| {
         // Every RELEASE_EVERY pages, let go of the resident mapped pages.
         let before = walked.fetch_add(n, Ordering::Relaxed);
+        if let Some(p) = &progress {
+            p(before + n, total_pages);
+        }
         if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
             src.release_resident();
         }
@@ -279,6 +294,13 @@ pub fn check_bytes(
 }
 
 /// Checks several inputs; an input that cannot be read gives its error.
-pub fn check_all(paths: &[PathBuf], opts: CheckOptions) -> Vec<Result<CheckResult, Error>> {
-    paths.iter().map(|p| check_path(p, opts)).collect()
+pub fn check_all(
+    paths: &[PathBuf],
+    opts: CheckOptions,
+    progress: Option<ProgressFn>,
+) -> Vec<Result<CheckResult, Error>> {
+    paths
+        .iter()
+        .map(|p| check_path_observed(p, opts, progress.clone()))
+        .collect()
 }

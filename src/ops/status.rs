@@ -10,6 +10,8 @@ use crate::formats::bbolt::{CheckReport, Db, PageStats};
 use crate::formats::trailer::Trailer;
 use crate::source::Source;
 
+use super::ProgressFn;
+
 /// Pages walked between two releases of the mapped pages (128 MiB of 4 KiB pages).
 const RELEASE_EVERY: u64 = 32 * 1024;
 
@@ -39,6 +41,15 @@ pub struct StatusReport {
 
 /// Runs `snapshot status` on `path` (file, member dir or data dir).
 pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
+    status_observed(path, opts, None)
+}
+
+/// [`status`], reporting progress of the walk.
+pub fn status_observed(
+    path: &Path,
+    opts: StatusOptions,
+    progress: Option<ProgressFn>,
+) -> Result<StatusReport> {
     let input = Input::resolve(path)?;
     let db_path = input.db_path()?;
     let src = Source::open(&db_path)?;
@@ -71,6 +82,9 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
     let release = |n: u64| {
         // Every RELEASE_EVERY pages, let go of the resident mapped pages.
         let before = walked.fetch_add(n, Ordering::Relaxed);
+        if let Some(p) = &progress {
+            p(before + n, db.meta().pgid);
+        }
         if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
             src.release_resident();
         }

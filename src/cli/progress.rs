@@ -1,0 +1,75 @@
+//! A progress bar on stderr for passes over big files: only on a terminal,
+//! only when the file is big enough for the pass to take about a second, and
+//! never on stdout.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ops::ProgressFn;
+
+/// Pages below which no bar is shown (256 MiB of 4 KiB pages).
+const MIN_PAGES: u64 = 64 * 1024;
+
+/// A bar that appears on the first progress report of a big enough pass.
+pub struct Bar {
+    label: &'static str,
+    bar: Arc<Mutex<Option<ProgressBar>>>,
+    enabled: bool,
+}
+
+impl Bar {
+    /// A bar for `label` (e.g. "checking"); inert unless stderr is a terminal.
+    pub fn new(label: &'static str) -> Bar {
+        Bar {
+            label,
+            bar: Arc::new(Mutex::new(None)),
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// The callback to hand to an operation (`None` when no bar can show).
+    pub fn callback(&self) -> Option<ProgressFn> {
+        if !self.enabled {
+            return None;
+        }
+        let slot = Arc::clone(&self.bar);
+        let label = self.label;
+        Some(Arc::new(move |done: u64, total: u64| {
+            if total < MIN_PAGES {
+                return;
+            }
+            let Ok(mut guard) = slot.lock() else { return };
+            let bar = guard.get_or_insert_with(|| {
+                let b = ProgressBar::with_draw_target(
+                    Some(total),
+                    ProgressDrawTarget::stderr_with_hz(8),
+                );
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {percent:>3}% {pos}/{len} pages, {eta} left",
+                ) {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                b.set_message(label);
+                b
+            });
+            bar.set_position(done.min(total));
+        }))
+    }
+
+    /// Clears the bar from the terminal.
+    pub fn finish(&self) {
+        if let Ok(mut guard) = self.bar.lock() {
+            if let Some(b) = guard.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
