@@ -213,6 +213,22 @@ pub enum ErrorKind {
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
+    /// A read below the compact revision (etcd's `ErrCompacted`).
+    #[error("required revision {rev} has been compacted (compact revision is {compact})")]
+    Compacted {
+        /// The revision asked for.
+        rev: i64,
+        /// The file's compact revision.
+        compact: i64,
+    },
+    /// A read above the current revision (etcd's `ErrFutureRev`).
+    #[error("required revision {rev} is a future revision (current revision is {current})")]
+    FutureRevision {
+        /// The revision asked for.
+        rev: i64,
+        /// The file's current revision.
+        current: i64,
+    },
 }
 
 impl ErrorKind {
@@ -238,6 +254,12 @@ impl ErrorKind {
             | ErrorKind::TooDeep(_)
             | ErrorKind::BadBucket { .. } => {
                 "the db is damaged; run `etcd-rescue check` for every problem, restore from another backup"
+            }
+            ErrorKind::Compacted { .. } => {
+                "revisions below the compact revision are no longer in this file; ask for a later one"
+            }
+            ErrorKind::FutureRevision { .. } => {
+                "the file ends before that revision; omit --rev for the latest"
             }
             ErrorKind::IntegrityCheckFailed(_) | ErrorKind::Schema(_) | ErrorKind::Usage(_) => {
                 return None

@@ -1,8 +1,12 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod diff;
+mod get;
+mod keys;
 pub mod output;
 mod snapshot;
+mod space;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -50,6 +54,18 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// List the keyspace at a revision, or every stored revision of it.
+    #[command(after_help = keys::KEYS_EXAMPLES)]
+    Keys(keys::KeysArgs),
+    /// Show one key's value, decoded for a person (JSON, Kubernetes, text, hexdump).
+    #[command(after_help = get::GET_EXAMPLES)]
+    Get(get::GetArgs),
+    /// Keys added, removed and changed between two snapshots or members.
+    #[command(after_help = diff::DIFF_EXAMPLES)]
+    Diff(diff::DiffArgs),
+    /// Where the bytes go: largest keys, most revisions, totals per prefix.
+    #[command(after_help = space::SPACE_EXAMPLES)]
+    Space(space::SpaceArgs),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -76,6 +92,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Keys(a) => keys::run(&a),
+        Command::Get(a) => get::run(&a),
+        Command::Diff(a) => diff::run(&a),
+        Command::Space(a) => space::run(&a),
     };
     ExitCode::from(code)
 }

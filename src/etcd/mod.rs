@@ -2,7 +2,9 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod keyspace;
 pub mod revision;
 pub mod schema;
 pub mod status;
+pub mod values;
 pub mod version;
