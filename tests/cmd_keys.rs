@@ -3,6 +3,14 @@
 //! revisions, before and after a compaction; `diff` between two snapshots
 //! saved around a known set of changes).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -99,7 +107,10 @@ fn parse_ours(lines: &str) -> BTreeMap<Vec<u8>, Kv> {
     for l in lines.lines() {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
         let key = bytes_of(&v, "key").expect("key");
-        assert!(last.as_ref().is_none_or(|p| *p < key), "not sorted at {l}");
+        assert!(
+            last.as_ref().map_or(true, |p| *p < key),
+            "not sorted at {l}"
+        );
         last = Some(key.clone());
         let value = bytes_of(&v, "value").expect("value");
         m.insert(

@@ -190,6 +190,12 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::prefix_of;
 
