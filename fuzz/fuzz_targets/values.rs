@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         // The re-indenter must not panic on invalid JSON either.
         let _ = values::pretty_json(s);
     }
+    let _ = values::proto_dump(data);
     let _ = values::hexdump(data, 4096);
     let _ = values::base64(data);
     let _ = values::printable(data);

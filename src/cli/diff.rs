@@ -35,7 +35,7 @@ pub(super) struct DiffArgs {
     rev: i64,
     /// Only keys starting with this prefix.
     #[arg(long, default_value = "")]
-    prefix: String,
+    prefix: std::ffi::OsString,
     /// Compare values and leases only.
     #[arg(long)]
     ignore_revisions: bool,
@@ -62,7 +62,7 @@ struct ChangeJson<'s> {
 pub(super) fn run(a: &DiffArgs) -> u8 {
     let opts = DiffOptions {
         rev: a.rev,
-        prefix: a.prefix.clone().into_bytes(),
+        prefix: a.prefix.as_encoded_bytes().to_vec(),
         ignore_revisions: a.ignore_revisions,
     };
     let mut out = Out::new();

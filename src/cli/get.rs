@@ -30,8 +30,8 @@ written), 2 could not read the file or revision compacted / in the future.";
 pub(super) struct GetArgs {
     /// Snapshot file, bbolt db, member dir or data dir.
     path: PathBuf,
-    /// The key (exact bytes of the argument).
-    key: String,
+    /// The key (exact bytes of the argument; in bash, `$'\xff'` for binary).
+    key: std::ffi::OsString,
     /// Revision to read at (0: current).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
     rev: i64,
@@ -55,7 +55,7 @@ struct GetJson<'s> {
 
 pub(super) fn run(a: &GetArgs) -> u8 {
     let mut out = Out::new();
-    let r = match get(&a.path, a.key.as_bytes(), a.rev) {
+    let r = match get(&a.path, a.key.as_encoded_bytes(), a.rev) {
         Ok(r) => r,
         Err(e) => return out.fail(&e),
     };
@@ -72,9 +72,9 @@ pub(super) fn run(a: &GetArgs) -> u8 {
             _ => "does not exist".into(),
         };
         eprintln!(
-            "{}: key {:?} {why} (read at revision {})",
+            "{}: key \"{}\" {why} (read at revision {})",
             r.db_path.display(),
-            a.key,
+            values::printable(&r.key),
             r.rev
         );
         return EXIT_PROBLEMS;
@@ -154,7 +154,12 @@ fn render(r: &GetReport, kv: &crate::formats::proto::KeyValueRef<'_>) -> String 
                     .map(|e| format!(" (content encoding {e})"))
                     .unwrap_or_default()
             ));
-            values::hexdump(kv.value, HEXDUMP_MAX)
+            match values::proto_dump(o.raw) {
+                Some(d) => format!(
+                    "object fields (protobuf field numbers; names need the Kubernetes schema):\n{d}"
+                ),
+                None => values::hexdump(kv.value, HEXDUMP_MAX),
+            }
         }
         Decoded::K8sEncrypted { provider, key_name } => {
             s.push_str(&format!(

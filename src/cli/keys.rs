@@ -45,7 +45,7 @@ pub(super) struct KeysArgs {
     path: PathBuf,
     /// Only keys starting with this prefix.
     #[arg(long, default_value = "")]
-    prefix: String,
+    prefix: std::ffi::OsString,
     /// Revision to read at (0: current).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
     rev: i64,
@@ -199,7 +199,7 @@ pub(super) fn lease_cell(lease: i64) -> String {
 pub(super) fn run(a: &KeysArgs) -> u8 {
     let opts = KeysOptions {
         rev: a.rev,
-        prefix: a.prefix.clone().into_bytes(),
+        prefix: a.prefix.as_encoded_bytes().to_vec(),
         history: a.history,
         limit: a.limit,
     };

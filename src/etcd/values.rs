@@ -183,6 +183,74 @@ pub fn k8s_envelope(body: &[u8]) -> Option<K8sObject<'_>> {
     Some(obj)
 }
 
+/// Most lines [`proto_dump`] writes.
+pub const PROTO_DUMP_MAX_LINES: usize = 5000;
+/// Deepest nesting [`proto_dump`] follows.
+pub const PROTO_DUMP_MAX_DEPTH: usize = 12;
+
+/// A schema-less dump of a protobuf message, like `protoc --decode_raw`:
+/// field numbers with varints, fixed values, strings (printable UTF-8),
+/// nested messages (bytes that parse cleanly) or hex. `None` if `buf` is not a
+/// well-formed message. Bounded: at most [`PROTO_DUMP_MAX_LINES`] lines and
+/// [`PROTO_DUMP_MAX_DEPTH`] levels.
+pub fn proto_dump(buf: &[u8]) -> Option<String> {
+    let mut out = String::new();
+    let mut lines = 0usize;
+    dump_message(buf, 0, &mut out, &mut lines).then_some(out)
+}
+
+fn parses_cleanly(buf: &[u8]) -> bool {
+    !buf.is_empty() && Fields::new(buf).all(|f| f.is_ok())
+}
+
+fn dump_message(buf: &[u8], depth: usize, out: &mut String, lines: &mut usize) -> bool {
+    use std::fmt::Write;
+    if !parses_cleanly(buf) {
+        return false;
+    }
+    let pad = "  ".repeat(depth);
+    for f in Fields::new(buf) {
+        let Ok((n, v)) = f else { return false };
+        *lines = lines.saturating_add(1);
+        if *lines > PROTO_DUMP_MAX_LINES {
+            if *lines == PROTO_DUMP_MAX_LINES.saturating_add(1) {
+                let _ = writeln!(out, "{pad}... (more fields not shown)");
+            }
+            return true;
+        }
+        match v {
+            Value::Varint(x) => {
+                let _ = writeln!(out, "{pad}{n}: {x}");
+            }
+            Value::Fixed64(x) => {
+                let _ = writeln!(out, "{pad}{n}: 0x{x:016x}");
+            }
+            Value::Fixed32(x) => {
+                let _ = writeln!(out, "{pad}{n}: 0x{x:08x}");
+            }
+            Value::Bytes(b) => {
+                if let Some(t) = as_text(b) {
+                    let _ = writeln!(out, "{pad}{n}: {t:?}");
+                } else if depth < PROTO_DUMP_MAX_DEPTH && parses_cleanly(b) {
+                    let _ = writeln!(out, "{pad}{n} {{");
+                    dump_message(b, depth.saturating_add(1), out, lines);
+                    let _ = writeln!(out, "{pad}}}");
+                } else {
+                    let shown = b.get(..64).unwrap_or(b);
+                    let more = if shown.len() < b.len() { "..." } else { "" };
+                    let _ = writeln!(
+                        out,
+                        "{pad}{n}: 0x{}{more} ({} bytes)",
+                        crate::bytes::hex(shown),
+                        b.len()
+                    );
+                }
+            }
+        }
+    }
+    true
+}
+
 /// Re-indents valid JSON text with two spaces, keeping the key order and every
 /// token as written (no parsing into a map, no number reformatting).
 pub fn pretty_json(s: &str) -> String {
@@ -346,6 +414,21 @@ mod tests {
         assert_eq!(o.namespace, Some("default"));
         // Cut short: no longer an envelope, shown as binary.
         assert_eq!(decode(&v[..v.len() - 3]), Decoded::Binary);
+    }
+
+    #[test]
+    fn proto_dump_shows_the_object() {
+        let v = k8s_pod();
+        let Decoded::K8s(o) = decode(&v) else {
+            panic!()
+        };
+        let d = proto_dump(o.raw).unwrap();
+        assert_eq!(
+            d,
+            "1 {\n  1: \"nginx\"\n  3: \"default\"\n  5: \"uid\"\n}\n2: \"spec\"\n"
+        );
+        assert_eq!(proto_dump(&[0x0a, 0x05]), None);
+        assert_eq!(proto_dump(&[0x08, 0x96, 0x01]).unwrap(), "1: 150\n");
     }
 
     #[test]
