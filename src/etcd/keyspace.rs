@@ -23,9 +23,9 @@
 //!   [`ErrorKind::FutureRevision`]; R < compact revision fails with
 //!   [`ErrorKind::Compacted`] (R equal to it is allowed, as in etcd).
 //!
-//! Memory: one map entry per distinct user key (borrowed `&[u8]` into the map,
-//! nothing copied); the file itself is never held in memory. The pass stops at
-//! the first record past R.
+//! Memory: one map entry per distinct user key (a copy of the key, the record
+//! borrowed from the memory map); the file itself is never held in memory.
+//! The pass stops at the first record past R.
 
 use std::collections::HashMap;
 
@@ -38,6 +38,9 @@ use super::schema;
 
 /// Records between two calls of the `release` callback of the passes here.
 pub const RELEASE_EVERY: u64 = 1 << 16;
+/// Output rows between two releases when rows reach back into the map at
+/// random places (values of a key listing, in key order).
+pub const RELEASE_EVERY_ROWS: u64 = 1 << 10;
 
 /// Revision bounds of a db: what etcd would compute on startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -204,15 +207,23 @@ impl<'a> Iterator for Records<'_, 'a> {
 }
 
 /// The newest record of each user key, as of a revision.
+///
+/// The index holds a heap copy of each distinct key (memory: distinct keys),
+/// so that updating an entry never reaches back into a page of the map that
+/// was already read and released; the records themselves stay borrowed.
 #[derive(Debug, Default)]
 pub struct Latest<'a> {
-    map: HashMap<&'a [u8], Record<'a>>,
+    map: HashMap<Box<[u8]>, Record<'a>>,
 }
 
 impl<'a> Latest<'a> {
     /// Notes a record (records must come in revision order).
     pub fn push(&mut self, r: Record<'a>) {
-        self.map.insert(r.kv.key, r);
+        if let Some(slot) = self.map.get_mut(r.kv.key) {
+            *slot = r;
+        } else {
+            self.map.insert(r.kv.key.into(), r);
+        }
     }
 
     /// Number of distinct user keys seen (live or deleted).
@@ -222,14 +233,10 @@ impl<'a> Latest<'a> {
 
     /// The live keys (newest record is a put), sorted by key as etcd returns them.
     pub fn into_live(self) -> Vec<KeyValueRef<'a>> {
-        let mut v: Vec<KeyValueRef<'a>> = self
-            .map
-            .into_values()
-            .filter(|r| !r.tombstone)
-            .map(|r| r.kv)
-            .collect();
-        v.sort_unstable_by(|a, b| a.key.cmp(b.key));
-        v
+        let mut v: Vec<(Box<[u8]>, Record<'a>)> =
+            self.map.into_iter().filter(|(_, r)| !r.tombstone).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().map(|(_, r)| r.kv).collect()
     }
 }
 

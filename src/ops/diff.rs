@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::etcd::keyspace;
+use crate::etcd::keyspace::{self, RELEASE_EVERY_ROWS};
 use crate::formats::proto::KeyValueRef;
 
 use super::keys::Opened;
@@ -122,7 +122,13 @@ pub fn diff(
     };
     let mut xa = ka.kvs.iter().peekable();
     let mut xb = kb.kvs.iter().peekable();
+    let mut steps = 0u64;
     loop {
+        steps += 1;
+        if steps % RELEASE_EVERY_ROWS == 0 {
+            ra();
+            rb();
+        }
         let change = match (xa.peek(), xb.peek()) {
             (None, None) => break,
             (Some(x), None) => {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::etcd::datadir::Input;
-use crate::etcd::keyspace::{self, Records, Revisions, RELEASE_EVERY};
+use crate::etcd::keyspace::{self, Records, Revisions, RELEASE_EVERY, RELEASE_EVERY_ROWS};
 use crate::etcd::revision::Revision;
 use crate::formats::bbolt::Db;
 use crate::formats::proto::KeyValueRef;
@@ -135,6 +135,9 @@ pub fn keys(
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
         {
             rows += 1;
+            if rows % RELEASE_EVERY_ROWS == 0 {
+                release();
+            }
             sink(&Row {
                 kv: *kv,
                 rev: Revision {

@@ -120,7 +120,8 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
     let input = Opened::open(path)?;
     let db = input.db()?;
     let revisions = Revisions::read(&db).map_err(|e| input.locate(e))?;
-    let mut per_key: HashMap<&[u8], (Usage, bool)> = HashMap::new();
+    // Keys are copied once per distinct key (see keyspace::Latest for why).
+    let mut per_key: HashMap<Box<[u8]>, (Usage, bool)> = HashMap::new();
     let mut tombstones = 0u64;
     let mut n = 0u64;
     for r in Records::new(&db, i64::MAX).map_err(|e| input.locate(e))? {
@@ -129,7 +130,10 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
         if n % RELEASE_EVERY == 0 {
             input.source.release_resident();
         }
-        let (u, alive) = per_key.entry(r.kv.key).or_default();
+        let (u, alive) = match per_key.get_mut(r.kv.key) {
+            Some(e) => e,
+            None => per_key.entry(r.kv.key.into()).or_default(),
+        };
         u.revisions += 1;
         u.bytes += r.stored_bytes;
         u.max_value = u.max_value.max(crate::bytes::to_u64(r.kv.value.len()));
@@ -142,7 +146,7 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
         }
     }
     let mut total = Usage::default();
-    let mut prefixes: HashMap<&[u8], Usage> = HashMap::new();
+    let mut prefixes: HashMap<Vec<u8>, Usage> = HashMap::new();
     let mut keys: Vec<Usage> = Vec::with_capacity(per_key.len());
     for (k, (mut u, alive)) in per_key {
         u.keys = 1;
@@ -151,11 +155,12 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
             u.live_bytes = 0;
         }
         total.add(&u);
-        prefixes
-            .entry(prefix_of(k, opts.depth))
-            .or_default()
-            .add(&u);
-        u.name = k.to_vec();
+        let p = prefix_of(&k, opts.depth);
+        match prefixes.get_mut(p) {
+            Some(pu) => pu.add(&u),
+            None => prefixes.entry(p.to_vec()).or_default().add(&u),
+        }
+        u.name = k.into_vec();
         keys.push(u);
     }
     let top = |v: &mut Vec<Usage>, by: &dyn Fn(&Usage) -> u64| {
@@ -170,7 +175,7 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
     let mut prefixes: Vec<Usage> = prefixes
         .into_iter()
         .map(|(k, mut u)| {
-            u.name = k.to_vec();
+            u.name = k;
             u
         })
         .collect();
