@@ -561,6 +561,27 @@ fn keys_table_history_limit_and_prefix() {
     ]);
     r.expect_code(2);
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    // A store with no writes is at revision 1, as etcd says.
+    let empty = testdata().join("etcd-3.5.1/empty/snapshot.db");
+    let r = run(&[
+        OsString::from("keys"),
+        empty.clone().into(),
+        "--rev".into(),
+        "1".into(),
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.stdout
+            .contains("0 keys at revision 1 (current revision 1, compact revision 0)"),
+        "{r}"
+    );
+    run(&[
+        OsString::from("keys"),
+        empty.into(),
+        "--rev".into(),
+        "2".into(),
+    ])
+    .expect_code(2);
     let r = run(&["keys", "/nonexistent.db"]);
     r.expect_code(2);
     let r = run(&[

@@ -116,7 +116,7 @@ fn render(r: &SpaceReport, depth: usize) -> String {
     let mut s = format!(
         "db {}: size {} ({} bytes; file {} bytes), current revision {}, compact revision {}\n\
          key bucket: {} records ({} deletes) of {} keys, {} alive\n\
-         stored {} ({} of the db size): live {} , history {} (freed by compacting at {})\n\n",
+         stored {} ({} of the db size): live {}, history {} (freed by compacting at {})\n\n",
         r.db_path.display(),
         humanize_bytes(r.db_size),
         r.db_size,

@@ -16,7 +16,7 @@
 //!
 //! Revision rules (etcd `kvstore_txn.go:rangeKeys`, `kvstore.go:restore`, 3.5):
 //! - current revision = max(main of the last record, `finishedCompactRev`,
-//!   `scheduledCompactRev`);
+//!   `scheduledCompactRev`, 1) (a fresh store is at revision 1);
 //! - compact revision = `finishedCompactRev`, or `scheduledCompactRev` when it is
 //!   larger (etcd re-runs an unfinished compaction on startup), 0 if neither;
 //! - R ≤ 0 means the current revision; R > current fails with
@@ -73,7 +73,8 @@ impl Revisions {
                 .and_then(|e| revision::main_of(e.key)),
         };
         let compact = finished.max(scheduled).unwrap_or(0);
-        let current = last.unwrap_or(0).max(compact);
+        // A fresh store starts at revision 1 (`kvstore.go:NewStore`).
+        let current = last.unwrap_or(1).max(compact).max(1);
         Ok(Revisions {
             current,
             compact,
