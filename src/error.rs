@@ -210,24 +210,39 @@ pub enum ErrorKind {
     /// The data does not follow etcd's schema where a command needs it to.
     #[error("{0}")]
     Schema(String),
+    /// A WAL dir holds no file named like a WAL file.
+    #[error("no WAL files (named <seq>-<index>.wal) in this directory")]
+    NoWalFiles,
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
-    /// A read below the compact revision (etcd's `ErrCompacted`).
-    #[error("required revision {rev} has been compacted (compact revision is {compact})")]
+    /// The revision asked for was compacted away (etcd's `ErrCompacted`).
+    #[error("mvcc: required revision has been compacted (revision {rev}, compact revision {compact_rev})")]
     Compacted {
-        /// The revision asked for.
+        /// Revision asked for.
         rev: i64,
-        /// The file's compact revision.
-        compact: i64,
+        /// The compact revision.
+        compact_rev: i64,
     },
-    /// A read above the current revision (etcd's `ErrFutureRev`).
-    #[error("required revision {rev} is a future revision (current revision is {current})")]
+    /// The revision asked for is past the current one (etcd's `ErrFutureRev`).
+    #[error(
+        "mvcc: required revision is a future revision (revision {rev}, current revision {current})"
+    )]
     FutureRevision {
-        /// The revision asked for.
+        /// Revision asked for.
         rev: i64,
-        /// The file's current revision.
+        /// The current revision.
         current: i64,
+    },
+    /// A writer was given input it cannot write (order, size, emptiness).
+    #[error("cannot write key {key}{}: {problem}", .bucket.as_ref().map(|b| format!(" in bucket {b:?}")).unwrap_or_default())]
+    BadWriteInput {
+        /// The bucket, when the key is inside one.
+        bucket: Option<String>,
+        /// The key (hex, shortened).
+        key: String,
+        /// What is wrong.
+        problem: &'static str,
     },
 }
 
@@ -255,14 +270,16 @@ impl ErrorKind {
             | ErrorKind::BadBucket { .. } => {
                 "the db is damaged; run `etcd-rescue check` for every problem, restore from another backup"
             }
-            ErrorKind::Compacted { .. } => {
-                "revisions below the compact revision are no longer in this file; ask for a later one"
+            ErrorKind::NoWalFiles => {
+                "give member/wal of a data dir; without WAL files only the db and .snap files can be read"
             }
+            ErrorKind::IntegrityCheckFailed(_)
+            | ErrorKind::Schema(_)
+            | ErrorKind::Usage(_)
+            | ErrorKind::BadWriteInput { .. } => return None,
+            ErrorKind::Compacted { .. } => "ask for a revision at or after the compact revision",
             ErrorKind::FutureRevision { .. } => {
-                "the file ends before that revision; omit --rev for the latest"
-            }
-            ErrorKind::IntegrityCheckFailed(_) | ErrorKind::Schema(_) | ErrorKind::Usage(_) => {
-                return None
+                "ask for a revision at or before the current revision (or omit --rev)"
             }
         })
     }

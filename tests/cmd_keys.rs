@@ -122,10 +122,7 @@ fn parse_ours(lines: &str) -> BTreeMap<Vec<u8>, Kv> {
     for l in lines.lines() {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
         let key = bytes_of(&v, "key").expect("key");
-        assert!(
-            last.as_ref().map_or(true, |p| *p < key),
-            "not sorted at {l}"
-        );
+        assert!(last.as_ref().is_none_or(|p| *p < key), "not sorted at {l}");
         last = Some(key.clone());
         let value = bytes_of(&v, "value").expect("value");
         m.insert(

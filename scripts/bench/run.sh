@@ -90,6 +90,12 @@ if [ "$BUILD" = 1 ]; then
   (cd "$REPO" && cargo build --release --bins --examples) || die "cargo build failed"
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+case "$LOAD_BEFORE" in
+  [0-9]*) awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 1.0) }' &&
+    echo "warning: load average is $LOAD_BEFORE; other processes will add noise" ;;
+esac
+
 mkdir -p "$OUT"
 ROWS=$OUT/rows.tsv
 : >"$ROWS"
@@ -163,7 +169,7 @@ run_cmp() {
       while read -r l m; do med[$l]=$m; done < <(python3 - "$OUT/$name.json" <<'EOF'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
-    print(r["command"], r["median"])
+    print(r["command"], "%s:%s" % (r["median"], r.get("stddev") or 0))
 EOF
 )
     else
@@ -192,16 +198,19 @@ EOF
 import sys
 name, ours, rl, ref, floor, ors, rrs, frs = sys.argv[1:]
 def num(x):
-    try: return float(x)
+    try: return float(x.split(":")[0])
     except ValueError: return None
+def sd(x):
+    p = x.split(":")
+    return " ±%.3f" % float(p[1]) if len(p) == 2 and num(x) is not None else ""
 def t(x):
-    v = num(x); return "%.3f s" % v if v is not None else x
+    v = num(x); return "%.3f s%s" % (v, sd(x)) if v is not None else x
 def m(x):
     v = num(x); return "%.0f MiB" % (v / 1024) if v is not None else x
-print("   ours      median %-12s peak RSS %s" % (t(ours), m(ors)))
-print("   %-9s median %-12s peak RSS %s" % (rl if rl != "-" else "reference", t(ref), m(rrs)))
+print("   %-11s median %-20s peak RSS %s" % ("ours", t(ours), m(ors)))
+print("   %-11s median %-20s peak RSS %s" % (rl if rl != "-" else "reference", t(ref), m(rrs)))
 if floor != "-":
-    print("   floor     median %-12s peak RSS %s" % (t(floor), m(frs)))
+    print("   %-11s median %-20s peak RSS %s" % ("floor", t(floor), m(frs)))
 o, r, f = num(ours), num(ref), num(floor)
 if o and r: print("   ratio reference/ours = %.2fx" % (r / o))
 if o and f: print("   ratio ours/floor     = %.2fx" % (o / f))
@@ -284,14 +293,16 @@ for c in "${ALL_CMPS[@]}"; do
 done
 
 # ---- results.md --------------------------------------------------------------
-ours_version=$( (have_ours && timeout 10 "$OURS" --version 2>/dev/null | head -n1) || echo "not built")
-etcdutl_version=$( ([ -x "$ETCDUTL" ] && "$ETCDUTL" version 2>/dev/null | head -n1) || echo "missing")
+first_line() { local out; out=$("$@" 2>/dev/null) || true; printf '%s' "${out%%$'\n'*}"; }
+ours_version="not built"; have_ours && ours_version=$(first_line timeout 10 "$OURS" --version)
+etcdutl_version="missing"; [ -x "$ETCDUTL" ] && etcdutl_version=$(first_line "$ETCDUTL" version)
 git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || git_rev="$git_rev (dirty)"
 python3 - "$ROWS" "$SKIPLOG" "$DIR" "$RUNS" "$WARMUP" "$OURS" "$ours_version" \
-  "$etcdutl_version" "$git_rev" "$(hyperfine --version)" "$ONLY" >"$DIR/results.md.part" <<'EOF'
+  "$etcdutl_version" "$git_rev" "$(hyperfine --version)" "$ONLY" \
+  "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")" >"$DIR/results.md.part" <<'EOF'
 import os, platform, sys, time
-rows_f, skip_f, d, runs, warmup, ours, ours_v, eu_v, git_rev, hf_v, only = sys.argv[1:]
+rows_f, skip_f, d, runs, warmup, ours, ours_v, eu_v, git_rev, hf_v, only, la0, la1 = sys.argv[1:]
 man = {}
 for line in open(os.path.join(d, "manifest.txt")):
     k, _, v = line.rstrip("\n").partition("=")
@@ -304,15 +315,19 @@ try:
 except OSError:
     pass
 def num(x):
-    try: return float(x)
+    try: return float(x.split(":")[0])
     except ValueError: return None
 def t(x):
-    v = num(x); return "%.3f" % v if v is not None else x
+    v = num(x)
+    if v is None: return x
+    p = x.split(":")
+    return "%.3f ±%.3f" % (v, float(p[1])) if len(p) == 2 else "%.3f" % v
 def mib(x):
     v = num(x); return "%.0f" % (v / 1024) if v is not None else x
 print("# etcd-rescue benchmark results\n")
 print("- date: %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-print("- machine: %s, %d cores, kernel %s" % (cpu, os.cpu_count(), platform.release()))
+print("- machine: %s, %d cores, kernel %s; load average before/after: %s / %s"
+      % (cpu, os.cpu_count(), platform.release(), la0, la1))
 print("- repo: %s; ours: `%s` (%s)" % (git_rev, ours, ours_v))
 print("- reference: %s; %s" % (eu_v, hf_v))
 print("- data (%s): revision %s, %s live keys, snapshot.db %s bytes (%s GiB), member db %s bytes, seed `%s`"
@@ -321,13 +336,13 @@ print("- data (%s): revision %s, %s live keys, snapshot.db %s bytes (%s GiB), me
 print("- method: hyperfine, %s warmup + %s timed runs per command, all commands of a row in one"
       " hyperfine invocation on the same file. **Warm page cache**: the cache is not dropped"
       " (not reliably possible without privileges in a container), so these are warm-cache numbers"
-      " (CPU/memory bound, not disk bound). Peak RSS: one extra run under `/usr/bin/time -v`"
+      " (CPU/memory bound, not disk bound). Times are median ±stddev in seconds. Peak RSS: one extra run under `/usr/bin/time -v`"
       " (includes touched file-backed mmap pages, so mmap readers show about the file size)."
       % (warmup, runs))
 if only:
     print("- only: %s" % only)
 print()
-print("| comparison | input | ours median (s) | reference | reference median (s) | ref/ours | floor crc32c (s) | ours/floor | ours peak RSS (MiB) | ref peak RSS (MiB) | notes |")
+print("| comparison | input | ours (s) | reference | reference (s) | ref/ours | floor crc32c (s) | ours/floor | ours peak RSS (MiB) | ref peak RSS (MiB) | notes |")
 print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
 for line in open(rows_f):
     f = line.rstrip("\n").split("\t")

@@ -1,12 +1,16 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod check;
 mod diff;
 mod get;
+mod hashkv;
+mod inspect;
 mod keys;
 pub mod output;
 mod snapshot;
 mod space;
+mod wal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -54,6 +58,15 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
+    Check(check::CheckArgs),
+    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
+    Hashkv(hashkv::HashKvArgs),
+    /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
+    Inspect(inspect::InspectArgs),
+    /// Write-ahead log commands.
+    #[command(subcommand)]
+    Wal(wal::WalCommand),
     /// List the keyspace at a revision, or every stored revision of it.
     #[command(after_help = keys::KEYS_EXAMPLES)]
     Keys(keys::KeysArgs),
@@ -92,6 +105,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Check(a) => check::run(&a),
+        Command::Hashkv(a) => hashkv::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Wal(c) => wal::run(c),
         Command::Keys(a) => keys::run(&a),
         Command::Get(a) => get::run(&a),
         Command::Diff(a) => diff::run(&a),

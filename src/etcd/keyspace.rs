@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::formats::bbolt::{Bucket, Cursor, Db};
+use crate::formats::bbolt::{Cursor, Db};
 use crate::formats::proto::KeyValueRef;
 
 use super::revision::{self, Revision};
@@ -58,13 +58,7 @@ pub struct Revisions {
 impl Revisions {
     /// Reads the bounds: the meta keys and the last record of `key`.
     pub fn read(db: &Db<'_>) -> Result<Revisions> {
-        let (finished, scheduled) = match db.bucket(schema::META)? {
-            None => (None, None),
-            Some(meta) => (
-                meta_rev(db, &meta, schema::meta_key::FINISHED_COMPACT_REV)?,
-                meta_rev(db, &meta, schema::meta_key::SCHEDULED_COMPACT_REV)?,
-            ),
-        };
+        let (finished, scheduled) = super::mvcc::compact_revisions(db)?;
         let last = match db.bucket(schema::KEY)? {
             None => None,
             Some(b) => b
@@ -97,25 +91,12 @@ impl Revisions {
         if rev < self.compact {
             return Err(ErrorKind::Compacted {
                 rev,
-                compact: self.compact,
+                compact_rev: self.compact,
             }
             .into());
         }
         Ok(rev)
     }
-}
-
-fn meta_rev(db: &Db<'_>, meta: &Bucket<'_>, key: &[u8]) -> Result<Option<i64>> {
-    let Some(e) = meta.get(db, key)? else {
-        return Ok(None);
-    };
-    let rk = revision::parse(e.value).map_err(|err| {
-        Error::new(ErrorKind::Schema(format!(
-            "meta/{}: {err}",
-            String::from_utf8_lossy(key)
-        )))
-    })?;
-    Ok(Some(rk.rev.main))
 }
 
 /// One record of the `key` bucket.
@@ -352,7 +333,7 @@ mod tests {
             r.resolve(24).unwrap_err().kind,
             ErrorKind::Compacted {
                 rev: 24,
-                compact: 25
+                compact_rev: 25
             }
         ));
         assert!(matches!(

@@ -2,9 +2,18 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod dbinfo;
+pub mod entry;
+pub mod ids;
 pub mod keyspace;
+pub mod membership;
+pub mod mvcc;
+pub mod raftlog;
+pub mod replay;
 pub mod revision;
 pub mod schema;
+pub mod schema_check;
 pub mod status;
+pub mod v2store;
 pub mod values;
 pub mod version;

@@ -174,12 +174,23 @@ pub fn compute_observed(
     report: &mut CheckReport,
     progress: Progress<'_>,
 ) -> Result<DbStatus> {
+    compute_with(db, compat, report, progress, &mut ())
+}
+
+/// [`compute_observed`], with another visitor riding along in the same walk.
+pub fn compute_with<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    compat: Option<Compat>,
+    report: &mut CheckReport,
+    progress: Progress<'_>,
+    extra: &mut V,
+) -> Result<DbStatus> {
     let version = storage_version(db)?;
     let compat = compat.unwrap_or(match &version {
         Some(v) if v.at_least(3, 6) => Compat::V36,
         _ => Compat::V35,
     });
-    let mut v = StatusVisitor {
+    let v = StatusVisitor {
         crc: 0,
         len: 0,
         pairs: 0,
@@ -188,7 +199,10 @@ pub fn compute_observed(
         live: (compat == Compat::V36).then(HashMap::new),
         problem: None,
     };
-    *report = bbolt::walk_observed(db, &mut v, progress);
+    let mut both = (v, extra.fork());
+    *report = bbolt::walk_observed(db, &mut both, progress);
+    let (v, extra_result) = both;
+    extra.join(extra_result);
     if !report.findings.is_empty() {
         return Err(Error::new(ErrorKind::IntegrityCheckFailed(
             report.messages(),

@@ -167,7 +167,7 @@ pub fn k8s_envelope(body: &[u8]) -> Option<K8sObject<'_>> {
         return None;
     }
     obj.raw = raw.unwrap_or(&[]);
-    if obj.content_encoding.map_or(true, str::is_empty) {
+    if obj.content_encoding.is_none_or(str::is_empty) {
         // Field 1 of every top-level kind is ObjectMeta.
         if let Some(Ok((1, Value::Bytes(meta)))) = Fields::new(obj.raw).next() {
             for g in Fields::new(meta) {

@@ -2,4 +2,6 @@
 
 pub mod bbolt;
 pub mod proto;
+pub mod snap;
 pub mod trailer;
+pub mod wal;

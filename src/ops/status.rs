@@ -45,6 +45,9 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
     let in_file = |e: Error| e.in_file(&db_path);
     let db = Db::open(src.bytes()).map_err(in_file)?;
     let mut warnings = Vec::new();
+    if let Some((pid, _)) = src.lock_holder() {
+        warnings.push(live_note(&db_path, pid));
+    }
     if let Some((slot, problem)) = db.meta_choice().other_problem() {
         warnings.push(format!(
             "{}: meta page {slot} is invalid ({problem}); using meta page {} (txid {})",
@@ -88,4 +91,12 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
         pages: report.stats,
         warnings,
     })
+}
+
+/// The note given when a db is held by a running etcd.
+pub fn live_note(db_path: &Path, pid: u32) -> String {
+    format!(
+        "{}: the file is live (locked by process {pid}, a running etcd?): read without waiting for the lock, from the meta page current at open; a long read can see pages etcd reuses meanwhile, so take `etcdctl snapshot save` for a backup",
+        db_path.display()
+    )
 }

@@ -58,6 +58,28 @@ impl Visitor<'_> for () {
     fn join(&mut self, _later: Self) {}
 }
 
+/// Both visitors in one walk.
+impl<'a, A: Visitor<'a>, B: Visitor<'a>> Visitor<'a> for (A, B)
+where
+    (A, B): Send,
+{
+    fn top_level(&mut self, name: &'a [u8], is_bucket: bool) {
+        self.0.top_level(name, is_bucket);
+        self.1.top_level(name, is_bucket);
+    }
+    fn entry(&mut self, k: &'a [u8], v: Option<&'a [u8]>) {
+        self.0.entry(k, v);
+        self.1.entry(k, v);
+    }
+    fn fork(&self) -> Self {
+        (self.0.fork(), self.1.fork())
+    }
+    fn join(&mut self, later: Self) {
+        self.0.join(later.0);
+        self.1.join(later.1);
+    }
+}
+
 /// Page statistics gathered by the walk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PageStats {

@@ -1,0 +1,389 @@
+//! `inspect`: what a data dir, member dir, WAL dir or snapshot file holds.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::output::humanize_bytes;
+use super::wal::Format;
+use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use crate::ops::inspect::{inspect, InspectReport};
+
+const HELP: &str = "\
+Examples:
+  etcd-rescue inspect /var/lib/etcd                 # a data dir
+  etcd-rescue inspect /var/lib/etcd/member -w json | jq .wal_db
+  etcd-rescue inspect backup.db                     # a snapshot file: trailer, kind, db facts
+  etcd-rescue inspect node1/ node2/ node3/          # several members
+
+JSON (-w json): one object for one PATH, an array for several. Top-level fields:
+  path, input (data-dir|member-dir|wal-dir|db-file|snap-file|wal-file),
+  identity {member_id, cluster_id (16-digit hex), name},
+  membership {db, snap, snap_plus_wal, wal: {members:[{member_id, name, peer_urls,
+    client_urls, is_learner}], removed:[hex]}, wal_conf_changes:[...]},
+  raft {wal_dir, wal_files, hard_state {term, vote, commit}, first_index, first_term,
+    last_index, last_term, entries_after_snapshot, committed_after_snapshot,
+    uncommitted, overwritten, stop, wal_snapshots, snapshot {name, term, index, voters,
+    learners, v2_custom_content, v2_user_keys, v2_cluster_version}, snap_files,
+    snap_db_files, leftovers},
+  db {path, file_size, status {hash, revision, total_key, total_size, version, compat},
+    check_errors, consistent_index, term, scheduled_compact_revision,
+    finished_compact_revision, conf_state, storage_version, cluster_version, downgrade,
+    lease_count, auth_enabled, auth_revision, auth_users, auth_roles, alarms, problems},
+  wal_db {consistent_index, commit, committed_beyond_db, beyond_db_by_kind,
+    replay_complete, db_revision, revision_after_replay, needs_snap_db},
+  file {kind, trailer, size}, warnings [{code, severity, file, offset, message, action}],
+  unreadable [text].
+Absent parts are null. IDs are 16-digit lowercase hex strings; other numbers are numbers.
+Exit codes: 0 nothing to warn about, 1 warnings or unreadable parts, 2 cannot read the path.";
+
+#[derive(Debug, Args)]
+#[command(after_help = HELP)]
+pub(super) struct InspectArgs {
+    /// Data dir, member dir, WAL dir, snapshot/db file, .snap file or .wal file.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'w', long = "write-out", value_enum, default_value = "table")]
+    write_out: Format,
+}
+
+pub(super) fn run(a: &InspectArgs) -> u8 {
+    let mut reports = Vec::new();
+    let mut code = EXIT_OK;
+    for p in &a.paths {
+        match inspect(p) {
+            Ok(r) => {
+                if r.has_problems() {
+                    code = code.max(EXIT_PROBLEMS);
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                print_error(&e);
+                code = EXIT_UNREADABLE;
+            }
+        }
+    }
+    let out = match a.write_out {
+        Format::Json => {
+            let s = if a.paths.len() == 1 {
+                reports
+                    .first()
+                    .map(|r| serde_json::to_string_pretty(r).unwrap_or_default())
+                    .unwrap_or_default()
+            } else {
+                serde_json::to_string_pretty(&reports).unwrap_or_default()
+            };
+            if s.is_empty() {
+                s
+            } else {
+                s + "\n"
+            }
+        }
+        Format::Table => reports.iter().map(render).collect::<Vec<_>>().join("\n"),
+    };
+    if let Err(e) = emit(&out) {
+        print_error(&e);
+        return EXIT_UNREADABLE;
+    }
+    code
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |x| x.to_string())
+}
+
+fn render(r: &InspectReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{} ({})", r.path.display(), r.input);
+    if let Some(id) = &r.identity {
+        let _ = writeln!(o, "identity");
+        let _ = writeln!(
+            o,
+            "  member id      {:016x}{}",
+            id.member_id,
+            id.name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(o, "  cluster id     {:016x}", id.cluster_id);
+    }
+    if let Some(f) = &r.file {
+        let _ = writeln!(o, "file");
+        let _ = writeln!(o, "  kind           {}", f.kind);
+        let _ = writeln!(
+            o,
+            "  size           {} ({})",
+            f.size,
+            humanize_bytes(f.size)
+        );
+        let _ = writeln!(
+            o,
+            "  trailer        {}",
+            serde_json::to_string(&f.trailer).unwrap_or_default()
+        );
+    }
+    if let Some(m) = &r.membership {
+        let _ = writeln!(o, "membership");
+        for (name, src) in [
+            ("db", &m.db),
+            (".snap", &m.snap),
+            (".snap+WAL", &m.snap_plus_wal),
+            ("WAL", &m.wal),
+        ] {
+            if let Some(ms) = src {
+                for x in &ms.members {
+                    let _ = writeln!(
+                        o,
+                        "  {name:<13}{:016x} {:<10} peers={} clients={}{}",
+                        x.id,
+                        if x.name.is_empty() { "-" } else { &x.name },
+                        x.peer_urls.join(","),
+                        x.client_urls.join(","),
+                        if x.is_learner { " learner" } else { "" }
+                    );
+                }
+                if !ms.removed.is_empty() {
+                    let _ = writeln!(
+                        o,
+                        "  {name:<13}removed: {}",
+                        ms.removed
+                            .iter()
+                            .map(|i| format!("{i:016x}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+            }
+        }
+        if !m.wal_conf_changes.is_empty() {
+            let _ = writeln!(
+                o,
+                "  WAL conf changes: {}",
+                m.wal_conf_changes
+                    .iter()
+                    .map(|e| format!(
+                        "{}@{} {:016x}{}",
+                        e.change.trim_start_matches("ConfChange"),
+                        e.index,
+                        e.member_id,
+                        if e.committed { "" } else { " (uncommitted)" }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if let Some(rf) = &r.raft {
+        let _ = writeln!(o, "raft");
+        if let Some(h) = &rf.hard_state {
+            let _ = writeln!(
+                o,
+                "  hard state     term={} vote={:016x} commit={}",
+                h.term, h.vote, h.commit
+            );
+        }
+        if !rf.wal_files.is_empty() {
+            let _ = writeln!(o, "  wal files      {}", rf.wal_files.join(", "));
+            let _ = writeln!(o, "  wal entries    first={} (term {}) last={} (term {}); after snapshot {} ({} committed); uncommitted {}; overwritten {}", opt(rf.first_index), opt(rf.first_term), opt(rf.last_index), opt(rf.last_term), rf.entries_after_snapshot, rf.committed_after_snapshot, rf.uncommitted, rf.overwritten);
+            let _ = writeln!(
+                o,
+                "  wal end        {}",
+                serde_json::to_string(&rf.stop).unwrap_or_default()
+            );
+        }
+        match &rf.snapshot {
+            Some(s) => {
+                let _ = writeln!(
+                    o,
+                    "  snapshot       {} term={} index={} voters={}",
+                    s.name,
+                    s.term,
+                    s.index,
+                    s.voters
+                        .iter()
+                        .map(|i| format!("{i:016x}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                if let Some(c) = s.v2_custom_content {
+                    let _ = writeln!(
+                        o,
+                        "  v2 store       {} user keys under /1; custom content: {}{}",
+                        opt(s.v2_user_keys),
+                        if c {
+                            "yes (blocks an upgrade to 3.6)"
+                        } else {
+                            "no"
+                        },
+                        s.v2_cluster_version
+                            .as_ref()
+                            .map(|v| format!("; /0/version {v}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "  snapshot       none (etcd would start from the WAL alone)"
+                );
+            }
+        }
+        for s in &rf.snap_files {
+            let _ = writeln!(
+                o,
+                "  .snap          {} {}{}{}",
+                s.name,
+                s.size,
+                if s.selected { " selected" } else { "" },
+                s.problem
+                    .as_ref()
+                    .map(|p| format!(" BROKEN: {p}"))
+                    .unwrap_or_else(|| if s.in_wal {
+                        String::new()
+                    } else {
+                        " orphan (no WAL record)".into()
+                    })
+            );
+        }
+        for s in &rf.snap_db_files {
+            let _ = writeln!(o, "  .snap.db       {s}");
+        }
+        for s in &rf.leftovers {
+            let _ = writeln!(o, "  leftover       {s}");
+        }
+    }
+    if let Some(d) = &r.db {
+        let f = &d.facts;
+        let _ = writeln!(o, "db {}", d.path.display());
+        if let Some(s) = &d.status {
+            let _ = writeln!(
+                o,
+                "  status         hash={:x} revision={} total keys={} total size={} ({}){}",
+                s.hash,
+                s.revision,
+                s.total_key,
+                s.total_size,
+                humanize_bytes(s.total_size),
+                if s.version.is_empty() {
+                    String::new()
+                } else {
+                    format!(" version={}", s.version)
+                }
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  consistent idx {}  term {}",
+            opt(f.consistent_index),
+            opt(f.term)
+        );
+        let _ = writeln!(
+            o,
+            "  compaction     scheduled={} finished={}",
+            opt(f.scheduled_compact_revision),
+            opt(f.finished_compact_revision)
+        );
+        if let Some(c) = &f.conf_state {
+            let _ = writeln!(
+                o,
+                "  conf state     voters={} learners={}",
+                c.voters
+                    .iter()
+                    .map(|i| format!("{i:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.learners
+                    .iter()
+                    .map(|i| format!("{i:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  versions       cluster={} storage={}",
+            opt(f.cluster_version.as_deref()),
+            opt(f.storage_version.as_deref())
+        );
+        let _ = writeln!(o, "  leases         {}", f.lease_count);
+        let _ = writeln!(
+            o,
+            "  auth           {} ({} users, {} roles)",
+            if f.auth_enabled { "on" } else { "off" },
+            f.auth_users,
+            f.auth_roles
+        );
+        let _ = writeln!(
+            o,
+            "  alarms         {}",
+            if f.alarms.is_empty() {
+                "none".into()
+            } else {
+                f.alarms
+                    .iter()
+                    .map(|a| format!("{} ({:016x})", a.alarm, a.member_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+    }
+    if let Some(w) = &r.wal_db {
+        let _ = writeln!(o, "wal vs db");
+        let _ = writeln!(
+            o,
+            "  committed beyond db  {} (consistent index {}, commit {}){}",
+            w.committed_beyond_db,
+            w.consistent_index,
+            w.commit,
+            if w.beyond_db_by_kind.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    w.beyond_db_by_kind
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        );
+        let _ = writeln!(
+            o,
+            "  revision             db={} after replay={}{}",
+            w.db_revision,
+            opt(w.revision_after_replay),
+            if w.replay_complete {
+                ""
+            } else {
+                " (WAL incomplete)"
+            }
+        );
+    }
+    if !r.unreadable.is_empty() {
+        let _ = writeln!(o, "could not read");
+        for u in &r.unreadable {
+            let _ = writeln!(o, "  {u}");
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(o, "warnings");
+        for w in &r.warnings {
+            let at = match (&w.file, w.offset) {
+                (Some(f), Some(off)) => format!(" [{} offset {off:#x}]", f.display()),
+                (Some(f), None) => format!(" [{}]", f.display()),
+                _ => String::new(),
+            };
+            let _ = writeln!(o, "  {:?} {}: {}{}", w.severity, w.code, w.message, at);
+            if !w.action.is_empty() {
+                let _ = writeln!(o, "      -> {}", w.action);
+            }
+        }
+    }
+    o
+}
