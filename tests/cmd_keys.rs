@@ -722,6 +722,9 @@ fn diff_between_versions_and_space() {
         .sum();
     assert!(sum <= int(total, "bytes"));
     assert!(int(total, "bytes") <= int(&v, "db_size"));
+    assert!(int(&v, "free_bytes") < int(&v, "db_size"));
+    assert_eq!(int(&v, "check_problems"), 0);
+    assert_eq!(v["alarms"], serde_json::json!([]));
     assert_eq!(
         v["largest"].as_array().unwrap().len().min(10),
         v["largest"].as_array().unwrap().len()

@@ -116,7 +116,9 @@ fn render(r: &SpaceReport, depth: usize) -> String {
     let mut s = format!(
         "db {}: size {} ({} bytes; file {} bytes), current revision {}, compact revision {}\n\
          key bucket: {} records ({} deletes) of {} keys, {} alive\n\
-         stored {} ({} of the db size): live {}, history {} (freed by compacting at {})\n\n",
+         stored {} ({} of the db size): live {}, history {} (freed by compacting at {})\n\
+         free pages {} ({}, {} of the db size): returned to the OS by defragmentation\n\
+         alarms: {}\n",
         r.db_path.display(),
         humanize_bytes(r.db_size),
         r.db_size,
@@ -132,7 +134,22 @@ fn render(r: &SpaceReport, depth: usize) -> String {
         humanize_bytes(t.live_bytes),
         humanize_bytes(history),
         r.revisions.current,
+        r.free_pages,
+        humanize_bytes(r.free_bytes),
+        pct(r.free_bytes, r.db_size),
+        if r.alarms.is_empty() {
+            "none".to_string()
+        } else {
+            r.alarms.join(", ")
+        },
     );
+    if r.check_problems > 0 {
+        s.push_str(&format!(
+            "warning: the bbolt structural check found {} problems; run `etcd-rescue check`\n",
+            r.check_problems
+        ));
+    }
+    s.push('\n');
     let key_rows = |v: &[Usage]| -> Vec<Vec<String>> {
         v.iter()
             .map(|u| {

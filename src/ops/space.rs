@@ -10,13 +10,19 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::etcd::dbinfo;
 use crate::etcd::keyspace::{Records, Revisions, RELEASE_EVERY};
+use crate::formats::bbolt;
 
 use super::keys::Opened;
+
+/// Pages walked between two releases of the mapped pages (128 MiB of 4 KiB pages).
+const WALK_RELEASE_EVERY: u64 = 32 * 1024;
 
 /// Options of `space`.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +97,15 @@ pub struct SpaceReport {
     pub prefixes: Vec<Usage>,
     /// Distinct prefixes.
     pub prefix_count: u64,
+    /// Pages below the high-water mark that no tree reaches: free space inside
+    /// the file, which defragmentation returns to the OS.
+    pub free_pages: u64,
+    /// `free_pages * page_size`.
+    pub free_bytes: u64,
+    /// Problems the bbolt structural check found on the way (see `check`).
+    pub check_problems: u64,
+    /// Active alarms (`NOSPACE` once the quota was hit), as `ALARM@member-id-hex`.
+    pub alarms: Vec<String>,
 }
 
 /// The first `depth` path segments of `key`, with their trailing `/`
@@ -120,6 +135,23 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
     let input = Opened::open(path)?;
     let db = input.db()?;
     let revisions = Revisions::read(&db).map_err(|e| input.locate(e))?;
+    let alarms = dbinfo::read(&db)
+        .map_err(|e| input.locate(e))?
+        .alarms
+        .iter()
+        .map(|a| format!("{}@{:x}", a.alarm, a.member_id))
+        .collect();
+    // Free pages: one parallel walk (bbolt's reachability), releasing mapped
+    // pages as it goes like `snapshot status`.
+    let walked = AtomicU64::new(0);
+    let release = |n: u64| {
+        let before = walked.fetch_add(n, Ordering::Relaxed);
+        if (before + n) / WALK_RELEASE_EVERY != before / WALK_RELEASE_EVERY {
+            input.source.release_resident();
+        }
+    };
+    let check = bbolt::walk_observed(&db, &mut (), &release);
+    input.source.release_resident();
     // Keys are copied once per distinct key (see keyspace::Latest for why).
     let mut per_key: HashMap<Box<[u8]>, (Usage, bool)> = HashMap::new();
     let mut tombstones = 0u64;
@@ -191,6 +223,13 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
         most_revisions,
         prefixes,
         prefix_count,
+        free_pages: check.stats.free_pages,
+        free_bytes: check
+            .stats
+            .free_pages
+            .saturating_mul(u64::from(db.page_size())),
+        check_problems: crate::bytes::to_u64(check.findings.len()),
+        alarms,
     })
 }
 
