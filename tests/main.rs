@@ -12,6 +12,9 @@ mod util;
 /// `snapshot status` against etcdutl's goldens, bad inputs, and real etcd.
 mod cmd_status;
 
+/// `keys`, `get`, `diff`, `space` on real files and against live etcd.
+mod cmd_keys;
+
 /// `check`: trailer, structure and schema verification.
 mod cmd_check;
 

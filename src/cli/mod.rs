@@ -2,13 +2,17 @@
 //! Only this module prints.
 
 mod check;
+mod diff;
+mod get;
 mod hashkv;
 mod inspect;
+mod keys;
 pub mod output;
 pub mod progress;
 mod salvage;
 mod snapshot;
 pub mod style;
+mod space;
 mod wal;
 
 use std::io::Write;
@@ -86,6 +90,18 @@ enum Command {
     /// Write-ahead log commands.
     #[command(subcommand)]
     Wal(wal::WalCommand),
+    /// List the keyspace at a revision, or every stored revision of it.
+    #[command(after_help = keys::KEYS_EXAMPLES)]
+    Keys(keys::KeysArgs),
+    /// Show one key's value, decoded for a person (JSON, Kubernetes, text, hexdump).
+    #[command(after_help = get::GET_EXAMPLES)]
+    Get(get::GetArgs),
+    /// Keys added, removed and changed between two snapshots or members.
+    #[command(after_help = diff::DIFF_EXAMPLES)]
+    Diff(diff::DiffArgs),
+    /// Where the bytes go: largest keys, most revisions, totals per prefix.
+    #[command(after_help = space::SPACE_EXAMPLES)]
+    Space(space::SpaceArgs),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -142,6 +158,10 @@ pub fn main() -> ExitCode {
         Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Wal(c) => wal::run(c),
+        Command::Keys(a) => keys::run(&a),
+        Command::Get(a) => get::run(&a),
+        Command::Diff(a) => diff::run(&a),
+        Command::Space(a) => space::run(&a),
     };
     ExitCode::from(code)
 }

@@ -5,8 +5,12 @@
 pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 pub mod check;
+pub mod diff;
+pub mod get;
 pub mod hashkv;
 pub mod inspect;
 pub mod salvage;
+pub mod keys;
+pub mod space;
 pub mod status;
 pub mod wal;

@@ -187,6 +187,44 @@ impl<'d, 'a> Cursor<'d, 'a> {
         }
     }
 
+    /// The last element of the bucket (rightmost descent), `None` if the
+    /// rightmost leaf is empty. Leaves the cursor exhausted.
+    pub fn last_entry(&mut self) -> Result<Option<LeafElement<'a>>> {
+        self.stack.clear();
+        self.visited = None;
+        self.started = true;
+        let mut page = self.root_page()?;
+        loop {
+            let Some(index) = page.count().checked_sub(1) else {
+                return Ok(None);
+            };
+            if page.header.is_leaf() {
+                return page
+                    .leaf_element(index)
+                    .map(Some)
+                    .map_err(|k| self.locate(&page, k));
+            }
+            let child = page
+                .branch_element(index)
+                .map_err(|k| self.locate(&page, k))?
+                .child;
+            page = self.load_at_depth(child)?;
+        }
+    }
+
+    /// [`Self::load`] for descents that keep no stack: the depth is counted
+    /// through the visited set instead.
+    fn load_at_depth(&mut self, id: u64) -> Result<Page<'a>> {
+        let depth = self.visited.as_ref().map_or(0, PageSet::len);
+        if depth >= crate::bytes::to_u64(MAX_DEPTH) {
+            return Err(Error::at(
+                ErrorKind::TooDeep(MAX_DEPTH),
+                self.db.location(id),
+            ));
+        }
+        self.load(id)
+    }
+
     fn step(&mut self) -> Option<Result<LeafElement<'a>>> {
         if !self.started {
             self.started = true;
