@@ -560,7 +560,12 @@ fn list_leftovers(dir: &Path, out: &mut Vec<String>, dbs: &mut Vec<String>) {
     }
 }
 
-fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Option<RaftLog> {
+/// Reads the raft part; returns the log and every entry of the WAL (from the first file, after overwrites).
+fn raft_part(
+    w: &WalDir,
+    snap_dir: Option<&Path>,
+    r: &mut InspectReport,
+) -> Option<(RaftLog, Vec<raftpb::Entry>)> {
     let log = match raftlog::load(w, snap_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -698,7 +703,9 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         wal: wal_m,
         wal_conf_changes: events,
     });
-    Some(log)
+    drop(full_ents);
+    let entries = full.entries.into_iter().map(|e| e.entry).collect();
+    Some((log, entries))
 }
 
 fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
@@ -711,13 +718,9 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             Err(Error::new(ErrorKind::BadPath("no wal directory".into())).in_file(wd))
         } {
             Ok(w) => {
-                log = raft_part(&w, d.snap.as_deref(), r);
-                if let Some(l) = &log {
-                    let segs = w.segments();
-                    let first_start = segs.first().map_or(0, |s| s.name.index);
-                    let full =
-                        wal::read_all(&l.decoded, &segs, 0, first_start.saturating_sub(1), 0);
-                    full_entries = full.entries.into_iter().map(|e| e.entry).collect();
+                if let Some((l, ents)) = raft_part(&w, d.snap.as_deref(), r) {
+                    log = Some(l);
+                    full_entries = ents;
                 }
             }
             Err(e) => {
