@@ -794,7 +794,7 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             .find(|n| !n.is_empty());
         id.name = name;
     }
-    membership_warnings(r);
+    membership_warnings(r, rep.facts.consistent_index);
     // WAL versus db.
     if let Some(l) = &log {
         let wd = wal_db(l, &full_entries, &db, &rep, r);
@@ -818,8 +818,17 @@ fn summary(m: &Membership) -> String {
         .join(",")
 }
 
-fn membership_warnings(r: &mut InspectReport) {
+/// Warns where membership sources disagree. A db behind the WAL (conf
+/// changes committed after its consistent index `ci`) is expected to differ
+/// until etcd replays them; that is reported as info.
+fn membership_warnings(r: &mut InspectReport, ci: Option<u64>) {
     let Some(mr) = &r.membership else { return };
+    let pending: Vec<u64> = mr
+        .wal_conf_changes
+        .iter()
+        .filter(|e| e.committed && e.index > ci.unwrap_or(0))
+        .map(|e| e.index)
+        .collect();
     let mut sources: Vec<(&str, &Membership)> = Vec::new();
     if let Some(m) = &mr.db {
         sources.push(("db members bucket", m));
@@ -844,10 +853,20 @@ fn membership_warnings(r: &mut InspectReport) {
                 .map(|x| (x.id, x.is_learner, &x.peer_urls))
                 .collect();
             if a != b {
+                let explained = first_name.starts_with("db") && !pending.is_empty();
                 warns.push(Warning::new(
                     "membership.disagree",
-                    Severity::Warning,
-                    format!("membership differs: {first_name} has [{}], {name} has [{}]", summary(first), summary(m)),
+                    if explained { Severity::Info } else { Severity::Warning },
+                    format!(
+                        "membership differs: {first_name} has [{}], {name} has [{}]{}",
+                        summary(first),
+                        summary(m),
+                        if explained {
+                            format!("; conf changes at index {pending:?} are committed but not yet applied to the db (consistent index {})", ci.map_or_else(|| "absent".to_string(), |c| c.to_string()))
+                        } else {
+                            String::new()
+                        }
+                    ),
                     "if committed conf changes are beyond the db's consistent index this is expected until etcd replays them; otherwise trust the raft log (WAL/.snap) and fix the member list with `etcdctl member` or restore with --initial-cluster",
                 ));
             }
