@@ -337,6 +337,13 @@ fn snapshot_file_kinds() {
         .as_str()
         .unwrap()
         .starts_with("saved snapshot"));
+    assert!(r["db"]["consistent_index"].as_u64().is_some());
+    if let Some(a) = scenario("3.5.1", "auth") {
+        let r = inspect_json(&a.join("snapshot.db"), 0);
+        assert_eq!(r["db"]["auth_enabled"], true);
+        assert_eq!(r["db"]["auth_users"], 2);
+        assert_eq!(r["format_version"], 1);
+    }
     let r = inspect_json(&s.join("raw.db"), 0);
     assert_eq!(r["file"]["trailer"]["state"], "absent");
     assert!(r["file"]["kind"]

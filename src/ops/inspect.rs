@@ -266,6 +266,8 @@ pub struct FileReport {
 /// Everything `inspect` learned.
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {
+    /// Version of this JSON schema (1); raised only on incompatible changes.
+    pub format_version: u32,
     /// The path given.
     pub path: PathBuf,
     /// data-dir, member-dir, wal-dir, db-file, snap-file or wal-file.
@@ -307,6 +309,7 @@ struct Dirs {
 pub fn inspect(path: &Path) -> Result<InspectReport> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, &e))?;
     let mut r = InspectReport {
+        format_version: 1,
         path: path.to_path_buf(),
         input: "data-dir",
         identity: None,
