@@ -216,6 +216,34 @@ pub enum ErrorKind {
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
+    /// The revision asked for was compacted away (etcd's `ErrCompacted`).
+    #[error("mvcc: required revision has been compacted (revision {rev}, compact revision {compact_rev})")]
+    Compacted {
+        /// Revision asked for.
+        rev: i64,
+        /// The compact revision.
+        compact_rev: i64,
+    },
+    /// The revision asked for is past the current one (etcd's `ErrFutureRev`).
+    #[error(
+        "mvcc: required revision is a future revision (revision {rev}, current revision {current})"
+    )]
+    FutureRevision {
+        /// Revision asked for.
+        rev: i64,
+        /// The current revision.
+        current: i64,
+    },
+    /// A writer was given input it cannot write (order, size, emptiness).
+    #[error("cannot write key {key}{}: {problem}", .bucket.as_ref().map(|b| format!(" in bucket {b:?}")).unwrap_or_default())]
+    BadWriteInput {
+        /// The bucket, when the key is inside one.
+        bucket: Option<String>,
+        /// The key (hex, shortened).
+        key: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl ErrorKind {
@@ -245,8 +273,13 @@ impl ErrorKind {
             ErrorKind::NoWalFiles => {
                 "give member/wal of a data dir; without WAL files only the db and .snap files can be read"
             }
-            ErrorKind::IntegrityCheckFailed(_) | ErrorKind::Schema(_) | ErrorKind::Usage(_) => {
-                return None
+            ErrorKind::IntegrityCheckFailed(_)
+            | ErrorKind::Schema(_)
+            | ErrorKind::Usage(_)
+            | ErrorKind::BadWriteInput { .. } => return None,
+            ErrorKind::Compacted { .. } => "ask for a revision at or after the compact revision",
+            ErrorKind::FutureRevision { .. } => {
+                "ask for a revision at or before the current revision (or omit --rev)"
             }
         })
     }

@@ -1,6 +1,8 @@
 //! The command line: clap definitions, dispatch, rendering, exit codes.
 //! Only this module prints.
 
+mod check;
+mod hashkv;
 mod inspect;
 pub mod output;
 mod snapshot;
@@ -52,6 +54,10 @@ enum Command {
     /// etcdutl-compatible snapshot commands.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
+    Check(check::CheckArgs),
+    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
+    Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
     Inspect(inspect::InspectArgs),
     /// Write-ahead log commands.
@@ -83,6 +89,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Check(a) => check::run(&a),
+        Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Wal(c) => wal::run(c),
     };

@@ -2,6 +2,8 @@
 //! versions and the status figures.
 
 pub mod datadir;
+pub mod ids;
+pub mod mvcc;
 pub mod dbinfo;
 pub mod entry;
 pub mod membership;
@@ -9,6 +11,7 @@ pub mod raftlog;
 pub mod replay;
 pub mod revision;
 pub mod schema;
+pub mod schema_check;
 pub mod status;
 pub mod v2store;
 pub mod version;

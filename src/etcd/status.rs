@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::formats::bbolt::{self, CheckReport, Db, Visitor};
+use crate::formats::bbolt::{self, CheckReport, Db, Progress, Visitor};
 use crate::formats::proto::KeyValueRef;
 
 use super::revision::{is_tombstone, main_of};
@@ -164,12 +164,33 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
 /// the structural check finds anything; the check report is returned either way
 /// through `report`.
 pub fn compute(db: &Db<'_>, compat: Option<Compat>, report: &mut CheckReport) -> Result<DbStatus> {
+    compute_observed(db, compat, report, &|_| {})
+}
+
+/// [`compute`], reporting walk progress (see [`bbolt::walk_observed`]).
+pub fn compute_observed(
+    db: &Db<'_>,
+    compat: Option<Compat>,
+    report: &mut CheckReport,
+    progress: Progress<'_>,
+) -> Result<DbStatus> {
+    compute_with(db, compat, report, progress, &mut ())
+}
+
+/// [`compute_observed`], with another visitor riding along in the same walk.
+pub fn compute_with<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    compat: Option<Compat>,
+    report: &mut CheckReport,
+    progress: Progress<'_>,
+    extra: &mut V,
+) -> Result<DbStatus> {
     let version = storage_version(db)?;
     let compat = compat.unwrap_or(match &version {
         Some(v) if v.at_least(3, 6) => Compat::V36,
         _ => Compat::V35,
     });
-    let mut v = StatusVisitor {
+    let v = StatusVisitor {
         crc: 0,
         len: 0,
         pairs: 0,
@@ -178,7 +199,10 @@ pub fn compute(db: &Db<'_>, compat: Option<Compat>, report: &mut CheckReport) ->
         live: (compat == Compat::V36).then(HashMap::new),
         problem: None,
     };
-    *report = bbolt::walk(db, &mut v);
+    let mut both = (v, extra.fork());
+    *report = bbolt::walk_observed(db, &mut both, progress);
+    let (v, extra_result) = both;
+    extra.join(extra_result);
     if !report.findings.is_empty() {
         return Err(Error::new(ErrorKind::IntegrityCheckFailed(
             report.messages(),

@@ -1,6 +1,7 @@
 //! `snapshot status`: etcdutl's figures for a snapshot, a db, or a data dir.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::etcd::datadir::Input;
@@ -8,6 +9,9 @@ use crate::etcd::status::{self, Compat, DbStatus};
 use crate::formats::bbolt::{CheckReport, Db, PageStats};
 use crate::formats::trailer::Trailer;
 use crate::source::Source;
+
+/// Pages walked between two releases of the mapped pages (128 MiB of 4 KiB pages).
+const RELEASE_EVERY: u64 = 32 * 1024;
 
 /// Options of `snapshot status`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,6 +45,9 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
     let in_file = |e: Error| e.in_file(&db_path);
     let db = Db::open(src.bytes()).map_err(in_file)?;
     let mut warnings = Vec::new();
+    if let Some((pid, _)) = src.lock_holder() {
+        warnings.push(live_note(&db_path, pid));
+    }
     if let Some((slot, problem)) = db.meta_choice().other_problem() {
         warnings.push(format!(
             "{}: meta page {slot} is invalid ({problem}); using meta page {} (txid {})",
@@ -60,7 +67,16 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
         ));
     }
     let mut report = CheckReport::default();
-    let status = status::compute(&db, opts.compat, &mut report).map_err(in_file)?;
+    let walked = AtomicU64::new(0);
+    let release = |n: u64| {
+        // Every RELEASE_EVERY pages, let go of the resident mapped pages.
+        let before = walked.fetch_add(n, Ordering::Relaxed);
+        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
+            src.release_resident();
+        }
+    };
+    let status =
+        status::compute_observed(&db, opts.compat, &mut report, &release).map_err(in_file)?;
     let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);
     if let Trailer::Mismatch { stored, computed } = &trailer {
         warnings.push(format!(
@@ -75,4 +91,12 @@ pub fn status(path: &Path, opts: StatusOptions) -> Result<StatusReport> {
         pages: report.stats,
         warnings,
     })
+}
+
+/// The note given when a db is held by a running etcd.
+pub fn live_note(db_path: &Path, pid: u32) -> String {
+    format!(
+        "{}: the file is live (locked by process {pid}, a running etcd?): read without waiting for the lock, from the meta page current at open; a long read can see pages etcd reuses meanwhile, so take `etcdctl snapshot save` for a backup",
+        db_path.display()
+    )
 }

@@ -181,3 +181,103 @@ pub fn status_goldens(root: &Path) -> Vec<(PathBuf, String, PathBuf)> {
     }
     out
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real etcd listening on 127.0.0.1, stopped by PID when dropped.
+pub struct EtcdServer {
+    pub child: std::process::Child,
+    pub bin: PathBuf,
+    pub data_dir: PathBuf,
+    pub client_url: String,
+}
+
+impl EtcdServer {
+    /// Starts etcd `version` with a data dir under `dir`; `None` (skipped) when
+    /// the binaries are absent. Waits at most 20 s for health.
+    pub fn start(version: &str, dir: &Path, extra: &[&str]) -> Option<EtcdServer> {
+        let bin = etcd_bin_dir(version)?;
+        let (cp, pp) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{cp}");
+        let peer_url = format!("http://127.0.0.1:{pp}");
+        let data_dir = dir.join("data");
+        let log = std::fs::File::create(dir.join("etcd.log")).expect("log file");
+        let child = Command::new(bin.join("etcd"))
+            .args(["--name", "n1", "--data-dir"])
+            .arg(&data_dir)
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("n1={peer_url}")])
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        let s = EtcdServer {
+            child,
+            bin,
+            data_dir,
+            client_url,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if s.etcdctl(&["endpoint", "health"]).status.success() {
+                return Some(s);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcd did not become healthy in 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Runs etcdctl against this server (API 3).
+    pub fn etcdctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join("etcdctl"))
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.client_url, "--command-timeout", "10s"])
+            .args(args)
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// Stops the server by PID: SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}

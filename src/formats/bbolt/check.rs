@@ -58,6 +58,28 @@ impl Visitor<'_> for () {
     fn join(&mut self, _later: Self) {}
 }
 
+/// Both visitors in one walk.
+impl<'a, A: Visitor<'a>, B: Visitor<'a>> Visitor<'a> for (A, B)
+where
+    (A, B): Send,
+{
+    fn top_level(&mut self, name: &'a [u8], is_bucket: bool) {
+        self.0.top_level(name, is_bucket);
+        self.1.top_level(name, is_bucket);
+    }
+    fn entry(&mut self, k: &'a [u8], v: Option<&'a [u8]>) {
+        self.0.entry(k, v);
+        self.1.entry(k, v);
+    }
+    fn fork(&self) -> Self {
+        (self.0.fork(), self.1.fork())
+    }
+    fn join(&mut self, later: Self) {
+        self.0.join(later.0);
+        self.1.join(later.1);
+    }
+}
+
 /// Page statistics gathered by the walk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PageStats {
@@ -142,9 +164,19 @@ enum BucketJob<'a> {
 /// bucket, every key, `None` marking a plain one).
 type Children<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
 
+/// Called with a number of pages just walked, every [`PROGRESS_EVERY`] pages
+/// per thread (progress bars, releasing resident pages of a memory map).
+pub type Progress<'p> = &'p (dyn Fn(u64) + Sync);
+
+/// How many pages a thread walks between two progress calls.
+pub const PROGRESS_EVERY: u64 = 4096;
+
 /// The state of one thread of the walk.
 struct Walker<'s, 'a, V> {
     db: &'s Db<'a>,
+    progress: Progress<'s>,
+    /// Pages walked since the last progress call.
+    pending: u64,
     reached: &'s PageSet,
     freed: &'s PageSet,
     visitor: V,
@@ -157,14 +189,23 @@ struct Walker<'s, 'a, V> {
 /// Walks the whole database: the structural check plus a visit of every
 /// top-level bucket's entries. Large buckets are walked in parallel.
 pub fn walk<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: &mut V) -> CheckReport {
+    walk_observed(db, visitor, &|_| {})
+}
+
+/// [`walk`], reporting progress.
+pub fn walk_observed<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    visitor: &mut V,
+    progress: Progress<'_>,
+) -> CheckReport {
     let fork = visitor.fork();
-    let (report, v) = walk_with(db, fork, true);
+    let (report, v) = walk_with(db, fork, true, progress);
     if report.findings.is_empty() {
         visitor.join(v);
         return report;
     }
     // Damage found: walk again on one thread for bbolt's exact finding order.
-    let (report, v) = walk_with(db, visitor.fork(), false);
+    let (report, v) = walk_with(db, visitor.fork(), false, progress);
     visitor.join(v);
     report
 }
@@ -174,13 +215,20 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     walk(db, &mut ())
 }
 
-fn walk_with<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: V, parallel: bool) -> (CheckReport, V) {
+fn walk_with<'a, V: Visitor<'a>>(
+    db: &Db<'a>,
+    visitor: V,
+    parallel: bool,
+    progress: Progress<'_>,
+) -> (CheckReport, V) {
     let meta = *db.meta();
     let limit = meta.pgid.max(db.pages_in_file()).saturating_add(1);
     let reached = PageSet::with_limit(limit);
     let freed = PageSet::with_limit(limit);
     let mut w = Walker {
         db,
+        progress,
+        pending: 0,
         reached: &reached,
         freed: &freed,
         visitor,
@@ -245,6 +293,8 @@ fn walk_with<'a, V: Visitor<'a>>(db: &Db<'a>, visitor: V, parallel: bool) -> (Ch
         }
     }
 
+    (w.progress)(w.pending);
+    w.pending = 0;
     let unreached_from = if meta.has_freelist_page() { 0 } else { 2 };
     for id in unreached_from..meta.pgid {
         if reached.contains(id) {
@@ -317,6 +367,8 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
     fn fork(&self) -> Walker<'s, 'a, V> {
         Walker {
             db: self.db,
+            progress: self.progress,
+            pending: 0,
             reached: self.reached,
             freed: self.freed,
             visitor: self.visitor.fork(),
@@ -404,6 +456,8 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
             .map(|(job, mut w)| {
                 let mut ch = Vec::new();
                 w.walk_pages(vec![job], level, &mut ch);
+                (w.progress)(w.pending);
+                w.pending = 0;
                 (w, ch)
             })
             .collect();
@@ -511,6 +565,11 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
             return;
         }
         self.stats.overflow_pages += u64::from(page.header.overflow);
+        self.pending += 1 + u64::from(page.header.overflow);
+        if self.pending >= PROGRESS_EVERY {
+            (self.progress)(self.pending);
+            self.pending = 0;
+        }
         if page.header.is_branch() {
             self.stats.branch_pages += 1;
             self.branch(&page, &job, stack);

@@ -9,8 +9,8 @@
 //! One file per on-disk concept: [`page`] (header and elements), [`meta`] (meta
 //! pages and their choice), [`bucket`] (bucket headers, inline buckets),
 //! [`freelist`] (freelist pages), [`cursor`] (in-order walk), [`check`] (the
-//! structural check and the shared whole-db walk), [`db`] (opening).
-//! Everything here is read-only and works on a borrowed `&[u8]`.
+//! structural check and the shared whole-db walk), [`db`] (opening), and [`write`], the one writer: a streaming compact rewrite
+//! into a new file. Everything else is read-only and works on a borrowed `&[u8]`.
 
 pub mod bucket;
 pub mod check;
@@ -19,10 +19,12 @@ pub mod db;
 pub mod freelist;
 pub mod meta;
 pub mod page;
+pub mod write;
 
 pub use bucket::{Bucket, BucketRoot};
-pub use check::{check, walk, CheckReport, PageStats, Visitor};
+pub use check::{check, walk, walk_observed, CheckReport, PageStats, Progress, Visitor};
 pub use cursor::Cursor;
 pub use db::Db;
 pub use meta::{Meta, MetaChoice, MetaSlot};
 pub use page::{BranchElement, LeafElement, Page, PageHeader};
+pub use write::{DbWriter, WriteSummary, WriterOptions};

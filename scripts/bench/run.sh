@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# etcd-rescue benchmark runner (not a test).
+#
+# Usage: scripts/bench/run.sh [options] [DIR]
+#   DIR      data made by scripts/bench/make-bench-db.sh
+#            (default ${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench})
+#   --build        cargo build --release --bins --examples first
+#   --runs N       hyperfine runs per command (default ${BENCH_RUNS:-5}; min 5
+#                  unless --quick)
+#   --warmup N     hyperfine warmup runs (default ${BENCH_WARMUP:-1})
+#   --only A,B     run only the named comparisons (see --list); results.md
+#                  then holds only those rows
+#   --list         list the comparisons and exit
+#   --quick        allow --runs below 5 (smoke testing the script)
+#
+# Each comparison runs "ours" and the reference (and, for snapshot status, a
+# CRC-32C "floor") in ONE hyperfine invocation on the same file, then prints
+# the medians and ratio reference/ours. Peak RSS comes from one extra run of
+# each command under /usr/bin/time -v, which also serves as a preflight: a
+# command that fails there is reported and left out of the timing.
+# Commands that are unavailable (our binary missing, or lacking the
+# subcommand per `etcd-rescue help <cmd>`; reference tool missing) are
+# skipped with a message.
+#
+# Output: DIR/results.md (markdown table), DIR/results/<name>.json (hyperfine
+# exports), DIR/results/<name>.<cmd>.time.txt (/usr/bin/time -v output).
+#
+# Environment:
+#   ETCD_RESCUE              our binary (default target/release/etcd-rescue)
+#   ETCD_RESCUE_CRC32C_PASS  floor program (default
+#                            target/release/examples/crc32c_pass)
+#   ETCD_RESCUE_BIN_DIR      etcd binaries root (default <repo>/.etcd-bin);
+#                            uses <root>/3.5.1/etcdutl and <root>/bbolt-check
+set -uo pipefail
+
+ETCD_VERSION=3.5.1
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+
+ALL_CMPS=(status-snapshot status-member check-snapshot check-member restore
+          compare keys-pods hashkv-snapshot hashkv-member)
+
+RUNS=${BENCH_RUNS:-5}
+WARMUP=${BENCH_WARMUP:-1}
+ONLY=""
+BUILD=0
+QUICK=0
+DIR=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) BUILD=1 ;;
+    --runs) RUNS=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    --quick) QUICK=1 ;;
+    --list) printf '%s\n' "${ALL_CMPS[@]}"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "unknown option: $1" >&2; exit 2 ;;
+    *) DIR=$1 ;;
+  esac
+  shift
+done
+if [ "$RUNS" -lt 5 ] && [ "$QUICK" = 0 ]; then
+  echo "--runs must be >= 5 (use --quick for smoke tests)" >&2; exit 2
+fi
+DIR=$(abspath "${DIR:-${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench}}")
+OURS=${ETCD_RESCUE:-target/release/etcd-rescue}
+case "$OURS" in /*) ;; */*) OURS=$REPO/$OURS ;; *) OURS=$(command -v "$OURS" || echo "$OURS") ;; esac
+FLOOR=${ETCD_RESCUE_CRC32C_PASS:-$REPO/target/release/examples/crc32c_pass}
+BIN_ROOT=${ETCD_RESCUE_BIN_DIR:-$REPO/.etcd-bin}
+ETCDUTL=$BIN_ROOT/$ETCD_VERSION/etcdutl
+BBOLT_CHECK=$BIN_ROOT/bbolt-check
+OUT=$DIR/results
+SNAP=$DIR/snapshot.db
+MEMBER_DB=$DIR/member-a/member/snap/db
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+[ -f "$DIR/manifest.txt" ] || die "no $DIR/manifest.txt: run scripts/bench/make-bench-db.sh first"
+command -v hyperfine >/dev/null || die "hyperfine not found (apt-get install hyperfine)"
+[ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
+command -v python3 >/dev/null || die "python3 not found"
+
+if { [ ! -x "$ETCDUTL" ] || [ ! -x "$BBOLT_CHECK" ]; } && [ -f "$REPO/scripts/get-etcd.sh" ]; then
+  echo "reference tools missing under $BIN_ROOT; running scripts/get-etcd.sh --minimal"
+  ETCD_RESCUE_BIN_DIR=$BIN_ROOT bash "$REPO/scripts/get-etcd.sh" --minimal ||
+    echo "get-etcd.sh failed; the missing references will be skipped"
+fi
+if [ "$BUILD" = 1 ]; then
+  (cd "$REPO" && cargo build --release --bins --examples) || die "cargo build failed"
+fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+case "$LOAD_BEFORE" in
+  [0-9]*) awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 1.0) }' &&
+    echo "warning: load average is $LOAD_BEFORE; other processes will add noise" ;;
+esac
+
+mkdir -p "$OUT"
+ROWS=$OUT/rows.tsv
+: >"$ROWS"
+SKIPLOG=$OUT/skipped.txt
+: >"$SKIPLOG"
+TMPD=$(mktemp -d "$DIR/.bench-tmp.XXXXXX")
+cleanup() { rm -rf "$TMPD"; }
+trap cleanup EXIT
+
+cmdstr() { local s="" a; for a in "$@"; do s+="$(printf '%q' "$a") "; done; printf '%s' "${s% }"; }
+
+have_ours() { [ -x "$OURS" ]; }
+# ours_has WORD...: our binary exists and `etcd-rescue help WORD...` succeeds
+ours_has() { have_ours && timeout 30 "$OURS" help "$@" >/dev/null 2>&1; }
+
+# ---- one comparison ---------------------------------------------------------
+reset_cmp() { C_ROLES=(); C_LABELS=(); C_PREPS=(); C_CMDS=(); C_SKIPS=(); C_REFLABEL=""; }
+add_cmd() { # ROLE LABEL PREPARE CMD...
+  C_ROLES+=("$1"); C_LABELS+=("$2"); C_PREPS+=("$3"); shift 3
+  C_CMDS+=("$(cmdstr "$@")")
+}
+skip_cmd() { C_SKIPS+=("$1"); }
+
+want() {
+  [ -z "$ONLY" ] && return 0
+  case ",$ONLY," in *",$1,"*) return 0 ;; esac
+  return 1
+}
+
+fmt_s() { [ -n "$1" ] && python3 -c "print('%.3f' % $1)" || echo "-"; }
+
+# run_cmp NAME INPUT NOTE
+run_cmp() {
+  local name=$1 input=$2 note=$3 i rc rss
+  local -a keep=()
+  local -A rssk=() failed=()
+  echo
+  echo "== $name  [$input]"
+  for s in "${C_SKIPS[@]}"; do
+    echo "   skip: $s"
+    printf '%s: %s\n' "$name" "$s" >>"$SKIPLOG"
+  done
+  for i in "${!C_CMDS[@]}"; do
+    local label=${C_LABELS[$i]}
+    [ -z "${C_PREPS[$i]}" ] || bash -c "${C_PREPS[$i]}"
+    /usr/bin/time -v -o "$OUT/$name.$label.time.txt" \
+      bash -c "exec ${C_CMDS[$i]}" >/dev/null 2>"$OUT/$name.$label.stderr"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+      echo "   $label FAILED in preflight (exit $rc): ${C_CMDS[$i]}"
+      tail -n 5 "$OUT/$name.$label.stderr" | sed 's/^/     | /'
+      printf '%s: %s failed (exit %s): %s\n' "$name" "$label" "$rc" "${C_CMDS[$i]}" >>"$SKIPLOG"
+      failed[$label]=$rc
+      continue
+    fi
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$OUT/$name.$label.time.txt")
+    rssk[$label]=$rss
+    keep+=("$i")
+  done
+
+  local -A med=()
+  if [ ${#keep[@]} -gt 0 ]; then
+    local -a hf=(--warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/$name.json" --style basic)
+    local anyprep=0
+    for i in "${keep[@]}"; do [ -z "${C_PREPS[$i]}" ] || anyprep=1; done
+    for i in "${keep[@]}"; do
+      [ "$anyprep" = 0 ] || hf+=(--prepare "${C_PREPS[$i]:-true}")
+      hf+=(-n "${C_LABELS[$i]}" "${C_CMDS[$i]}")
+    done
+    if hyperfine "${hf[@]}" >"$OUT/$name.hyperfine.txt" 2>&1; then
+      while read -r l m; do med[$l]=$m; done < <(python3 - "$OUT/$name.json" <<'EOF'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(r["command"], "%s:%s" % (r["median"], r.get("stddev") or 0))
+EOF
+)
+    else
+      echo "   hyperfine FAILED:"; tail -n 5 "$OUT/$name.hyperfine.txt" | sed 's/^/     | /'
+      printf '%s: hyperfine failed, see %s\n' "$name" "$OUT/$name.hyperfine.txt" >>"$SKIPLOG"
+    fi
+  fi
+
+  # one row: name input ours ref_label ref floor ours_rss ref_rss floor_rss note
+  local ours="" ref="" floor="" ref_label="" ours_rss="" ref_rss="" floor_rss="" status
+  for i in "${!C_CMDS[@]}"; do
+    local label=${C_LABELS[$i]} role=${C_ROLES[$i]}
+    if [ -n "${failed[$label]:-}" ]; then status="FAILED(exit ${failed[$label]})"; else status=${med[$label]:-}; fi
+    case $role in
+      ours) ours=$status; ours_rss=${rssk[$label]:-} ;;
+      ref) ref=$status; ref_label=$label; ref_rss=${rssk[$label]:-} ;;
+      floor) floor=$status; floor_rss=${rssk[$label]:-} ;;
+    esac
+  done
+  [ -n "$ref_label" ] || ref_label=$C_REFLABEL
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$input" "${ours:--}" \
+    "${ref_label:--}" "${ref:--}" "${floor:--}" "${ours_rss:--}" "${ref_rss:--}" \
+    "${floor_rss:--}" "$note" >>"$ROWS"
+  python3 - "$name" "${ours:--}" "${ref_label:--}" "${ref:--}" "${floor:--}" \
+    "${ours_rss:--}" "${ref_rss:--}" "${floor_rss:--}" <<'EOF'
+import sys
+name, ours, rl, ref, floor, ors, rrs, frs = sys.argv[1:]
+def num(x):
+    try: return float(x.split(":")[0])
+    except ValueError: return None
+def sd(x):
+    p = x.split(":")
+    return " ±%.3f" % float(p[1]) if len(p) == 2 and num(x) is not None else ""
+def t(x):
+    v = num(x); return "%.3f s%s" % (v, sd(x)) if v is not None else x
+def m(x):
+    v = num(x); return "%.0f MiB" % (v / 1024) if v is not None else x
+print("   %-11s median %-20s peak RSS %s" % ("ours", t(ours), m(ors)))
+print("   %-11s median %-20s peak RSS %s" % (rl if rl != "-" else "reference", t(ref), m(rrs)))
+if floor != "-":
+    print("   %-11s median %-20s peak RSS %s" % ("floor", t(floor), m(frs)))
+o, r, f = num(ours), num(ref), num(floor)
+if o and r: print("   ratio reference/ours = %.2fx" % (r / o))
+if o and f: print("   ratio ours/floor     = %.2fx" % (o / f))
+EOF
+}
+
+# ---- the comparisons ---------------------------------------------------------
+have_ours || echo "note: our binary $OURS not found; running reference lines only (build with --build or cargo build --release)"
+[ -x "$ETCDUTL" ] || echo "note: $ETCDUTL not found; etcdutl lines skipped (scripts/get-etcd.sh)"
+
+ours_or_skip() { # ROLE LABEL PREP SUBCMD-WORDS... -- CMD...
+  local role=$1 label=$2 prep=$3; shift 3
+  local -a words=()
+  while [ "$1" != "--" ]; do words+=("$1"); shift; done; shift
+  if ! have_ours; then skip_cmd "ours: $OURS not built"
+  elif ! ours_has "${words[@]}"; then skip_cmd "ours: '$(basename "$OURS") help ${words[*]}' fails (subcommand not implemented yet)"
+  else add_cmd "$role" "$label" "$prep" "$@"; fi
+}
+etcdutl_or_skip() { # PREP CMD-ARGS...
+  local prep=$1; shift
+  if [ -x "$ETCDUTL" ]; then add_cmd ref etcdutl "$prep" "$ETCDUTL" "$@"
+  else skip_cmd "reference etcdutl missing ($ETCDUTL)"; C_REFLABEL=etcdutl; fi
+}
+floor_or_skip() { # FILE
+  if [ -x "$FLOOR" ]; then add_cmd floor crc32c_pass "" "$FLOOR" "$1"
+  else skip_cmd "floor: $FLOOR not built (cargo build --release --examples)"; fi
+}
+no_reference() { skip_cmd "reference: none (no offline etcd tool does this)"; C_REFLABEL="(none)"; }
+
+cmp_status() { # NAME FILE LABEL
+  reset_cmp
+  ours_or_skip ours ours "" snapshot status -- "$OURS" snapshot status "$2" -w json
+  etcdutl_or_skip "" snapshot status "$2" -w json
+  floor_or_skip "$2"
+  run_cmp "$1" "$3" "etcdutl opens with a shared flock; dir is stopped"
+}
+cmp_check() { # NAME FILE LABEL
+  reset_cmp
+  ours_or_skip ours ours "" check -- "$OURS" check "$2"
+  if [ -x "$BBOLT_CHECK" ]; then add_cmd ref bbolt-check "" "$BBOLT_CHECK" "$2"
+  else skip_cmd "reference bbolt-check missing ($BBOLT_CHECK)"; C_REFLABEL=bbolt-check; fi
+  run_cmp "$1" "$3" ""
+}
+cmp_restore() {
+  reset_cmp
+  local t_ours=$TMPD/restore-ours t_ref=$TMPD/restore-ref
+  ours_or_skip ours ours "rm -rf $(printf %q "$t_ours")" snapshot restore -- \
+    "$OURS" snapshot restore "$SNAP" --data-dir "$t_ours"
+  etcdutl_or_skip "rm -rf $(printf %q "$t_ref")" snapshot restore "$SNAP" --data-dir "$t_ref"
+  run_cmp restore snapshot.db "fresh --data-dir per run (hyperfine --prepare rm -rf); writes ~db size"
+  rm -rf "$t_ours" "$t_ref"
+}
+cmp_compare() {
+  reset_cmp
+  ours_or_skip ours ours "" compare -- "$OURS" compare "$DIR/member-a" "$DIR/member-b" "$DIR/member-c"
+  etcdutl_or_skip "" snapshot status "$MEMBER_DB" -w json
+  run_cmp compare "member-a,b,c" "ours reads 3 member dirs; reference is ONE etcdutl snapshot status"
+}
+cmp_ours_only() { # NAME LABEL NOTE CMDWORD -- ARGS...
+  reset_cmp
+  local name=$1 label=$2 note=$3 word=$4; shift 5
+  ours_or_skip ours ours "" "$word" -- "$OURS" "$word" "$@"
+  no_reference
+  run_cmp "$name" "$label" "$note"
+}
+
+for c in "${ALL_CMPS[@]}"; do
+  want "$c" || continue
+  case $c in
+    status-snapshot) cmp_status "$c" "$SNAP" snapshot.db ;;
+    status-member) cmp_status "$c" "$MEMBER_DB" member-a/member/snap/db ;;
+    check-snapshot) cmp_check "$c" "$SNAP" snapshot.db ;;
+    check-member) cmp_check "$c" "$MEMBER_DB" member-a/member/snap/db ;;
+    restore) cmp_restore ;;
+    compare) cmp_compare ;;
+    keys-pods) cmp_ours_only "$c" snapshot.db "keys --prefix /registry/pods/" keys -- --prefix /registry/pods/ "$SNAP" ;;
+    hashkv-snapshot) cmp_ours_only "$c" snapshot.db "" hashkv -- "$SNAP" ;;
+    hashkv-member) cmp_ours_only "$c" member-a/member/snap/db "" hashkv -- "$MEMBER_DB" ;;
+  esac
+done
+
+# ---- results.md --------------------------------------------------------------
+first_line() { local out; out=$("$@" 2>/dev/null) || true; printf '%s' "${out%%$'\n'*}"; }
+ours_version="not built"; have_ours && ours_version=$(first_line timeout 10 "$OURS" --version)
+etcdutl_version="missing"; [ -x "$ETCDUTL" ] && etcdutl_version=$(first_line "$ETCDUTL" version)
+git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || git_rev="$git_rev (dirty)"
+python3 - "$ROWS" "$SKIPLOG" "$DIR" "$RUNS" "$WARMUP" "$OURS" "$ours_version" \
+  "$etcdutl_version" "$git_rev" "$(hyperfine --version)" "$ONLY" \
+  "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")" >"$DIR/results.md.part" <<'EOF'
+import os, platform, sys, time
+rows_f, skip_f, d, runs, warmup, ours, ours_v, eu_v, git_rev, hf_v, only, la0, la1 = sys.argv[1:]
+man = {}
+for line in open(os.path.join(d, "manifest.txt")):
+    k, _, v = line.rstrip("\n").partition("=")
+    man[k] = v
+cpu = "?"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip(); break
+except OSError:
+    pass
+def num(x):
+    try: return float(x.split(":")[0])
+    except ValueError: return None
+def t(x):
+    v = num(x)
+    if v is None: return x
+    p = x.split(":")
+    return "%.3f ±%.3f" % (v, float(p[1])) if len(p) == 2 else "%.3f" % v
+def mib(x):
+    v = num(x); return "%.0f" % (v / 1024) if v is not None else x
+print("# etcd-rescue benchmark results\n")
+print("- date: %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+print("- machine: %s, %d cores, kernel %s; load average before/after: %s / %s"
+      % (cpu, os.cpu_count(), platform.release(), la0, la1))
+print("- repo: %s; ours: `%s` (%s)" % (git_rev, ours, ours_v))
+print("- reference: %s; %s" % (eu_v, hf_v))
+print("- data (%s): revision %s, %s live keys, snapshot.db %s bytes (%s GiB), member db %s bytes, seed `%s`"
+      % (d, man.get("revision"), man.get("live_keys"), man.get("snapshot_db_bytes"),
+         man.get("snapshot_db_gib"), man.get("member_db_bytes"), man.get("seed")))
+print("- method: hyperfine, %s warmup + %s timed runs per command, all commands of a row in one"
+      " hyperfine invocation on the same file. **Warm page cache**: the cache is not dropped"
+      " (not reliably possible without privileges in a container), so these are warm-cache numbers"
+      " (CPU/memory bound, not disk bound). Times are median ±stddev in seconds. Peak RSS: one extra run under `/usr/bin/time -v`"
+      " (includes touched file-backed mmap pages, so mmap readers show about the file size)."
+      % (warmup, runs))
+if only:
+    print("- only: %s" % only)
+print()
+print("| comparison | input | ours (s) | reference | reference (s) | ref/ours | floor crc32c (s) | ours/floor | ours peak RSS (MiB) | ref peak RSS (MiB) | notes |")
+print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+for line in open(rows_f):
+    f = line.rstrip("\n").split("\t")
+    name, inp, ours_m, rl, ref_m, floor_m, o_rss, r_rss, f_rss, note = f
+    o, r, fl = num(ours_m), num(ref_m), num(floor_m)
+    ratio = "%.2fx" % (r / o) if o and r else "-"
+    of = "%.2fx" % (o / fl) if o and fl else "-"
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        name, inp, t(ours_m), rl, t(ref_m), ratio, t(floor_m), of, mib(o_rss), mib(r_rss), note))
+skips = [l.rstrip("\n") for l in open(skip_f) if l.strip()]
+if skips:
+    print("\n## Skipped or failed\n")
+    for s in skips:
+        print("- " + s)
+print("\nhyperfine JSON exports and `/usr/bin/time -v` outputs: `%s/results/`" % d)
+EOF
+mv "$DIR/results.md.part" "$DIR/results.md"
+echo
+echo "wrote $DIR/results.md"

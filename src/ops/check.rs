@@ -1,0 +1,278 @@
+//! `check`: everything that can be verified offline about a snapshot or db,
+//! before anyone trusts it for a restore.
+//!
+//! One walk does the bbolt structural check, the etcd schema check and the
+//! status figures; the sha256 trailer is verified in a second pass over the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::error::{Error, Finding, Location, Result, Severity};
+use crate::etcd::datadir::{Input, InputKind};
+use crate::etcd::schema;
+use crate::etcd::schema_check::{DbFacts, SchemaCheck};
+use crate::etcd::status::{self, DbStatus};
+use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
+use crate::formats::trailer::{self, Trailer};
+use crate::source::Source;
+
+/// Pages walked between two releases of the mapped pages.
+const RELEASE_EVERY: u64 = 32 * 1024;
+
+/// What kind of file a db input is, judged from its length and trailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// `etcdctl snapshot save` output: db + sha256 trailer.
+    SavedSnapshot,
+    /// A copy of `member/snap/db`: no trailer, a whole number of pages.
+    RawDbCopy,
+    /// Shorter than the db it describes: a partial download or copy.
+    Truncated,
+    /// Longer than the db and not a whole number of pages, without a trailer.
+    ExtraBytes,
+}
+
+impl FileKind {
+    /// A phrase for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::SavedSnapshot => {
+                "saved snapshot (etcdctl snapshot save, with sha256 trailer)"
+            }
+            FileKind::RawDbCopy => "raw db copy (member/snap/db; no integrity hash)",
+            FileKind::Truncated => "truncated file (partial download or copy)",
+            FileKind::ExtraBytes => "db with unexpected extra bytes at the end",
+        }
+    }
+}
+
+/// Sizes that tell what a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sizes {
+    /// File length.
+    pub file: u64,
+    /// `pgid * page_size`.
+    pub db: u64,
+    /// Page size.
+    pub page_size: u32,
+    /// High-water mark.
+    pub pages: u64,
+}
+
+/// The meta pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MetaInfo {
+    /// Slot in use.
+    pub chosen: u8,
+    /// txid of the meta in use.
+    pub txid: u64,
+    /// Both slots.
+    pub slots: [MetaSlot; 2],
+}
+
+/// The result of checking one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// The path given.
+    pub path: PathBuf,
+    /// The db file checked.
+    pub db_path: PathBuf,
+    /// What the file is.
+    pub file_kind: FileKind,
+    /// Sizes.
+    pub sizes: Sizes,
+    /// The trailer, verified.
+    pub trailer: Trailer,
+    /// Meta pages.
+    pub meta: MetaInfo,
+    /// etcdutl status figures, when the structure allows them.
+    pub status: Option<DbStatus>,
+    /// etcd facts found on the way.
+    pub facts: DbFacts,
+    /// Page statistics.
+    pub pages: PageStats,
+    /// Every problem, most severe first within each source.
+    pub findings: Vec<Finding>,
+    /// Findings not listed because there were too many of one code.
+    pub suppressed: Vec<(&'static str, u64)>,
+    /// True when no finding is an error.
+    pub sound: bool,
+}
+
+/// Options of `check`.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Verify the sha256 trailer (a second pass over the file).
+    pub verify_trailer: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            verify_trailer: true,
+        }
+    }
+}
+
+fn classify(file_len: u64, db_size: u64, page_size: u32) -> FileKind {
+    if trailer::has_trailer(file_len) {
+        FileKind::SavedSnapshot
+    } else if file_len < db_size {
+        FileKind::Truncated
+    } else if file_len % u64::from(page_size) == 0 {
+        FileKind::RawDbCopy
+    } else {
+        FileKind::ExtraBytes
+    }
+}
+
+/// Checks one input (snapshot file, db, member dir or data dir).
+pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
+    let input = Input::resolve(path)?;
+    let db_path = input.db_path()?;
+    let src = Source::open(&db_path)?;
+    let walked = AtomicU64::new(0);
+    let release = |n: u64| {
+        // Every RELEASE_EVERY pages, let go of the resident mapped pages.
+        let before = walked.fetch_add(n, Ordering::Relaxed);
+        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
+            src.release_resident();
+        }
+    };
+    let mut r = check_bytes(src.bytes(), &db_path, input.kind == InputKind::File, &release, opts)?;
+    r.path = path.to_path_buf();
+    if let Some((pid, _)) = src.lock_holder() {
+        r.findings.insert(
+            0,
+            Finding {
+                code: "file.live",
+                severity: Severity::Info,
+                at: Location {
+                    file: Some(db_path.clone()),
+                    ..Location::default()
+                },
+                message: crate::ops::status::live_note(&db_path, pid),
+            },
+        );
+    }
+    Ok(r)
+}
+
+/// Checks a db held in memory (`db_path` names it in findings). `standalone`:
+/// the file was given by itself, not found in a data dir, so a missing trailer
+/// is worth a note.
+pub fn check_bytes(
+    data: &[u8],
+    db_path: &Path,
+    standalone: bool,
+    progress: Progress<'_>,
+    opts: CheckOptions,
+) -> Result<CheckResult> {
+    let db_path = db_path.to_path_buf();
+    let db = Db::open(data).map_err(|e| e.in_file(&db_path))?;
+    let file_len = crate::bytes::to_u64(data.len());
+    let sizes = Sizes {
+        file: file_len,
+        db: db.size(),
+        page_size: db.page_size(),
+        pages: db.meta().pgid,
+    };
+    let mut findings = Vec::new();
+    let at = |page: Option<u64>| Location {
+        file: Some(db_path.clone()),
+        page,
+        offset: page.and_then(|p| db.offset_of(p)),
+    };
+
+    // What the file is, and its trailer.
+    let mut file_kind = classify(file_len, db.size(), db.page_size());
+    let trailer = Trailer::inspect(data, opts.verify_trailer);
+    match (&file_kind, &trailer) {
+        (FileKind::SavedSnapshot, Trailer::Mismatch { stored, computed }) => {
+            // A trailer-length file whose digest does not match: modified, or a
+            // truncated download whose length happens to be 32 mod 512.
+            if file_len - 32 < db.size() {
+                file_kind = FileKind::Truncated;
+            }
+            findings.push(Finding::error(
+                "snapshot.trailer.mismatch",
+                at(None),
+                format!(
+                    "sha256 trailer does not match the file (stored {stored}, computed {computed}): the file was {} after it was saved; a restore refuses it (etcdutl: `expected sha256 ...`)",
+                    if file_kind == FileKind::Truncated { "cut short" } else { "modified or damaged" }
+                ),
+            ));
+        }
+        (FileKind::RawDbCopy, _) if standalone => findings.push(Finding {
+            code: "snapshot.trailer.absent",
+            severity: Severity::Info,
+            at: at(None),
+            message: "no sha256 trailer: a raw db copy, not `etcdctl snapshot save` output; restore needs --skip-hash-check and may lack what was only in the WAL".into(),
+        }),
+        _ => {}
+    }
+    if file_kind == FileKind::Truncated {
+        findings.push(Finding::error(
+            "file.truncated",
+            at(None),
+            format!(
+                "file has {file_len} bytes but the db spans {} ({} pages of {}): a partial download or copy; fetch it again",
+                db.size(),
+                db.meta().pgid,
+                db.page_size()
+            ),
+        ));
+    }
+    if let Some((slot, problem)) = db.meta_choice().other_problem() {
+        findings.push(Finding::warning(
+            "bbolt.meta.invalid",
+            at(Some(u64::from(slot))),
+            format!(
+                "meta page {slot} is invalid ({problem}); the other one (txid {}) is used, as bbolt does",
+                db.meta().txid
+            ),
+        ));
+    }
+
+    // One walk: structure, schema, status.
+    let mut report = CheckReport::default();
+    let mut schema_check = SchemaCheck::default();
+    let status = status::compute_with(&db, None, &mut report, progress, &mut schema_check).ok();
+    for mut f in report.findings {
+        f.at.file = Some(db_path.clone());
+        findings.push(f);
+    }
+    let has = |name: &[u8]| db.bucket(name).map(|b| b.is_some()).unwrap_or(false);
+    schema_check.finish(has(schema::KEY), has(schema::META));
+    for mut f in schema_check.findings {
+        f.at.file = Some(db_path.clone());
+        findings.push(f);
+    }
+    let sound = !findings.iter().any(|f| f.severity == Severity::Error);
+    Ok(CheckResult {
+        path: db_path.clone(),
+        db_path,
+        file_kind,
+        sizes,
+        trailer,
+        meta: MetaInfo {
+            chosen: db.meta_choice().chosen,
+            txid: db.meta().txid,
+            slots: db.meta_choice().slots,
+        },
+        status,
+        facts: schema_check.facts,
+        pages: report.stats,
+        findings,
+        suppressed: schema_check.suppressed,
+        sound,
+    })
+}
+
+/// Checks several inputs; an input that cannot be read gives its error.
+pub fn check_all(paths: &[PathBuf], opts: CheckOptions) -> Vec<Result<CheckResult, Error>> {
+    paths.iter().map(|p| check_path(p, opts)).collect()
+}
