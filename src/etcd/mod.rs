@@ -2,11 +2,11 @@
 //! versions and the status figures.
 
 pub mod datadir;
-pub mod ids;
-pub mod mvcc;
 pub mod dbinfo;
 pub mod entry;
+pub mod ids;
 pub mod membership;
+pub mod mvcc;
 pub mod raftlog;
 pub mod replay;
 pub mod revision;

@@ -339,6 +339,8 @@ pub fn inspect(path: &Path) -> Result<InspectReport> {
         }
     } else {
         r.input = "wal-dir";
+        // Neither a data dir nor a member dir: it must hold WAL files, or there is nothing to read.
+        WalDir::open(path)?;
         Dirs {
             wal: Some(path.to_path_buf()),
             snap: None,
@@ -738,6 +740,7 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
         }
     }
     if r.input == "wal-dir" {
+        fill_name(r);
         return Ok(());
     }
     let db_path = d.snap.as_ref().map(|s| s.join("db"));
@@ -788,15 +791,7 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             .unreadable
             .push(format!("db members: {}", e.in_file(&db_path))),
     }
-    // Name.
-    if let (Some(id), Some(mr)) = (&mut r.identity, &r.membership) {
-        let name = [&mr.db, &mr.snap_plus_wal, &mr.wal]
-            .iter()
-            .filter_map(|m| m.as_ref().and_then(|m| m.get(id.member_id)))
-            .map(|m| m.name.clone())
-            .find(|n| !n.is_empty());
-        id.name = name;
-    }
+    fill_name(r);
     membership_warnings(r, rep.facts.consistent_index);
     // WAL versus db.
     if let Some(l) = &log {
@@ -805,6 +800,18 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
     }
     r.db = Some(rep);
     Ok(())
+}
+
+/// The member's name, from the first source that knows it.
+fn fill_name(r: &mut InspectReport) {
+    if let (Some(id), Some(mr)) = (&mut r.identity, &r.membership) {
+        let name = [&mr.db, &mr.snap_plus_wal, &mr.wal]
+            .iter()
+            .filter_map(|m| m.as_ref().and_then(|m| m.get(id.member_id)))
+            .map(|m| m.name.clone())
+            .find(|n| !n.is_empty());
+        id.name = name;
+    }
 }
 
 fn summary(m: &Membership) -> String {
