@@ -455,7 +455,7 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
         };
         for e in rd {
             let p = e.unwrap().path();
-            if p.extension().map_or(true, |x| x != "snap") {
+            if p.extension().and_then(|x| x.to_str()) != Some("snap") {
                 continue;
             }
             let b = std::fs::read(&p).unwrap();

@@ -916,9 +916,10 @@ fn wal_db(
         *by_kind.entry(k).or_insert(0u64) += 1;
     }
     let expected = commit.saturating_sub(ci);
-    let contiguous = beyond
-        .first()
-        .map_or(true, |e| e.index == ci.saturating_add(1));
+    let contiguous = match beyond.first() {
+        Some(e) => e.index == ci.saturating_add(1),
+        None => true,
+    };
     let replay_complete = contiguous && crate::bytes::to_u64(beyond.len()) == expected;
     let db_revision = rep.status.as_ref().map_or(0, |s| s.revision);
     let revision_after_replay = if replay_complete {
