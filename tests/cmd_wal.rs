@@ -176,6 +176,11 @@ fn restore_ids(names: &[(&str, String)], me: &str, token: &str) -> (u64, u64, u6
 
 /// The WAL `etcdutl snapshot restore` 3.5.1 writes, rebuilt with the encoder.
 fn expected_restore_wal(names: &[(&str, String)], me: &str, token: &str) -> Vec<u8> {
+    restore_wal_for(names, me, token, true)
+}
+
+/// As [`expected_restore_wal`]; 3.4 writes the last snapshot record without a ConfState.
+fn restore_wal_for(names: &[(&str, String)], me: &str, token: &str, conf_state: bool) -> Vec<u8> {
     let mut ids: Vec<(u64, &str, &String)> = names
         .iter()
         .map(|(n, url)| (sha1_id(&[url.as_bytes(), token.as_bytes()]), *n, url))
@@ -228,7 +233,7 @@ fn expected_restore_wal(names: &[(&str, String)], me: &str, token: &str) -> Vec<
         &walpb::Snapshot {
             index: n,
             term: 1,
-            conf_state: Some(cs),
+            conf_state: conf_state.then_some(cs),
         },
     );
     e.into_segment().unwrap()
@@ -455,7 +460,7 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
         };
         for e in rd {
             let p = e.unwrap().path();
-            if p.extension().map_or(true, |x| x != "snap") {
+            if p.extension().and_then(|x| x.to_str()) != Some("snap") {
                 continue;
             }
             let b = std::fs::read(&p).unwrap();
@@ -653,4 +658,58 @@ fn make_big_wal() {
     let _ = std::fs::remove_file(&p);
     wal::write::write_segment_file(&p, e.bytes()).unwrap();
     eprintln!("{index} entries");
+}
+
+#[test]
+fn restore_wal_matches_etcdctl_3423() {
+    let Some(bin) = etcd_bin_dir("3.4.23") else {
+        return;
+    };
+    let snap = testdata().join("etcd-3.5.1/basic/snapshot.db");
+    if !snap.is_file() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let peers = vec![
+        ("n1", "http://127.0.0.1:12380".to_string()),
+        ("n2", "http://127.0.0.1:12381".to_string()),
+    ];
+    let out = std::process::Command::new(bin.join("etcdctl"))
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "restore"])
+        .arg(&snap)
+        .args([
+            "--name",
+            "n1",
+            "--initial-cluster",
+            "n1=http://127.0.0.1:12380,n2=http://127.0.0.1:12381",
+        ])
+        .args([
+            "--initial-cluster-token",
+            "tok",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:12380",
+        ])
+        .arg("--data-dir")
+        .arg(t.path().join("d"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::fs::read(
+        t.path()
+            .join("d/member/wal/0000000000000000-0000000000000000.wal"),
+    )
+    .unwrap();
+    let want = restore_wal_for(&peers, "n1", "tok", false);
+    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        got == want,
+        "3.4.23 restore WAL differs: lens {} {}, first diff at {first:?}",
+        got.len(),
+        want.len()
+    );
 }
