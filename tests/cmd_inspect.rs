@@ -208,7 +208,8 @@ fn v2_patroni_34_snapshot_and_custom_content() {
         newest_snap(&dir, commit).unwrap().as_str()
     );
     assert_eq!(r["raft"]["snapshot"]["v2_custom_content"], true);
-    assert_eq!(r["raft"]["snap_files"].as_array().unwrap().len(), 3);
+    // Several .snap files (how many depends on timing when the data is made).
+    assert!(r["raft"]["snap_files"].as_array().unwrap().len() >= 2);
     assert_eq!(
         r["db"]["status"]["revision"],
         st[0]["Status"]["header"]["revision"]

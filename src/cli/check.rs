@@ -116,15 +116,15 @@ fn render_text(c: &CheckResult) -> String {
             st.hash, st.revision, st.total_key
         );
     }
-    let f = &c.facts;
+    let (f, k) = (&c.facts, &c.keys);
     let opt = |v: Option<i64>| v.map_or("-".to_string(), |x| x.to_string());
     let _ = writeln!(
         s,
         "  keyspace:  {} revisions ({} tombstones), revisions {}..{}, compacted at {} (scheduled {})",
-        f.key_entries,
-        f.tombstones,
-        opt(f.first_revision),
-        opt(f.last_revision),
+        k.key_entries,
+        k.tombstones,
+        opt(k.first_revision),
+        opt(k.last_revision),
         opt(f.finished_compact_revision),
         opt(f.scheduled_compact_revision)
     );

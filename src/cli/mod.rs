@@ -11,8 +11,8 @@ pub mod output;
 pub mod progress;
 mod salvage;
 mod snapshot;
-pub mod style;
 mod space;
+pub mod style;
 mod wal;
 
 use std::io::Write;

@@ -23,9 +23,10 @@ use serde::Serialize;
 use crate::bytes::{hex, u64_be};
 use crate::error::{Finding, Location, Severity};
 use crate::formats::bbolt::Visitor;
-use crate::formats::proto::wire::{self, Fields, Value};
+use crate::formats::proto::wire::{Fields, Value};
 use crate::formats::proto::KeyValueRef;
 
+use super::dbinfo::DbFacts;
 use super::revision;
 use super::schema::{self, meta_key};
 use super::version::Version;
@@ -33,47 +34,26 @@ use super::version::Version;
 /// Most findings of one code listed; the rest are counted.
 const MAX_PER_CODE: usize = 20;
 
-/// Facts gathered while checking (what `inspect` also shows).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DbFacts {
-    /// meta/consistent_index.
-    pub consistent_index: Option<u64>,
-    /// meta/term.
-    pub term: Option<u64>,
-    /// meta/scheduledCompactRev.
-    pub scheduled_compact_revision: Option<i64>,
-    /// meta/finishedCompactRev.
-    pub finished_compact_revision: Option<i64>,
-    /// meta/storageVersion.
-    pub storage_version: Option<String>,
-    /// cluster/clusterVersion.
-    pub cluster_version: Option<String>,
-    /// First and last main revision in `key`.
-    pub first_revision: Option<i64>,
-    /// Last main revision in `key`.
-    pub last_revision: Option<i64>,
+/// Counts of the `key` bucket gathered while checking (the other facts of a
+/// db are read by [`super::dbinfo::read`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KeyStats {
     /// Entries in `key` (all revisions).
     pub key_entries: u64,
     /// Tombstones in `key`.
     pub tombstones: u64,
-    /// Leases in `lease`.
-    pub leases: u64,
-    /// auth/authEnabled.
-    pub auth_enabled: Option<bool>,
-    /// Active alarms as `ALARM@memberhex`.
-    pub alarms: Vec<String>,
-    /// Member ids (hex) in `members`.
-    pub members: Vec<String>,
-    /// Member ids (hex) in `members_removed`.
-    pub members_removed: Vec<String>,
+    /// Lowest main revision in `key`.
+    pub first_revision: Option<i64>,
+    /// Highest main revision in `key`.
+    pub last_revision: Option<i64>,
 }
 
 /// The semantic checker (a walk visitor).
 #[derive(Debug, Default)]
 pub struct SchemaCheck {
     bucket: BucketKind,
-    /// Facts found.
-    pub facts: DbFacts,
+    /// Counts of the key bucket.
+    pub stats: KeyStats,
     /// Findings, in walk order.
     pub findings: Vec<Finding>,
     /// How many findings of each code were not listed.
@@ -152,7 +132,7 @@ impl SchemaCheck {
     }
 
     fn key_entry(&mut self, k: &[u8], v: Option<&[u8]>) {
-        self.facts.key_entries += 1;
+        self.stats.key_entries += 1;
         let rk = match revision::parse(k) {
             Ok(r) => r,
             Err(e) => {
@@ -170,10 +150,10 @@ impl SchemaCheck {
                 format!("key bucket key {}: negative revision {}", hex(k), rk.rev),
             );
         }
-        if self.facts.first_revision.is_none() {
-            self.facts.first_revision = Some(main);
+        if self.stats.first_revision.is_none() {
+            self.stats.first_revision = Some(main);
         }
-        self.facts.last_revision = Some(main);
+        self.stats.last_revision = Some(main);
         let Some(v) = v else {
             self.error(
                 "etcd.key.bad-value",
@@ -192,7 +172,7 @@ impl SchemaCheck {
             }
         };
         if rk.tombstone {
-            self.facts.tombstones += 1;
+            self.stats.tombstones += 1;
             if kv.key.is_empty() || kv.mod_revision != 0 || !kv.value.is_empty() {
                 self.error(
                     "etcd.key.bad-tombstone",
@@ -248,35 +228,20 @@ impl SchemaCheck {
                 .filter(|r| !r.tombstone)
                 .map(|r| r.rev.main)
         };
+        let name = String::from_utf8_lossy(k);
         match k {
-            meta_key::CONSISTENT_INDEX => match u64_of(v) {
-                Some(x) => self.facts.consistent_index = Some(x),
-                None => self.error(
+            meta_key::CONSISTENT_INDEX | meta_key::TERM if u64_of(v).is_none() => self.error(
+                "etcd.meta.bad-value",
+                format!("meta/{name} is {} bytes, not 8", v.len()),
+            ),
+            meta_key::SCHEDULED_COMPACT_REV | meta_key::FINISHED_COMPACT_REV
+                if rev_of(v).is_none() =>
+            {
+                self.error(
                     "etcd.meta.bad-value",
-                    format!("meta/consistent_index is {} bytes, not 8", v.len()),
-                ),
-            },
-            meta_key::TERM => match u64_of(v) {
-                Some(x) => self.facts.term = Some(x),
-                None => self.error(
-                    "etcd.meta.bad-value",
-                    format!("meta/term is {} bytes, not 8", v.len()),
-                ),
-            },
-            meta_key::SCHEDULED_COMPACT_REV => match rev_of(v) {
-                Some(r) => self.facts.scheduled_compact_revision = Some(r),
-                None => self.error(
-                    "etcd.meta.bad-value",
-                    format!("meta/scheduledCompactRev is not a revision: {}", hex(v)),
-                ),
-            },
-            meta_key::FINISHED_COMPACT_REV => match rev_of(v) {
-                Some(r) => self.facts.finished_compact_revision = Some(r),
-                None => self.error(
-                    "etcd.meta.bad-value",
-                    format!("meta/finishedCompactRev is not a revision: {}", hex(v)),
-                ),
-            },
+                    format!("meta/{name} is not a revision: {}", hex(v)),
+                );
+            }
             meta_key::CONF_STATE
                 if !serde_json::from_slice::<serde_json::Value>(v).is_ok_and(|j| j.is_object()) =>
             {
@@ -293,7 +258,6 @@ impl SchemaCheck {
                         format!("meta/storageVersion {s:?} is not a version"),
                     );
                 }
-                self.facts.storage_version = Some(s);
             }
             _ => {}
         }
@@ -309,7 +273,6 @@ impl SchemaCheck {
             );
         }
         if removed {
-            self.facts.members_removed.push(id_hex);
             if v != b"removed" {
                 self.error(
                     "etcd.members.bad-value",
@@ -333,11 +296,9 @@ impl SchemaCheck {
                 format!("member {id_hex}: not JSON: {e}"),
             ),
         }
-        self.facts.members.push(id_hex);
     }
 
     fn lease_entry(&mut self, k: &[u8], v: &[u8]) {
-        self.facts.leases += 1;
         let key_id = if k.len() == 8 { u64_be(k, 0) } else { None };
         let mut id = None;
         let ok = Fields::new(v).all(|f| match f {
@@ -360,39 +321,17 @@ impl SchemaCheck {
     }
 
     fn alarm_entry(&mut self, k: &[u8]) {
-        let (mut member, mut alarm) = (0u64, 0u64);
-        for f in Fields::new(k) {
-            match f {
-                Ok((1, v)) => member = wire::varint(1, v).unwrap_or(0),
-                Ok((2, v)) => alarm = wire::varint(2, v).unwrap_or(0),
-                Ok(_) => {}
-                Err(e) => {
-                    self.error(
-                        "etcd.alarm.bad-record",
-                        format!("alarm key {}: {e}", hex(k)),
-                    );
-                    return;
-                }
-            }
+        // The alarms themselves are reported from `dbinfo`; here only the framing.
+        if let Some(Err(e)) = Fields::new(k).find(Result::is_err) {
+            self.error(
+                "etcd.alarm.bad-record",
+                format!("alarm key {}: {e}", hex(k)),
+            );
         }
-        let name = match alarm {
-            1 => "NOSPACE",
-            2 => "CORRUPT",
-            0 => "NONE",
-            _ => "UNKNOWN",
-        };
-        self.facts.alarms.push(format!("{name}@{member:x}"));
-        self.find(
-            Severity::Warning,
-            "etcd.alarm.active",
-            format!(
-                "alarm {name} raised by member {member:x}: it is kept by a restore; disarm it (etcdctl alarm disarm) once the cause is fixed"
-            ),
-        );
     }
 
     /// Whole-db checks after the walk.
-    pub fn finish(&mut self, had_key_bucket: bool, had_meta_bucket: bool) {
+    pub fn finish(&mut self, facts: &DbFacts, had_key_bucket: bool, had_meta_bucket: bool) {
         if !had_key_bucket {
             self.error(
                 "etcd.schema.missing-bucket",
@@ -405,7 +344,7 @@ impl SchemaCheck {
                 "no `meta` bucket: this is not an etcd v3 backend".into(),
             );
         }
-        if had_meta_bucket && self.facts.consistent_index.is_none() {
+        if had_meta_bucket && facts.consistent_index.is_none() {
             self.find(
                 Severity::Warning,
                 "etcd.meta.missing",
@@ -413,8 +352,8 @@ impl SchemaCheck {
             );
         }
         if let (Some(s), Some(f)) = (
-            self.facts.scheduled_compact_revision,
-            self.facts.finished_compact_revision,
+            facts.scheduled_compact_revision,
+            facts.finished_compact_revision,
         ) {
             if f > s {
                 self.error(
@@ -456,8 +395,7 @@ impl<'a> Visitor<'a> for SchemaCheck {
             BucketKind::Alarm => self.alarm_entry(k),
             BucketKind::Auth => match k {
                 b"authEnabled" => match value {
-                    [0] => self.facts.auth_enabled = Some(false),
-                    [1] => self.facts.auth_enabled = Some(true),
+                    [0] | [1] => {}
                     _ => self.error(
                         "etcd.auth.bad-value",
                         "auth/authEnabled is not one byte 0 or 1".into(),
@@ -490,7 +428,6 @@ impl<'a> Visitor<'a> for SchemaCheck {
                         format!("cluster/clusterVersion {s:?} is not a version"),
                     );
                 }
-                self.facts.cluster_version = Some(s);
             }
             BucketKind::Cluster | BucketKind::Other => {}
         }
@@ -504,25 +441,11 @@ impl<'a> Visitor<'a> for SchemaCheck {
     }
 
     fn join(&mut self, later: Self) {
-        let f = &mut self.facts;
-        let l = later.facts;
-        f.consistent_index = l.consistent_index.or(f.consistent_index);
-        f.term = l.term.or(f.term);
-        f.scheduled_compact_revision = l
-            .scheduled_compact_revision
-            .or(f.scheduled_compact_revision);
-        f.finished_compact_revision = l.finished_compact_revision.or(f.finished_compact_revision);
-        f.storage_version = l.storage_version.or(f.storage_version.take());
-        f.cluster_version = l.cluster_version.or(f.cluster_version.take());
+        let (f, l) = (&mut self.stats, later.stats);
         f.first_revision = f.first_revision.or(l.first_revision);
         f.last_revision = l.last_revision.or(f.last_revision);
         f.key_entries += l.key_entries;
         f.tombstones += l.tombstones;
-        f.leases += l.leases;
-        f.auth_enabled = l.auth_enabled.or(f.auth_enabled);
-        f.alarms.extend(l.alarms);
-        f.members.extend(l.members);
-        f.members_removed.extend(l.members_removed);
         for fd in later.findings {
             self.find(fd.severity, fd.code, fd.message);
         }

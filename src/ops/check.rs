@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Finding, Location, Result, Severity};
 use crate::etcd::datadir::{Input, InputKind};
+use crate::etcd::dbinfo::{self, DbFacts};
 use crate::etcd::schema;
-use crate::etcd::schema_check::{DbFacts, SchemaCheck};
+use crate::etcd::schema_check::{KeyStats, SchemaCheck};
 use crate::etcd::status::{self, DbStatus};
 use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
 use crate::formats::trailer::{self, Trailer};
@@ -92,8 +93,10 @@ pub struct CheckResult {
     pub meta: MetaInfo,
     /// etcdutl status figures, when the structure allows them.
     pub status: Option<DbStatus>,
-    /// etcd facts found on the way.
+    /// etcd facts of the db (meta, cluster, leases, auth, alarms).
     pub facts: DbFacts,
+    /// Counts of the key bucket.
+    pub keys: KeyStats,
     /// Page statistics.
     pub pages: PageStats,
     /// Every problem, most severe first within each source.
@@ -267,7 +270,28 @@ pub fn check_bytes(
         findings.push(f);
     }
     let has = |name: &[u8]| db.bucket(name).map(|b| b.is_some()).unwrap_or(false);
-    schema_check.finish(has(schema::KEY), has(schema::META));
+    let facts = match dbinfo::read(&db) {
+        Ok(f) => f,
+        Err(e) => {
+            findings.push(Finding::error(
+                "etcd.meta.unreadable",
+                at(None),
+                format!("the meta, cluster, lease, auth or alarm bucket cannot be read: {e}"),
+            ));
+            DbFacts::default()
+        }
+    };
+    for a in &facts.alarms {
+        findings.push(Finding::warning(
+            "etcd.alarm.active",
+            at(None),
+            format!(
+                "alarm {} raised by member {:x}: a restore keeps it; disarm it (etcdctl alarm disarm) once the cause is fixed",
+                a.alarm, a.member_id
+            ),
+        ));
+    }
+    schema_check.finish(&facts, has(schema::KEY), has(schema::META));
     for mut f in schema_check.findings {
         f.at.file = Some(db_path.clone());
         findings.push(f);
@@ -285,7 +309,8 @@ pub fn check_bytes(
             slots: db.meta_choice().slots,
         },
         status,
-        facts: schema_check.facts,
+        facts,
+        keys: schema_check.stats,
         pages: report.stats,
         findings,
         suppressed: schema_check.suppressed,
