@@ -8,7 +8,7 @@
 #   3. interop: regenerates every scenario with the real binaries into a temp dir
 #      and runs the golden tests against those fresh files;
 #   4. fuzz smoke: every cargo-fuzz target for a short fixed time on a seed corpus
-#      made from testdata/ (FUZZ_SECONDS, default 15; FUZZ=0 skips).
+#      made from testdata/ (FUZZ_SECONDS, default 10; FUZZ=0 skips).
 #
 # With real etcd installed, tests that need it fail instead of skipping
 # (ETCD_RESCUE_REQUIRE_REAL=1). Exit status is non-zero if anything failed.
@@ -35,7 +35,7 @@ ETCD_RESCUE_TESTDATA="$fresh" cargo test --test integration -- \
   real_files_are_sound 2>&1
 
 if [[ "${FUZZ:-1}" != 0 ]]; then
-  step "fuzz smoke (${FUZZ_SECONDS:-15}s per target)"
-  scripts/fuzz.sh smoke "${FUZZ_SECONDS:-15}"
+  step "fuzz smoke (${FUZZ_SECONDS:-10}s per target)"
+  scripts/fuzz.sh smoke "${FUZZ_SECONDS:-10}"
 fi
 step "all tests passed"
