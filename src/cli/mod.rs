@@ -2,6 +2,7 @@
 //! Only this module prints.
 
 mod check;
+mod compare;
 mod hashkv;
 mod inspect;
 pub mod output;
@@ -60,6 +61,8 @@ enum Command {
     Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
     Inspect(inspect::InspectArgs),
+    /// Compare stopped members and snapshots: identity, membership, data; best seed and bump.
+    Compare(compare::CompareArgs),
     /// Write-ahead log commands.
     #[command(subcommand)]
     Wal(wal::WalCommand),
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Compare(a) => compare::run(&a),
         Command::Wal(c) => wal::run(c),
     };
     ExitCode::from(code)

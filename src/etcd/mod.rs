@@ -3,6 +3,7 @@
 
 pub mod datadir;
 pub mod ids;
+pub mod keydiff;
 pub mod mvcc;
 pub mod dbinfo;
 pub mod entry;

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod hashkv;
+pub mod compare;
 pub mod inspect;
 pub mod status;
 pub mod wal;
