@@ -256,7 +256,17 @@ fn live_failure_classes() {
     let old_n3 = c.member_id_hex(0, "n3");
     c.ctl(0, &["member", "remove", &old_n3]);
     let new_peer = format!("http://127.0.0.1:{}", util::free_port());
-    c.ctl(0, &["member", "add", "n3", "--peer-urls", &new_peer]);
+    // etcd refuses a member add until the leader has been connected to every
+    // member for 5 s (`etcdserver: unhealthy cluster`): retry, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !c
+        .etcdctl(0, &["member", "add", "n3", "--peer-urls", &new_peer])
+        .status
+        .success()
+    {
+        assert!(std::time::Instant::now() < deadline, "member add kept failing");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     c.ctl(0, &["put", "after-member-add", "z"]);
     c.stop(0);
     c.stop(1);

@@ -306,6 +306,7 @@ impl EtcdCluster {
     /// when the binaries are absent. Waits at most 30 s for health.
     pub fn start(version: &str, dir: &Path, n: usize, token: &str) -> Option<EtcdCluster> {
         let bin = etcd_bin_dir(version)?;
+        std::fs::create_dir_all(dir).expect("cluster dir");
         let members: Vec<ClusterMember> = (1..=n)
             .map(|i| {
                 let name = format!("n{i}");
