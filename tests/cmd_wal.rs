@@ -515,31 +515,79 @@ fn second_file_continues_the_chain_and_overwrites_entries() {
     let clean = dump_json(&d, &[], 0);
     let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
     let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
-    let last_index = recs.iter().filter_map(|r| r["index"].as_u64()).max().unwrap();
+    let last_index = recs
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .max()
+        .unwrap();
     let md = recs.iter().find(|r| r["type"] == "metadata").unwrap();
     let id = u64::from_str_radix(md["member_id"].as_str().unwrap(), 16).unwrap();
     let cid = u64::from_str_radix(md["cluster_id"].as_str().unwrap(), 16).unwrap();
     let mut e = Encoder::new(last_crc);
     e.crc_record();
-    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: id, cluster_id: cid });
-    e.message(RecordType::State, &raftpb::HardState { term: 3, vote: id, commit: last_index - 3 });
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id: id,
+            cluster_id: cid,
+        },
+    );
+    e.message(
+        RecordType::State,
+        &raftpb::HardState {
+            term: 3,
+            vote: id,
+            commit: last_index - 3,
+        },
+    );
     for index in last_index - 2..=last_index + 1 {
-        e.message(RecordType::Entry, &raftpb::Entry { r#type: 0, term: 3, index, data: None });
+        e.message(
+            RecordType::Entry,
+            &raftpb::Entry {
+                r#type: 0,
+                term: 3,
+                index,
+                data: None,
+            },
+        );
     }
-    e.message(RecordType::State, &raftpb::HardState { term: 3, vote: id, commit: last_index + 1 });
-    std::fs::write(d.join(format!("{:016x}-{:016x}.wal", 1, last_index - 2)), e.bytes()).unwrap();
+    e.message(
+        RecordType::State,
+        &raftpb::HardState {
+            term: 3,
+            vote: id,
+            commit: last_index + 1,
+        },
+    );
+    std::fs::write(
+        d.join(format!("{:016x}-{:016x}.wal", 1, last_index - 2)),
+        e.bytes(),
+    )
+    .unwrap();
     let lines = dump_json(&d, &[], 0);
     assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
     let ents: Vec<&Value> = lines.iter().filter(|l| l["type"] == "entry").collect();
-    let superseded: Vec<u64> = ents.iter().filter(|e| e["superseded"] == true).map(|e| e["index"].as_u64().unwrap()).collect();
+    let superseded: Vec<u64> = ents
+        .iter()
+        .filter(|e| e["superseded"] == true)
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(superseded, [last_index - 2, last_index - 1, last_index]);
     assert_eq!(ents.last().unwrap()["term"], 3);
-    assert_eq!(ents.last().unwrap()["file"], format!("{:016x}-{:016x}.wal", 1, last_index - 2));
+    assert_eq!(
+        ents.last().unwrap()["file"],
+        format!("{:016x}-{:016x}.wal", 1, last_index - 2)
+    );
     // inspect: last index/term from the new file, three overwritten entries.
     let dir = d.parent().unwrap().join("m");
     std::fs::create_dir_all(dir.join("snap")).unwrap();
     std::fs::rename(&d, dir.join("wal")).unwrap();
-    let r = run(&["inspect".as_ref(), dir.as_os_str(), "-w".as_ref(), "json".as_ref()]);
+    let r = run(&[
+        "inspect".as_ref(),
+        dir.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["raft"]["last_index"], last_index + 1);
     assert_eq!(v["raft"]["last_term"], 3);
@@ -553,23 +601,53 @@ fn second_file_continues_the_chain_and_overwrites_entries() {
 #[test]
 #[ignore]
 fn make_big_wal() {
-    let Some(dir) = std::env::var_os("ETCD_RESCUE_BIG_WAL") else { return };
+    let Some(dir) = std::env::var_os("ETCD_RESCUE_BIG_WAL") else {
+        return;
+    };
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut e = Encoder::new(0);
     e.crc_record();
-    e.message(RecordType::Metadata, &etcdserverpb::Metadata { node_id: 1, cluster_id: 2 });
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id: 1,
+            cluster_id: 2,
+        },
+    );
     e.message(RecordType::Snapshot, &walpb::Snapshot::default());
     let mut index = 0u64;
     while e.bytes().len() < 63_900_000 {
         index += 1;
         let irr = etcdserverpb::InternalRaftRequest {
-            header: Some(etcdserverpb::RequestHeader { id: index, ..Default::default() }),
-            put: Some(etcdserverpb::PutRequest { key: format!("key/{index:08}").into_bytes(), value: vec![b'v'; 64], ..Default::default() }),
+            header: Some(etcdserverpb::RequestHeader {
+                id: index,
+                ..Default::default()
+            }),
+            put: Some(etcdserverpb::PutRequest {
+                key: format!("key/{index:08}").into_bytes(),
+                value: vec![b'v'; 64],
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        e.message(RecordType::Entry, &raftpb::Entry { r#type: 0, term: 2, index, data: Some(irr.encode_to_vec()) });
-        e.message(RecordType::State, &raftpb::HardState { term: 2, vote: 1, commit: index });
+        e.message(
+            RecordType::Entry,
+            &raftpb::Entry {
+                r#type: 0,
+                term: 2,
+                index,
+                data: Some(irr.encode_to_vec()),
+            },
+        );
+        e.message(
+            RecordType::State,
+            &raftpb::HardState {
+                term: 2,
+                vote: 1,
+                commit: index,
+            },
+        );
     }
     let p = dir.join("0000000000000000-0000000000000000.wal");
     let _ = std::fs::remove_file(&p);

@@ -18,7 +18,7 @@ Examples:
   etcd-rescue inspect node1/ node2/ node3/          # several members
 
 JSON (-w json): one object for one PATH, an array for several. Top-level fields:
-  path, input (data-dir|member-dir|wal-dir|db-file|snap-file|wal-file),
+  format_version (1), path, input (data-dir|member-dir|wal-dir|db-file|snap-file|wal-file),
   identity {member_id, cluster_id (16-digit hex), name},
   membership {db, snap, snap_plus_wal, wal: {members:[{member_id, name, peer_urls,
     client_urls, is_learner}], removed:[hex]}, wal_conf_changes:[...]},

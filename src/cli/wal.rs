@@ -1,13 +1,12 @@
 //! `wal dump`: every WAL record, decoded.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use super::{print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
 use crate::error::Severity;
-use crate::ops::wal::{dump, Body, DumpOptions, DumpReport};
+use crate::ops::wal::{dump_to, Body, DumpEvent, DumpOptions, DumpRecord};
 
 /// Output format of the inspection commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +72,51 @@ pub(super) fn run(cmd: WalCommand) -> u8 {
     }
 }
 
+/// Buffered stdout that stops quietly on a closed pipe.
+struct Out {
+    w: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    failed: Option<std::io::Error>,
+}
+
+impl Out {
+    fn new() -> Out {
+        Out {
+            w: std::io::BufWriter::new(std::io::stdout().lock()),
+            failed: None,
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        use std::io::Write;
+        if self.failed.is_none() {
+            if let Err(e) = self
+                .w
+                .write_all(s.as_bytes())
+                .and_then(|()| self.w.write_all(b"\n"))
+            {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(), crate::error::Error> {
+        use std::io::Write;
+        let r = match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.w.flush(),
+        };
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(crate::error::Error::new(crate::error::ErrorKind::Io {
+                    op: "write",
+                    message: e.to_string(),
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn run_dump(a: &DumpArgs) -> u8 {
     let opts = DumpOptions {
         raw: a.raw,
@@ -80,18 +124,65 @@ fn run_dump(a: &DumpArgs) -> u8 {
         end_index: a.end_index,
         types: a.types.clone(),
     };
-    let r = match dump(&a.path, &opts) {
+    let mut out = Out::new();
+    let mut file_names: Vec<String> = Vec::new();
+    let res = dump_to(&a.path, &opts, |ev| match ev {
+        DumpEvent::Start { wal, files } => {
+            file_names = files.iter().map(|f| f.name.clone()).collect();
+            if a.write_out == Format::Table {
+                out.line(&format!("WAL {}", wal.display()));
+                for f in files {
+                    out.line(&format!(
+                        "  {} seq={} first-index={} size={}",
+                        f.name, f.seq, f.first_index, f.size
+                    ));
+                }
+                out.line("FILE   OFFSET     TYPE        TERM    INDEX  DATA");
+            }
+        }
+        DumpEvent::Record(rec) => match a.write_out {
+            Format::Json => out.line(&serde_json::to_string(&rec).unwrap_or_default()),
+            Format::Table => out.line(&table_line(&rec, &file_names)),
+        },
+    });
+    let r = match res {
         Ok(r) => r,
         Err(e) => {
             print_error(&e);
             return EXIT_UNREADABLE;
         }
     };
-    let out = match a.write_out {
-        Format::Json => render_json(&r),
-        Format::Table => render_table(&r),
-    };
-    if let Err(e) = emit(&out) {
+    match a.write_out {
+        Format::Json => {
+            for f in &r.findings {
+                let v = serde_json::json!({
+                    "type": "finding",
+                    "code": f.code,
+                    "severity": f.severity,
+                    "at": f.at,
+                    "message": f.message,
+                });
+                out.line(&v.to_string());
+            }
+            out.line(
+                &serde_json::json!({"type": "end", "stop": r.stop, "records": r.shown}).to_string(),
+            );
+        }
+        Format::Table => {
+            out.line(&format!(
+                "{} records; stop: {}",
+                r.shown,
+                serde_json::to_string(&r.stop).unwrap_or_default()
+            ));
+            for f in &r.findings {
+                out.line(&format!(
+                    "{:?}: {}: {}: {}",
+                    f.severity, f.code, f.at, f.message
+                ));
+            }
+        }
+    }
+    if let Err(e) = out.finish() {
         print_error(&e);
         return EXIT_UNREADABLE;
     }
@@ -102,121 +193,75 @@ fn run_dump(a: &DumpArgs) -> u8 {
     }
 }
 
-fn render_json(r: &DumpReport) -> String {
-    let mut out = String::new();
-    for rec in &r.records {
-        out.push_str(&serde_json::to_string(rec).unwrap_or_default());
-        out.push('\n');
-    }
-    for f in &r.findings {
-        let v = serde_json::json!({
-            "type": "finding",
-            "code": f.code,
-            "severity": f.severity,
-            "at": f.at,
-            "message": f.message,
-        });
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    let end = serde_json::json!({"type": "end", "stop": r.stop, "records": r.records.len()});
-    out.push_str(&end.to_string());
-    out.push('\n');
-    out
-}
-
-fn render_table(r: &DumpReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "WAL {}", r.wal.display());
-    for f in &r.files {
-        let _ = writeln!(
-            out,
-            "  {} seq={} first-index={} size={}",
-            f.name, f.seq, f.first_index, f.size
-        );
-    }
-    let _ = writeln!(out, "FILE   OFFSET     TYPE        TERM    INDEX  DATA");
-    let file_no = |name: &str| r.files.iter().position(|f| f.name == name).unwrap_or(0);
-    for rec in &r.records {
-        let (term, index, text) = match &rec.body {
-            Body::Metadata(m) => (
-                String::new(),
-                String::new(),
-                format!(
-                    "member_id={:016x} cluster_id={:016x}",
-                    m.node_id, m.cluster_id
-                ),
+fn table_line(rec: &DumpRecord, files: &[String]) -> String {
+    let file_no = files.iter().position(|f| *f == rec.file).unwrap_or(0);
+    let (term, index, text) = match &rec.body {
+        Body::Metadata(m) => (
+            String::new(),
+            String::new(),
+            format!(
+                "member_id={:016x} cluster_id={:016x}",
+                m.node_id, m.cluster_id
             ),
-            Body::Entry {
-                term,
-                index,
-                committed,
-                superseded,
-                payload,
-                ..
-            } => {
-                let mut t = payload.summary();
-                if !committed {
-                    t.push_str("  [uncommitted]");
-                }
-                if *superseded {
-                    t.push_str("  [superseded]");
-                }
-                (term.to_string(), index.to_string(), t)
-            }
-            Body::State { term, vote, commit } => (
-                String::new(),
-                String::new(),
-                format!("term={term} vote={vote} commit={commit}"),
-            ),
-            Body::Crc {} => (String::new(), String::new(), format!("crc={:08x}", rec.crc)),
-            Body::Snapshot {
-                index,
-                term,
-                voters,
-                ..
-            } => (
-                String::new(),
-                String::new(),
-                format!(
-                    "snapshot term={term} index={index}{}",
-                    voters
-                        .as_ref()
-                        .map(|v| format!(" voters={}", v.join(",")))
-                        .unwrap_or_default()
-                ),
-            ),
-            Body::Undecodable { error } => (
-                String::new(),
-                String::new(),
-                format!("undecodable: {error}"),
-            ),
-        };
-        let crc = if rec.crc_ok { "" } else { "  [CRC MISMATCH]" };
-        let tname = serde_json::to_value(rec.rtype)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:<6} {:<10} {:<9} {:>6} {:>8}  {}{}",
-            file_no(&rec.file),
-            format!("{:#x}", rec.offset),
-            tname,
+        ),
+        Body::Entry {
             term,
             index,
-            text,
-            crc
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{} records; stop: {}",
-        r.records.len(),
-        serde_json::to_string(&r.stop).unwrap_or_default()
-    );
-    for f in &r.findings {
-        let _ = writeln!(out, "{:?}: {}: {}: {}", f.severity, f.code, f.at, f.message);
-    }
-    out
+            committed,
+            superseded,
+            payload,
+            ..
+        } => {
+            let mut t = payload.summary();
+            if !committed {
+                t.push_str("  [uncommitted]");
+            }
+            if *superseded {
+                t.push_str("  [superseded]");
+            }
+            (term.to_string(), index.to_string(), t)
+        }
+        Body::State { term, vote, commit } => (
+            String::new(),
+            String::new(),
+            format!("term={term} vote={vote} commit={commit}"),
+        ),
+        Body::Crc {} => (String::new(), String::new(), format!("crc={:08x}", rec.crc)),
+        Body::Snapshot {
+            index,
+            term,
+            voters,
+            ..
+        } => (
+            String::new(),
+            String::new(),
+            format!(
+                "snapshot term={term} index={index}{}",
+                voters
+                    .as_ref()
+                    .map(|v| format!(" voters={}", v.join(",")))
+                    .unwrap_or_default()
+            ),
+        ),
+        Body::Undecodable { error } => (
+            String::new(),
+            String::new(),
+            format!("undecodable: {error}"),
+        ),
+    };
+    let crc = if rec.crc_ok { "" } else { "  [CRC MISMATCH]" };
+    let tname = serde_json::to_value(rec.rtype)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!(
+        "{:<6} {:<10} {:<9} {:>6} {:>8}  {}{}",
+        file_no,
+        format!("{:#x}", rec.offset),
+        tname,
+        term,
+        index,
+        text,
+        crc
+    )
 }

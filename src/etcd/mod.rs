@@ -2,12 +2,12 @@
 //! versions and the status figures.
 
 pub mod datadir;
-pub mod ids;
-pub mod keydiff;
-pub mod mvcc;
 pub mod dbinfo;
 pub mod entry;
+pub mod ids;
+pub mod keydiff;
 pub mod membership;
+pub mod mvcc;
 pub mod raftlog;
 pub mod replay;
 pub mod revision;

@@ -142,7 +142,13 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Result<CheckResult> {
             src.release_resident();
         }
     };
-    let mut r = check_bytes(src.bytes(), &db_path, input.kind == InputKind::File, &release, opts)?;
+    let mut r = check_bytes(
+        src.bytes(),
+        &db_path,
+        input.kind == InputKind::File,
+        &release,
+        opts,
+    )?;
     r.path = path.to_path_buf();
     if let Some((pid, _)) = src.lock_holder() {
         r.findings.insert(

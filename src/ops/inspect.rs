@@ -266,6 +266,8 @@ pub struct FileReport {
 /// Everything `inspect` learned.
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {
+    /// Version of this JSON schema (1); raised only on incompatible changes.
+    pub format_version: u32,
     /// The path given.
     pub path: PathBuf,
     /// data-dir, member-dir, wal-dir, db-file, snap-file or wal-file.
@@ -307,6 +309,7 @@ struct Dirs {
 pub fn inspect(path: &Path) -> Result<InspectReport> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, &e))?;
     let mut r = InspectReport {
+        format_version: 1,
         path: path.to_path_buf(),
         input: "data-dir",
         identity: None,
@@ -336,6 +339,8 @@ pub fn inspect(path: &Path) -> Result<InspectReport> {
         }
     } else {
         r.input = "wal-dir";
+        // Neither a data dir nor a member dir: it must hold WAL files, or there is nothing to read.
+        WalDir::open(path)?;
         Dirs {
             wal: Some(path.to_path_buf()),
             snap: None,
@@ -560,7 +565,12 @@ fn list_leftovers(dir: &Path, out: &mut Vec<String>, dbs: &mut Vec<String>) {
     }
 }
 
-fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Option<RaftLog> {
+/// Reads the raft part; returns the log and every entry of the WAL (from the first file, after overwrites).
+fn raft_part(
+    w: &WalDir,
+    snap_dir: Option<&Path>,
+    r: &mut InspectReport,
+) -> Option<(RaftLog, Vec<raftpb::Entry>)> {
     let log = match raftlog::load(w, snap_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -698,7 +708,9 @@ fn raft_part(w: &WalDir, snap_dir: Option<&Path>, r: &mut InspectReport) -> Opti
         wal: wal_m,
         wal_conf_changes: events,
     });
-    Some(log)
+    drop(full_ents);
+    let entries = full.entries.into_iter().map(|e| e.entry).collect();
+    Some((log, entries))
 }
 
 fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
@@ -711,13 +723,9 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             Err(Error::new(ErrorKind::BadPath("no wal directory".into())).in_file(wd))
         } {
             Ok(w) => {
-                log = raft_part(&w, d.snap.as_deref(), r);
-                if let Some(l) = &log {
-                    let segs = w.segments();
-                    let first_start = segs.first().map_or(0, |s| s.name.index);
-                    let full =
-                        wal::read_all(&l.decoded, &segs, 0, first_start.saturating_sub(1), 0);
-                    full_entries = full.entries.into_iter().map(|e| e.entry).collect();
+                if let Some((l, ents)) = raft_part(&w, d.snap.as_deref(), r) {
+                    log = Some(l);
+                    full_entries = ents;
                 }
             }
             Err(e) => {
@@ -732,6 +740,7 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
         }
     }
     if r.input == "wal-dir" {
+        fill_name(r);
         return Ok(());
     }
     let db_path = d.snap.as_ref().map(|s| s.join("db"));
@@ -782,7 +791,19 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             .unreadable
             .push(format!("db members: {}", e.in_file(&db_path))),
     }
-    // Name.
+    fill_name(r);
+    membership_warnings(r, rep.facts.consistent_index);
+    // WAL versus db.
+    if let Some(l) = &log {
+        let wd = wal_db(l, &full_entries, &db, &rep, r);
+        r.wal_db = wd;
+    }
+    r.db = Some(rep);
+    Ok(())
+}
+
+/// The member's name, from the first source that knows it.
+fn fill_name(r: &mut InspectReport) {
     if let (Some(id), Some(mr)) = (&mut r.identity, &r.membership) {
         let name = [&mr.db, &mr.snap_plus_wal, &mr.wal]
             .iter()
@@ -791,14 +812,6 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             .find(|n| !n.is_empty());
         id.name = name;
     }
-    membership_warnings(r);
-    // WAL versus db.
-    if let Some(l) = &log {
-        let wd = wal_db(l, &full_entries, &db, &rep, r);
-        r.wal_db = wd;
-    }
-    r.db = Some(rep);
-    Ok(())
 }
 
 fn summary(m: &Membership) -> String {
@@ -815,8 +828,17 @@ fn summary(m: &Membership) -> String {
         .join(",")
 }
 
-fn membership_warnings(r: &mut InspectReport) {
+/// Warns where membership sources disagree. A db behind the WAL (conf
+/// changes committed after its consistent index `ci`) is expected to differ
+/// until etcd replays them; that is reported as info.
+fn membership_warnings(r: &mut InspectReport, ci: Option<u64>) {
     let Some(mr) = &r.membership else { return };
+    let pending: Vec<u64> = mr
+        .wal_conf_changes
+        .iter()
+        .filter(|e| e.committed && e.index > ci.unwrap_or(0))
+        .map(|e| e.index)
+        .collect();
     let mut sources: Vec<(&str, &Membership)> = Vec::new();
     if let Some(m) = &mr.db {
         sources.push(("db members bucket", m));
@@ -841,10 +863,20 @@ fn membership_warnings(r: &mut InspectReport) {
                 .map(|x| (x.id, x.is_learner, &x.peer_urls))
                 .collect();
             if a != b {
+                let explained = first_name.starts_with("db") && !pending.is_empty();
                 warns.push(Warning::new(
                     "membership.disagree",
-                    Severity::Warning,
-                    format!("membership differs: {first_name} has [{}], {name} has [{}]", summary(first), summary(m)),
+                    if explained { Severity::Info } else { Severity::Warning },
+                    format!(
+                        "membership differs: {first_name} has [{}], {name} has [{}]{}",
+                        summary(first),
+                        summary(m),
+                        if explained {
+                            format!("; conf changes at index {pending:?} are committed but not yet applied to the db (consistent index {})", ci.map_or_else(|| "absent".to_string(), |c| c.to_string()))
+                        } else {
+                            String::new()
+                        }
+                    ),
                     "if committed conf changes are beyond the db's consistent index this is expected until etcd replays them; otherwise trust the raft log (WAL/.snap) and fix the member list with `etcdctl member` or restore with --initial-cluster",
                 ));
             }

@@ -118,8 +118,8 @@ pub struct DumpReport {
     pub wal: PathBuf,
     /// The files, in order.
     pub files: Vec<FileInfo>,
-    /// The records shown.
-    pub records: Vec<DumpRecord>,
+    /// Number of records shown (given to the sink).
+    pub shown: u64,
     /// Why reading stopped.
     pub stop: Stop,
     /// Problems.
@@ -150,8 +150,38 @@ fn hex_ids(v: &[u64]) -> Vec<String> {
     v.iter().map(|i| format!("{i:016x}")).collect()
 }
 
-/// Runs `wal dump`.
-pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
+/// What `wal dump` hands to its sink, in order.
+#[derive(Debug)]
+pub enum DumpEvent<'r> {
+    /// Before the first record: the WAL dir and its files.
+    Start {
+        /// The WAL dir.
+        wal: &'r Path,
+        /// Its files.
+        files: &'r [FileInfo],
+    },
+    /// One record.
+    Record(DumpRecord),
+}
+
+/// Runs `wal dump`, collecting the records (for small WALs and tests).
+pub fn dump(path: &Path, opts: &DumpOptions) -> Result<(DumpReport, Vec<DumpRecord>)> {
+    let mut v = Vec::new();
+    let r = dump_to(path, opts, |ev| {
+        if let DumpEvent::Record(rec) = ev {
+            v.push(rec);
+        }
+    })?;
+    Ok((r, v))
+}
+
+/// Runs `wal dump`, giving each record to `sink` as soon as it is decoded, so
+/// a large WAL is never held decoded in memory.
+pub fn dump_to<F: FnMut(DumpEvent<'_>)>(
+    path: &Path,
+    opts: &DumpOptions,
+    mut sink: F,
+) -> Result<DumpReport> {
     let w = open_wal(path)?;
     let segments = w.segments();
     let decoded = wal::decode(&segments, opts.raw);
@@ -183,7 +213,11 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
             size: f.size,
         })
         .collect();
-    let mut records = Vec::new();
+    sink(DumpEvent::Start {
+        wal: &w.dir,
+        files: &files,
+    });
+    let mut shown = 0u64;
     for rec in &decoded.records {
         let rtype = RecordType::of(rec.rtype);
         let data = rec.data.as_slice();
@@ -233,7 +267,8 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
         if !keep(&body, rtype, opts) {
             continue;
         }
-        records.push(DumpRecord {
+        shown = shown.saturating_add(1);
+        sink(DumpEvent::Record(DumpRecord {
             file: w
                 .listing
                 .segments
@@ -245,12 +280,12 @@ pub fn dump(path: &Path, opts: &DumpOptions) -> Result<DumpReport> {
             crc: rec.crc,
             crc_ok: rec.crc_ok,
             body,
-        });
+        }));
     }
     Ok(DumpReport {
         wal: w.dir.clone(),
         files,
-        records,
+        shown,
         stop: decoded.stop,
         findings,
     })
