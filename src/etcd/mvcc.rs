@@ -188,6 +188,18 @@ fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64
 
 /// `HashKV` at `rev` (0 = current revision), as the etcd the rule belongs to.
 pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
+    hash_kv_with(db, rev, rule, true)
+}
+
+/// [`hash_kv`]; with `need_keep_len` false, a never-compacted db (compact
+/// revision < 1, so `keep` cannot matter) is hashed in one pass instead of
+/// two, and `keep_len` is reported as 0.
+pub fn hash_kv_with(
+    db: &Db<'_>,
+    rev: i64,
+    rule: TombstoneRule,
+    need_keep_len: bool,
+) -> Result<HashKv> {
     let (finished, scheduled) = compact_revisions(db)?;
     let mut compact = finished.unwrap_or(-1);
     if let Some(s) = scheduled {
@@ -204,18 +216,25 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
         }));
     }
     let at = if rev > 0 { rev } else { i64::MAX };
-    let (keep, keep_len, last_main) = keep_at(db, at, compact)?;
+    let one_pass = !need_keep_len && compact < 1 && rev > 0;
+    let (keep, keep_len, last_main) = if one_pass {
+        (HashSet::new(), 0, 1)
+    } else {
+        keep_at(db, at, compact)?
+    };
     let current = last_main.max(compact).max(scheduled.unwrap_or(0));
-    if rev > current {
+    if rev > current && !one_pass {
         return Err(Error::new(ErrorKind::FutureRevision { rev, current }));
     }
     let at = if rev > 0 { rev } else { current };
+    let mut last_main = last_main;
     let mut crc = crc32c::crc32c(schema::KEY);
     let mut rules_differ = false;
     if let Some(bucket) = db.bucket(schema::KEY)? {
         for e in bucket.cursor(db) {
             let e = e?;
             let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
+            last_main = r.main;
             if r.main > at {
                 continue;
             }
@@ -231,6 +250,10 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
             crc = crc32c::crc32c_append(crc, e.key);
             crc = crc32c::crc32c_append(crc, e.value);
         }
+    }
+    let current = last_main.max(compact).max(scheduled.unwrap_or(0));
+    if rev > current {
+        return Err(Error::new(ErrorKind::FutureRevision { rev, current }));
     }
     Ok(HashKv {
         hash: crc,

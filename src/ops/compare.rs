@@ -454,7 +454,7 @@ fn hash_at(db_path: &Path, rev: i64, rule: TombstoneRule) -> Result<u32> {
     let src = Source::open(db_path)?;
     let body = Trailer::body(src.bytes());
     let db = Db::open(body).map_err(|e| e.in_file(db_path))?;
-    Ok(mvcc::hash_kv(&db, rev, rule)
+    Ok(mvcc::hash_kv_with(&db, rev, rule, false)
         .map_err(|e| e.in_file(db_path))?
         .hash)
 }

@@ -921,7 +921,21 @@ fn wal_db(
         .map_or(true, |e| e.index == ci.saturating_add(1));
     let replay_complete = contiguous && crate::bytes::to_u64(beyond.len()) == expected;
     let db_revision = rep.status.as_ref().map_or(0, |s| s.revision);
-    let revision_after_replay = if replay_complete {
+    let writes_beyond = beyond
+        .iter()
+        .any(|e| matches!(entry::payload(e), Payload::Request { .. }));
+    let revision_after_replay = if replay_complete && !writes_beyond && rep.status.is_some() {
+        // Nothing to apply: skip loading the key space (seconds on a large db).
+        Some(
+            [
+                rep.facts.scheduled_compact_revision,
+                rep.facts.finished_compact_revision,
+            ]
+            .iter()
+            .flatten()
+            .fold(db_revision, |a, b| a.max(*b)),
+        )
+    } else if replay_complete {
         match Model::from_db(
             db,
             &[
