@@ -344,3 +344,16 @@ fn live_failure_classes() {
     assert_eq!((code, kinds(&v)), (1, vec!["duplicate-member".to_string()]), "{v:#}");
     assert_eq!(names(finding(&v, "duplicate-member")), ["n2", "n3"]);
 }
+
+#[test]
+fn compacted_snapshot_and_its_raw_db_match_live_hashkv() {
+    // expected/live.hashkv.json: hash 876240483 at revision 31, compact revision 25.
+    let (a, b) = (td("basic/snapshot.db"), td("basic/raw.db"));
+    let (code, v) = compare(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!((v["hash_revision"].as_i64(), v["compact_revision"].as_i64()), (Some(31), Some(25)));
+    for m in v["members"].as_array().unwrap() {
+        assert_eq!(m["hash_kv"], 876_240_483u32);
+        assert_eq!(m["input"], "snapshot");
+    }
+}

@@ -25,10 +25,12 @@ use serde::{Serialize, Serializer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::etcd::keydiff::{self, KeyDifference};
 use crate::etcd::membership::{self, id_hex, Membership};
-use crate::etcd::mvcc::{self, TombstoneRule};
+use crate::etcd::mvcc::{self, HashKvPlan, HashKvVisitor, TombstoneRule};
+use crate::etcd::status;
+use crate::formats::bbolt::CheckReport;
 use crate::formats::bbolt::Db;
 use crate::formats::trailer::Trailer;
-use crate::ops::inspect::{inspect, InspectReport};
+use crate::ops::inspect::{inspect_with, InspectOptions, InspectReport};
 use crate::source::Source;
 
 /// Margin added to the smallest bump: at least this many revisions.
@@ -257,16 +259,15 @@ fn is_empty_dir(path: &Path) -> bool {
         && !path.join("snap").exists()
 }
 
-fn row_from(path: &Path, r: &InspectReport) -> MemberRow {
+fn row_from(path: &Path, r: &InspectReport, last: Option<i64>) -> MemberRow {
     let db = r.db.as_ref();
-    let status = db.and_then(|d| d.status.as_ref());
     let compact = db.map(|d| {
         d.facts
             .finished_compact_revision
             .unwrap_or(-1)
             .max(d.facts.scheduled_compact_revision.unwrap_or(-1))
     });
-    let revision = status.map(|s| s.revision.max(compact.unwrap_or(-1)));
+    let revision = last.map(|l| l.max(compact.unwrap_or(-1)));
     let (membership, membership_source) = membership_of(r);
     let hs = r.raft.as_ref().and_then(|x| x.hard_state);
     let wd = r.wal_db.as_ref();
@@ -305,8 +306,8 @@ fn row_from(path: &Path, r: &InspectReport) -> MemberRow {
         raft_term: hs.map(|h| h.term),
         raft_commit: hs.map(|h| h.commit),
         hash_kv: None,
-        status_hash: status.map(|s| s.hash),
-        empty: status.is_none_or(|s| s.revision <= 0) && r.file.is_none(),
+        status_hash: None,
+        empty: last.is_none() && r.file.is_none(),
         unreadable: r.unreadable.clone(),
     }
 }
@@ -340,7 +341,7 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
             if is_empty_dir(p) {
                 return Ok((empty_row(p), None));
             }
-            let r = inspect(p)?;
+            let r = inspect_with(p, InspectOptions { status_walk: false })?;
             if r.input == "wal-dir" || r.input == "wal-file" || r.input == "snap-file" {
                 return Err(Error::new(ErrorKind::BadPath(
                     "not a data dir, member dir or snapshot: give the data dir (the one holding member/)".into(),
@@ -354,8 +355,16 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
                 )))
                 .in_file(p));
             }
-            let row = row_from(p, &r);
-            Ok((row, db_path_of(p, &r)))
+            let db_path = db_path_of(p, &r);
+            let last = match &db_path {
+                Some(d) => {
+                    let src = Source::open(d)?;
+                    let db = Db::open(Trailer::body(src.bytes())).map_err(|e| e.in_file(d))?;
+                    mvcc::last_revision(&db).map_err(|e| e.in_file(d))?
+                }
+                None => None,
+            };
+            Ok((row_from(p, &r, last), db_path))
         })
         .collect();
     let mut rows = Vec::new();
@@ -388,17 +397,22 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
         (Some(cur), _) => Some(cur),
         _ => None,
     };
-    // 3. HashKV at R.
-    if let Some(r) = hash_revision {
-        let hashes: Vec<(usize, Result<u32>)> = data
-            .par_iter()
-            .filter_map(|&i| dbs.get(i).cloned().flatten().map(|p| (i, p)))
-            .map(|(i, p)| (i, hash_at(&p, r, rule)))
-            .collect();
-        for (i, h) in hashes {
-            if let Some(row) = rows.get_mut(i) {
-                row.hash_kv = Some(h?);
-            }
+    // 3. One walk per db: the status hash and structural check, with HashKV
+    //    at R riding along.
+    let walks: Vec<(usize, Result<Walked>)> = (0..rows.len())
+        .into_par_iter()
+        .filter_map(|i| dbs.get(i).cloned().flatten().map(|p| (i, p)))
+        .map(|(i, p)| {
+            let at = hash_revision.filter(|_| data.contains(&i));
+            (i, walk(&p, at, rule))
+        })
+        .collect();
+    for (i, w) in walks {
+        let w = w?;
+        if let Some(row) = rows.get_mut(i) {
+            row.status_hash = w.status_hash;
+            row.hash_kv = w.hash_kv;
+            row.unreadable.extend(w.problem);
         }
     }
     // 4. Findings.
@@ -450,13 +464,42 @@ fn empty_row(p: &Path) -> MemberRow {
     }
 }
 
-fn hash_at(db_path: &Path, rev: i64, rule: TombstoneRule) -> Result<u32> {
+struct Walked {
+    status_hash: Option<u32>,
+    hash_kv: Option<u32>,
+    problem: Option<String>,
+}
+
+fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> {
     let src = Source::open(db_path)?;
-    let body = Trailer::body(src.bytes());
-    let db = Db::open(body).map_err(|e| e.in_file(db_path))?;
-    Ok(mvcc::hash_kv_with(&db, rev, rule, false)
-        .map_err(|e| e.in_file(db_path))?
-        .hash)
+    let in_file = |e: Error| e.in_file(db_path);
+    let db = Db::open(Trailer::body(src.bytes())).map_err(in_file)?;
+    let plan = match at {
+        Some(rev) => Some(HashKvPlan::new(&db, rev, rule).map_err(in_file)?),
+        None => None,
+    };
+    let mut report = CheckReport::default();
+    let (status, hash_kv) = match &plan {
+        Some(plan) => {
+            let mut v = HashKvVisitor::new(plan);
+            let s = status::compute_with(&db, None, &mut report, &|_| {}, &mut v);
+            (s, v.hash())
+        }
+        None => (status::compute(&db, None, &mut report), None),
+    };
+    Ok(match status {
+        Ok(s) => Walked {
+            status_hash: Some(s.hash),
+            hash_kv,
+            problem: None,
+        },
+        // A damaged db: its hashes are not trusted; the row says why.
+        Err(e) => Walked {
+            status_hash: None,
+            hash_kv: None,
+            problem: Some(format!("{}", in_file(e))),
+        },
+    })
 }
 
 fn labels(rows: &[MemberRow], idx: &[usize]) -> Vec<String> {
