@@ -65,7 +65,11 @@ fn names(f: &Value) -> Vec<String> {
 
 #[test]
 fn cluster3_members_are_consistent() {
-    let dirs = [td("cluster3/data/n1"), td("cluster3/data/n2"), td("cluster3/data/n3")];
+    let dirs = [
+        td("cluster3/data/n1"),
+        td("cluster3/data/n2"),
+        td("cluster3/data/n3"),
+    ];
     let guard = InputGuard::new(&dirs);
     let paths: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let (code, v) = compare(&paths, &[]);
@@ -76,7 +80,10 @@ fn cluster3_members_are_consistent() {
     for m in v["members"].as_array().unwrap() {
         // manifest: n*.live_hashkv=573114790 (etcdctl endpoint hashkv of the live members)
         assert_eq!(m["hash_kv"], 573_114_790u32, "{m:#}");
-        assert_eq!(m["cluster_id"], format!("{:016x}", 16_334_315_737_958_297_307u64));
+        assert_eq!(
+            m["cluster_id"],
+            format!("{:016x}", 16_334_315_737_958_297_307u64)
+        );
         assert_eq!(m["membership"].as_array().unwrap().len(), 3);
         assert_eq!(m["raft_commit"], 115);
     }
@@ -90,7 +97,10 @@ fn cluster3_members_are_consistent() {
         dirs[1].display().to_string(),
     ]);
     r.expect_code(0);
-    assert!(r.stdout.contains("HASHKV@104") && r.stdout.contains("verdict: consistent"), "{r}");
+    assert!(
+        r.stdout.contains("HASHKV@104") && r.stdout.contains("verdict: consistent"),
+        "{r}"
+    );
     guard.check();
 }
 
@@ -101,7 +111,11 @@ fn other_cluster_is_reported() {
     assert_eq!(code, 1);
     assert_eq!(v["verdict"], "divergent");
     let k = kinds(&v);
-    for want in ["cluster-id-mismatch", "different-data", "membership-mismatch"] {
+    for want in [
+        "cluster-id-mismatch",
+        "different-data",
+        "membership-mismatch",
+    ] {
         assert!(k.contains(&want.to_string()), "{want} missing: {v:#}");
     }
     // Different clusters: not "stale" (that is for one cluster's old dirs).
@@ -143,7 +157,10 @@ fn snapshot_bump_advice_and_unreadable_path() {
     let (a, snap) = (td("single-node/data/n1"), td("basic/snapshot.db"));
     let (_, v) = compare(&[&a, &snap], &[]);
     let rf = v["bump"]["restore_from"].as_array().unwrap();
-    let s = rf.iter().find(|x| x["from"].as_str().unwrap().ends_with("snapshot.db")).unwrap();
+    let s = rf
+        .iter()
+        .find(|x| x["from"].as_str().unwrap().ends_with("snapshot.db"))
+        .unwrap();
     let highest = v["bump"]["highest_revision"].as_i64().unwrap();
     assert_eq!(
         s["bump_revision"].as_i64().unwrap(),
@@ -157,7 +174,10 @@ fn snapshot_bump_advice_and_unreadable_path() {
 // ---- live: every failure class built with real etcd 3.5.1 -------------------
 
 fn etcdutl(bin: &Path, args: &[&str]) {
-    let out = Command::new(bin.join("etcdutl")).args(args).output().unwrap();
+    let out = Command::new(bin.join("etcdutl"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "etcdutl {args:?}: {}",
@@ -245,7 +265,11 @@ fn live_failure_classes() {
         copy_tree(&m.data_dir, &lag.join(&m.name));
     }
     let (code, v) = compare(&[&lag.join("n1"), &lag.join("n2"), &lag.join("n3")], &[]);
-    assert_eq!((code, kinds(&v)), (0, vec!["lagging".to_string()]), "lagging: {v:#}");
+    assert_eq!(
+        (code, kinds(&v)),
+        (0, vec!["lagging".to_string()]),
+        "lagging: {v:#}"
+    );
     assert_eq!(names(finding(&v, "lagging")), ["n3"]);
     assert_eq!(v["verdict"], "consistent");
 
@@ -264,23 +288,38 @@ fn live_failure_classes() {
         .status
         .success()
     {
-        assert!(std::time::Instant::now() < deadline, "member add kept failing");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "member add kept failing"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     c.ctl(0, &["put", "after-member-add", "z"]);
     c.stop(0);
     c.stop(1);
-    let (a, b, old) = (&c.members[0].data_dir, &c.members[1].data_dir, &c.members[2].data_dir);
+    let (a, b, old) = (
+        &c.members[0].data_dir,
+        &c.members[1].data_dir,
+        &c.members[2].data_dir,
+    );
     let (code, v) = compare(&[a, b, old], &[]);
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["verdict"], "divergent");
-    assert!(kinds(&v).contains(&"stale-member".to_string()), "stale: {v:#}");
-    assert!(kinds(&v).contains(&"membership-mismatch".to_string()), "stale: {v:#}");
+    assert!(
+        kinds(&v).contains(&"stale-member".to_string()),
+        "stale: {v:#}"
+    );
+    assert!(
+        kinds(&v).contains(&"membership-mismatch".to_string()),
+        "stale: {v:#}"
+    );
     assert_eq!(names(finding(&v, "stale-member")), ["n3"]);
     drop(c);
 
     // Restores with etcdutl: the control and each wrong-flag class.
-    let peers: Vec<String> = (0..4).map(|_| format!("http://127.0.0.1:{}", util::free_port())).collect();
+    let peers: Vec<String> = (0..4)
+        .map(|_| format!("http://127.0.0.1:{}", util::free_port()))
+        .collect();
     let cluster = format!("n1={},n2={},n3={}", peers[0], peers[1], peers[2]);
     let tok = "restored";
     let set = |name: &str| tmp.path().join(name);
@@ -300,7 +339,11 @@ fn live_failure_classes() {
     let n2 = restore(&bin, &snap2, &diff, "n2", &cluster, tok);
     let n3 = restore(&bin, &snap1, &diff, "n3", &cluster, tok);
     let (code, v) = compare(&[&n1, &n2, &n3], &["--keys"]);
-    assert_eq!((code, kinds(&v)), (1, vec!["different-data".to_string()]), "{v:#}");
+    assert_eq!(
+        (code, kinds(&v)),
+        (1, vec!["different-data".to_string()]),
+        "{v:#}"
+    );
     let best = v["best_seed"]["member"].as_str().unwrap();
     assert!(best.ends_with("n1") || best.ends_with("n2"), "{best}");
 
@@ -310,7 +353,11 @@ fn live_failure_classes() {
     std::fs::create_dir_all(one.join("n2")).unwrap();
     std::fs::create_dir_all(one.join("n3")).unwrap();
     let (code, v) = compare(&[&n1, &one.join("n2"), &one.join("n3")], &[]);
-    assert_eq!((code, kinds(&v)), (1, vec!["empty-member".to_string()]), "{v:#}");
+    assert_eq!(
+        (code, kinds(&v)),
+        (1, vec!["empty-member".to_string()]),
+        "{v:#}"
+    );
     assert_eq!(names(finding(&v, "empty-member")), ["n2", "n3"]);
 
     // One member with another token.
@@ -320,7 +367,10 @@ fn live_failure_classes() {
     let n3 = restore(&bin, &snap2, &tk, "n3", &cluster, "another-token");
     let (code, v) = compare(&[&n1, &n2, &n3], &[]);
     assert_eq!(code, 1);
-    assert!(kinds(&v).contains(&"cluster-id-mismatch".to_string()), "{v:#}");
+    assert!(
+        kinds(&v).contains(&"cluster-id-mismatch".to_string()),
+        "{v:#}"
+    );
 
     // One member with another --initial-cluster (n3 believes n2 has another URL).
     let ic = set("initial-cluster");
@@ -341,7 +391,11 @@ fn live_failure_classes() {
     let n3 = dup.join("n3");
     restore_into(&bin, &snap2, &n3, "n2", &cluster, tok);
     let (code, v) = compare(&[&n1, &n2, &n3], &[]);
-    assert_eq!((code, kinds(&v)), (1, vec!["duplicate-member".to_string()]), "{v:#}");
+    assert_eq!(
+        (code, kinds(&v)),
+        (1, vec!["duplicate-member".to_string()]),
+        "{v:#}"
+    );
     assert_eq!(names(finding(&v, "duplicate-member")), ["n2", "n3"]);
 }
 
@@ -351,7 +405,10 @@ fn compacted_snapshot_and_its_raw_db_match_live_hashkv() {
     let (a, b) = (td("basic/snapshot.db"), td("basic/raw.db"));
     let (code, v) = compare(&[&a, &b], &[]);
     assert_eq!(code, 0, "{v:#}");
-    assert_eq!((v["hash_revision"].as_i64(), v["compact_revision"].as_i64()), (Some(31), Some(25)));
+    assert_eq!(
+        (v["hash_revision"].as_i64(), v["compact_revision"].as_i64()),
+        (Some(31), Some(25))
+    );
     for m in v["members"].as_array().unwrap() {
         assert_eq!(m["hash_kv"], 876_240_483u32);
         assert_eq!(m["input"], "snapshot");

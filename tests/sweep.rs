@@ -20,7 +20,9 @@ fn exercise(data: &[u8]) -> (bool, Duration) {
     let path = Path::new("mutated.db");
     // The trailer digest is checked once on the base file; per mutation it would
     // only add a SHA-256 pass (every mutation breaks it anyway).
-    let opts = CheckOptions { verify_trailer: false };
+    let opts = CheckOptions {
+        verify_trailer: false,
+    };
     let sound = match check_bytes(data, path, true, &|_| {}, opts) {
         Ok(r) => r.sound,
         Err(e) => {
@@ -42,8 +44,14 @@ fn every_byte_of_a_real_db_mutated() {
     let base = std::fs::read(&src).unwrap();
     let (sound, _) = exercise(&base);
     assert!(sound);
-    let opts = CheckOptions { verify_trailer: true };
-    assert!(check_bytes(&base, Path::new("base.db"), true, &|_| {}, opts).unwrap().sound);
+    let opts = CheckOptions {
+        verify_trailer: true,
+    };
+    assert!(
+        check_bytes(&base, Path::new("base.db"), true, &|_| {}, opts)
+            .unwrap()
+            .sound
+    );
     let mut worst = Duration::ZERO;
     let (mut sound_n, mut refused_n) = (0u64, 0u64);
     let mut data = base.clone();

@@ -153,7 +153,13 @@ fn render(r: &CompareReport) -> String {
     } else {
         out.push_str("findings:\n");
         for f in &r.findings {
-            let _ = writeln!(out, "  {} [{}]: {}", f.kind.name(), f.members.join(", "), f.detail);
+            let _ = writeln!(
+                out,
+                "  {} [{}]: {}",
+                f.kind.name(),
+                f.members.join(", "),
+                f.detail
+            );
             for k in &f.keys {
                 let _ = writeln!(
                     out,
@@ -168,8 +174,10 @@ fn render(r: &CompareReport) -> String {
                         out,
                         "      {:?}  a: {}  b: {}",
                         d.key,
-                        d.a_mod_revision.map_or_else(|| "absent".into(), |v| format!("mod {v}")),
-                        d.b_mod_revision.map_or_else(|| "absent".into(), |v| format!("mod {v}")),
+                        d.a_mod_revision
+                            .map_or_else(|| "absent".into(), |v| format!("mod {v}")),
+                        d.b_mod_revision
+                            .map_or_else(|| "absent".into(), |v| format!("mod {v}")),
                     );
                 }
             }

@@ -2,19 +2,32 @@
 //! snapshots, and say whether they hold the same cluster and the same data.
 //!
 //! Steps:
-//! 1. every input is read in parallel with [`inspect`] (identity from the WAL
-//!    metadata, membership, HardState, consistent index, the revision after
-//!    WAL replay, the status hash);
+//! 1. every input is read in parallel with [`inspect_with`] without its db
+//!    walk (identity from the WAL metadata, membership, HardState, consistent
+//!    index, the revision after WAL replay), plus the db's current revision
+//!    from the last key ([`mvcc::last_revision`], a few pages);
 //! 2. the common hash revision R is the lowest current revision among the
-//!    members that hold data; it must be at or above the highest compact
-//!    revision, or no common revision can be hashed (a `lagging` finding says so);
-//! 3. HashKV at R is computed for every such member, in parallel (one
-//!    streaming pass each, see [`mvcc::hash_kv`]);
-//! 4. findings are derived from the rows (see [`Kind`]), the verdict is
+//!    inputs that hold data; it must be at or above the highest compact
+//!    revision, or no common revision can be hashed (a note says so);
+//! 3. one walk per db, in parallel: the `snapshot status` walk (status hash
+//!    and structural check) with HashKV at R riding along
+//!    ([`HashKvVisitor`]; a `keep` pass first only on compacted dbs);
+//! 4. findings are derived from the rows (see [`Kind`]); the verdict is
 //!    `divergent` when any finding but `lagging` is present.
 //!
 //! Snapshot files carry no member identity: they take part in the data
 //! comparison (hash, lagging, bump) but not in the identity checks.
+//! A member whose db fails the structural check gets no hashes (the row says
+//! why) and is left out of the data comparison.
+//!
+//! Bump advice: `--bump-revision` = highest revision reached − the restored
+//! revision + margin. "Reached" is per member: the revision after replaying
+//! its committed WAL entries (exact when the WAL holds them all, else one per
+//! committed entry beyond the db, an upper bound), plus one per uncommitted
+//! WAL entry (a txn or put raises the revision by one at most). The margin,
+//! max(1000, highest / 100), covers writes that reached a member not given
+//! here, or a copy taken while etcd still ran; a larger bump only makes
+//! revisions jump further, a smaller one can make watchers miss events.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -120,7 +133,10 @@ fn ser_opt_id<S: Serializer>(id: &Option<u64>, s: S) -> std::result::Result<S::O
     }
 }
 
-fn ser_opt_ids<S: Serializer>(ids: &Option<Vec<u64>>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_opt_ids<S: Serializer>(
+    ids: &Option<Vec<u64>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match ids {
         Some(v) => membership::ser_ids(v, s),
         None => s.serialize_none(),
@@ -376,7 +392,10 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
     }
     // 2. The common revision.
     let data: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows.get(i).is_some_and(|r| !r.empty && r.revision.is_some()))
+        .filter(|&i| {
+            rows.get(i)
+                .is_some_and(|r| !r.empty && r.revision.is_some())
+        })
         .collect();
     let min_current = data
         .iter()
@@ -513,7 +532,10 @@ fn show(rows: &[MemberRow], idx: &[usize]) -> String {
 }
 
 /// Groups of row indexes by a key, largest group first (ties: first seen).
-fn group_by<K: Ord + Clone>(rows: &[MemberRow], key: impl Fn(&MemberRow) -> Option<K>) -> Vec<(K, Vec<usize>)> {
+fn group_by<K: Ord + Clone>(
+    rows: &[MemberRow],
+    key: impl Fn(&MemberRow) -> Option<K>,
+) -> Vec<(K, Vec<usize>)> {
     let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let Some(k) = key(r) else { continue };
@@ -522,7 +544,7 @@ fn group_by<K: Ord + Clone>(rows: &[MemberRow], key: impl Fn(&MemberRow) -> Opti
             None => groups.push((k, vec![i])),
         }
     }
-    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
     groups
 }
 
@@ -587,8 +609,14 @@ fn key_diff(
         Db::open(Trailer::body(sa.bytes()))?,
         Db::open(Trailer::body(sb.bytes()))?,
     );
-    let (ka, kb) = rayon::join(|| keydiff::state_at(&da, rev), || keydiff::state_at(&db, rev));
-    let (ka, kb) = (ka.map_err(|e| e.in_file(sa.path()))?, kb.map_err(|e| e.in_file(sb.path()))?);
+    let (ka, kb) = rayon::join(
+        || keydiff::state_at(&da, rev),
+        || keydiff::state_at(&db, rev),
+    );
+    let (ka, kb) = (
+        ka.map_err(|e| e.in_file(sa.path()))?,
+        kb.map_err(|e| e.in_file(sb.path()))?,
+    );
     let (keys, truncated) = keydiff::first_differences(&ka, &kb, limit);
     let name = |i: usize| rows.get(i).map(|r| r.path.clone()).unwrap_or_default();
     Ok(KeyDiffReport {
@@ -624,7 +652,10 @@ fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
     // Cluster ids.
     let by_cluster = group_by(rows, |r| r.cluster_id);
     if by_cluster.len() > 1 {
-        let members: Vec<usize> = by_cluster.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        let members: Vec<usize> = by_cluster
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
         let desc: Vec<String> = by_cluster
             .iter()
             .map(|(c, v)| format!("[{}] cluster {}", show(rows, v), id_hex(*c)))
@@ -666,7 +697,10 @@ fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
         }
     });
     if by_members.len() > 1 {
-        let members: Vec<usize> = by_members.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        let members: Vec<usize> = by_members
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
         let desc: Vec<String> = by_members
             .iter()
             .map(|(m, v)| {
@@ -794,7 +828,10 @@ fn lagging(
     }
     let at = |v: &[(usize, i64)]| {
         v.iter()
-            .filter_map(|(i, e)| rows.get(*i).map(|r| format!("{} is at revision {e}", r.path)))
+            .filter_map(|(i, e)| {
+                rows.get(*i)
+                    .map(|r| format!("{} is at revision {e}", r.path))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -799,7 +799,13 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport, opts: InspectOptions) -> Result
             return Ok(());
         }
     };
-    let rep = db_part(&db_path, crate::bytes::to_u64(src.bytes().len()), &db, r, opts);
+    let rep = db_part(
+        &db_path,
+        crate::bytes::to_u64(src.bytes().len()),
+        &db,
+        r,
+        opts,
+    );
     // Membership from the db.
     match membership::from_db(&db) {
         Ok((m, problems)) => {
@@ -953,48 +959,49 @@ fn wal_db(
     let replay_complete = contiguous && crate::bytes::to_u64(beyond.len()) == expected;
     let db_revision = match &rep.status {
         Some(s) => Some(s.revision),
-        None => crate::etcd::mvcc::last_revision(db).ok().map(|x| x.unwrap_or(0)),
+        None => crate::etcd::mvcc::last_revision(db)
+            .ok()
+            .map(|x| x.unwrap_or(0)),
     };
     let writes_beyond = beyond
         .iter()
         .any(|e| matches!(entry::payload(e), Payload::Request { .. }));
-    let revision_after_replay = if let (true, false, Some(db_revision)) =
-        (replay_complete, writes_beyond, db_revision)
-    {
-        // Nothing to apply: skip loading the key space (seconds on a large db).
-        Some(
-            [
-                rep.facts.scheduled_compact_revision,
-                rep.facts.finished_compact_revision,
-            ]
-            .iter()
-            .flatten()
-            .fold(db_revision, |a, b| a.max(*b)),
-        )
-    } else if replay_complete {
-        match Model::from_db(
-            db,
-            &[
-                rep.facts.scheduled_compact_revision,
-                rep.facts.finished_compact_revision,
-            ],
-        ) {
-            Ok(mut m) => {
-                for e in &beyond {
-                    if let Payload::Request { irr, .. } = entry::payload(e) {
-                        m.apply(&irr);
+    let revision_after_replay =
+        if let (true, false, Some(db_revision)) = (replay_complete, writes_beyond, db_revision) {
+            // Nothing to apply: skip loading the key space (seconds on a large db).
+            Some(
+                [
+                    rep.facts.scheduled_compact_revision,
+                    rep.facts.finished_compact_revision,
+                ]
+                .iter()
+                .flatten()
+                .fold(db_revision, |a, b| a.max(*b)),
+            )
+        } else if replay_complete {
+            match Model::from_db(
+                db,
+                &[
+                    rep.facts.scheduled_compact_revision,
+                    rep.facts.finished_compact_revision,
+                ],
+            ) {
+                Ok(mut m) => {
+                    for e in &beyond {
+                        if let Payload::Request { irr, .. } = entry::payload(e) {
+                            m.apply(&irr);
+                        }
                     }
+                    Some(m.revision)
                 }
-                Some(m.revision)
+                Err(e) => {
+                    r.unreadable.push(format!("db keyspace for replay: {e}"));
+                    None
+                }
             }
-            Err(e) => {
-                r.unreadable.push(format!("db keyspace for replay: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+        } else {
+            None
+        };
     let snap_index = l.chosen.as_ref().map_or(0, snap::SnapFile::index);
     let needs_snap_db = snap_index > ci;
     if !beyond.is_empty() {

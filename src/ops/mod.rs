@@ -2,8 +2,8 @@
 //! here prints.
 
 pub mod check;
-pub mod hashkv;
 pub mod compare;
+pub mod hashkv;
 pub mod inspect;
 pub mod status;
 pub mod wal;
