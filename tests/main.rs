@@ -44,3 +44,6 @@ mod cmd_inspect;
 
 /// `wal dump`, byte-exact WAL re-encoding, etcdutl restore's WAL, WAL corruption.
 mod cmd_wal;
+
+/// `compare` of several members and snapshots; live failure classes.
+mod cmd_compare;

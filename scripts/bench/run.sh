@@ -265,7 +265,10 @@ cmp_restore() {
 }
 cmp_compare() {
   reset_cmp
-  ours_or_skip ours ours "" compare -- "$OURS" compare "$DIR/member-a" "$DIR/member-b" "$DIR/member-c"
+  # The three dirs are copies of one member: compare rightly reports
+  # duplicate-member and exits 1 (divergent); only 2 (could not read) fails.
+  ours_or_skip ours ours "" compare -- sh -c '"$0" compare "$@"; [ $? -le 1 ]' \
+    "$OURS" "$DIR/member-a" "$DIR/member-b" "$DIR/member-c"
   etcdutl_or_skip "" snapshot status "$MEMBER_DB" -w json
   run_cmp compare "member-a,b,c" "ours reads 3 member dirs; reference is ONE etcdutl snapshot status"
 }

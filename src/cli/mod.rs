@@ -4,6 +4,7 @@
 mod check;
 mod diff;
 mod get;
+mod compare;
 mod hashkv;
 mod inspect;
 mod keys;
@@ -87,6 +88,8 @@ enum Command {
     Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
     Inspect(inspect::InspectArgs),
+    /// Compare stopped members and snapshots: identity, membership, data; best seed and bump.
+    Compare(compare::CompareArgs),
     /// Write-ahead log commands.
     #[command(subcommand)]
     Wal(wal::WalCommand),
@@ -157,6 +160,7 @@ pub fn main() -> ExitCode {
         }
         Command::Hashkv(a) => hashkv::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Compare(a) => compare::run(&a),
         Command::Wal(c) => wal::run(c),
         Command::Keys(a) => keys::run(&a),
         Command::Get(a) => get::run(&a),

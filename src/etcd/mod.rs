@@ -6,6 +6,7 @@ pub mod dbinfo;
 pub mod entry;
 pub mod ids;
 pub mod keyspace;
+pub mod keydiff;
 pub mod membership;
 pub mod mvcc;
 pub mod raftlog;

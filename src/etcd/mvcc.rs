@@ -188,6 +188,18 @@ fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64
 
 /// `HashKV` at `rev` (0 = current revision), as the etcd the rule belongs to.
 pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
+    hash_kv_with(db, rev, rule, true)
+}
+
+/// [`hash_kv`]; with `need_keep_len` false, a never-compacted db (compact
+/// revision < 1, so `keep` cannot matter) is hashed in one pass instead of
+/// two, and `keep_len` is reported as 0.
+pub fn hash_kv_with(
+    db: &Db<'_>,
+    rev: i64,
+    rule: TombstoneRule,
+    need_keep_len: bool,
+) -> Result<HashKv> {
     let (finished, scheduled) = compact_revisions(db)?;
     let mut compact = finished.unwrap_or(-1);
     if let Some(s) = scheduled {
@@ -204,18 +216,25 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
         }));
     }
     let at = if rev > 0 { rev } else { i64::MAX };
-    let (keep, keep_len, last_main) = keep_at(db, at, compact)?;
+    let one_pass = !need_keep_len && compact < 1 && rev > 0;
+    let (keep, keep_len, last_main) = if one_pass {
+        (HashSet::new(), 0, 1)
+    } else {
+        keep_at(db, at, compact)?
+    };
     let current = last_main.max(compact).max(scheduled.unwrap_or(0));
-    if rev > current {
+    if rev > current && !one_pass {
         return Err(Error::new(ErrorKind::FutureRevision { rev, current }));
     }
     let at = if rev > 0 { rev } else { current };
+    let mut last_main = last_main;
     let mut crc = crc32c::crc32c(schema::KEY);
     let mut rules_differ = false;
     if let Some(bucket) = db.bucket(schema::KEY)? {
         for e in bucket.cursor(db) {
             let e = e?;
             let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
+            last_main = r.main;
             if r.main > at {
                 continue;
             }
@@ -232,6 +251,10 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
             crc = crc32c::crc32c_append(crc, e.value);
         }
     }
+    let current = last_main.max(compact).max(scheduled.unwrap_or(0));
+    if rev > current {
+        return Err(Error::new(ErrorKind::FutureRevision { rev, current }));
+    }
     Ok(HashKv {
         hash: crc,
         hash_revision: at,
@@ -241,6 +264,184 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
         rules_differ,
         keep_len,
     })
+}
+
+/// Main revision of the last key of the `key` bucket (`snapshot status`
+/// REVISION), found by descending the rightmost path: a few pages, not a walk.
+/// `None` when the bucket is absent or empty.
+pub fn last_revision(db: &Db<'_>) -> Result<Option<i64>> {
+    use crate::formats::bbolt::BucketRoot;
+    const MAX_DEPTH: usize = 64;
+    let Some(bucket) = db.bucket(schema::KEY)? else {
+        return Ok(None);
+    };
+    let mut page = match bucket.root {
+        BucketRoot::Inline(p) => p,
+        BucketRoot::Paged(id) => db.page(id)?,
+    };
+    for _ in 0..MAX_DEPTH {
+        let Some(last) = page.count().checked_sub(1) else {
+            return Ok(None);
+        };
+        if page.header.is_leaf() {
+            let e = page
+                .leaf_element(last)
+                .map_err(|k| Error::at(k, db.location(page.id)))?;
+            return Ok(rev_of(e.key).map(|r| r.main));
+        }
+        if !page.header.is_branch() {
+            return Err(Error::at(
+                ErrorKind::Schema("key bucket: page is neither branch nor leaf".into()),
+                db.location(page.id),
+            ));
+        }
+        let child = page
+            .branch_element(last)
+            .map_err(|k| Error::at(k, db.location(page.id)))?
+            .child;
+        page = db.page(child)?;
+    }
+    Err(Error::at(
+        ErrorKind::TooDeep(MAX_DEPTH),
+        db.location(page.id),
+    ))
+}
+
+/// What [`HashKvVisitor`] needs besides the entries: the revision, the
+/// compact revision, `keep` at the revision (only when compacted) and the rule.
+#[derive(Debug)]
+pub struct HashKvPlan {
+    /// Hash at this revision.
+    pub rev: i64,
+    /// Compact revision (-1 if never compacted).
+    pub compact: i64,
+    /// keep(rev) restricted to main ≤ compact; empty when never compacted.
+    pub keep: HashSet<Revision>,
+    /// Size of keep(rev) (0 when never compacted: then it cannot matter).
+    pub keep_len: u64,
+    /// Tombstone rule.
+    pub rule: TombstoneRule,
+}
+
+impl HashKvPlan {
+    /// Plans HashKV at `rev` (> 0): reads the compact revisions and, when the
+    /// db was compacted, runs the `keep` pass.
+    pub fn new(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKvPlan> {
+        let (finished, scheduled) = compact_revisions(db)?;
+        let compact = finished.unwrap_or(-1).max(scheduled.unwrap_or(-1));
+        let compacted = match rule {
+            TombstoneRule::Legacy => rev <= compact,
+            TombstoneRule::V3516 => rev < compact,
+        };
+        if compacted {
+            return Err(Error::new(ErrorKind::Compacted {
+                rev,
+                compact_rev: compact,
+            }));
+        }
+        let (keep, keep_len) = if compact < 1 {
+            (HashSet::new(), 0)
+        } else {
+            let (k, n, _) = keep_at(db, rev, compact)?;
+            (k, n)
+        };
+        Ok(HashKvPlan {
+            rev,
+            compact,
+            keep,
+            keep_len,
+            rule,
+        })
+    }
+}
+
+/// HashKV computed while the status walk visits the `key` bucket (one walk
+/// for both hashes). Forks hash later key ranges; joins combine the CRCs.
+#[derive(Debug)]
+pub struct HashKvVisitor<'p> {
+    plan: &'p HashKvPlan,
+    in_key: bool,
+    crc: u32,
+    len: u64,
+    problem: bool,
+}
+
+impl<'p> HashKvVisitor<'p> {
+    /// A visitor for `plan`.
+    pub fn new(plan: &'p HashKvPlan) -> Self {
+        HashKvVisitor {
+            plan,
+            in_key: false,
+            crc: 0,
+            len: 0,
+            problem: false,
+        }
+    }
+
+    /// The HashKV, or `None` when a key was not a revision key.
+    pub fn hash(&self) -> Option<u32> {
+        if self.problem {
+            return None;
+        }
+        let prefix = crc32c::crc32c(schema::KEY);
+        let len = usize::try_from(self.len).ok()?;
+        Some(crc32c::crc32c_combine(prefix, self.crc, len))
+    }
+}
+
+impl<'a> crate::formats::bbolt::Visitor<'a> for HashKvVisitor<'_> {
+    fn top_level(&mut self, name: &'a [u8], _is_bucket: bool) {
+        self.in_key = name == schema::KEY;
+    }
+
+    fn entry(&mut self, key: &'a [u8], value: Option<&'a [u8]>) {
+        if !self.in_key {
+            return;
+        }
+        let Some(r) = rev_of(key) else {
+            self.problem = true;
+            return;
+        };
+        let p = self.plan;
+        if r.main > p.rev {
+            return;
+        }
+        if r.main <= p.compact && p.keep_len > 0 && !p.keep.contains(&r) {
+            return;
+        }
+        if r.main == p.compact && is_tombstone(key) && p.rule == TombstoneRule::V3516 {
+            return;
+        }
+        let v = value.unwrap_or(&[]);
+        self.crc = crc32c::crc32c_append(crc32c::crc32c_append(self.crc, key), v);
+        self.len = self
+            .len
+            .saturating_add(crate::bytes::to_u64(key.len()))
+            .saturating_add(crate::bytes::to_u64(v.len()));
+    }
+
+    fn fork(&self) -> Self {
+        HashKvVisitor {
+            plan: self.plan,
+            in_key: self.in_key,
+            crc: 0,
+            len: 0,
+            problem: false,
+        }
+    }
+
+    fn join(&mut self, later: Self) {
+        // Most forks hash nothing (other buckets) or follow an empty one:
+        // skip the combine, which costs more than hashing a small page.
+        if self.len == 0 {
+            self.crc = later.crc;
+        } else if later.len > 0 {
+            let len2 = usize::try_from(later.len).unwrap_or(usize::MAX);
+            self.crc = crc32c::crc32c_combine(self.crc, later.crc, len2);
+        }
+        self.len = self.len.saturating_add(later.len);
+        self.problem |= later.problem;
+    }
 }
 
 #[cfg(test)]
@@ -330,6 +531,44 @@ mod tests {
         let b = db(&[(5, true, "x"), (6, false, "x"), (7, true, "y")], None);
         assert_eq!(keep(&b, 5), Vec::<i64>::new());
         assert_eq!(keep(&b, 6), vec![6]);
+    }
+
+    #[test]
+    fn visitor_in_the_walk_equals_hash_kv() {
+        let cases = [
+            db(&[(2, false, "a"), (3, true, "a"), (4, false, "b")], Some(3)),
+            db(&[(2, false, "a"), (3, true, "a")], Some(3)),
+            db(
+                &[
+                    (2, false, "a"),
+                    (3, false, "a"),
+                    (4, true, "a"),
+                    (5, false, "a"),
+                    (6, false, "b"),
+                ],
+                Some(4),
+            ),
+            db(&[(2, false, "a"), (3, false, "b"), (4, true, "a")], None),
+        ];
+        for b in &cases {
+            let d = Db::open(b).unwrap();
+            let current = last_revision(&d).unwrap().unwrap();
+            for rev in 1..=current {
+                for rule in [TombstoneRule::V3516, TombstoneRule::Legacy] {
+                    let Ok(want) = hash_kv(&d, rev, rule) else {
+                        assert!(HashKvPlan::new(&d, rev, rule).is_err());
+                        continue;
+                    };
+                    let plan = HashKvPlan::new(&d, rev, rule).unwrap();
+                    let mut v = HashKvVisitor::new(&plan);
+                    let report = crate::formats::bbolt::walk(&d, &mut v);
+                    assert!(report.findings.is_empty());
+                    assert_eq!(v.hash(), Some(want.hash), "rev {rev} {rule:?}");
+                    let one = hash_kv_with(&d, rev, rule, false).unwrap();
+                    assert_eq!(one.hash, want.hash);
+                }
+            }
+        }
     }
 
     #[test]

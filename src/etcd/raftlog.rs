@@ -53,11 +53,17 @@ impl WalFile {
     pub fn read(path: &Path) -> Result<WalFile> {
         let mut bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
         let size = crate::bytes::to_u64(bytes.len());
-        let keep = bytes
-            .iter()
-            .rposition(|b| *b != 0)
-            .map_or(0, |i| i.saturating_add(1));
-        bytes.truncate(keep);
+        // Only the preallocated area of a segment is zeros. A file that grew
+        // past the segment size ends exactly at its last frame, whose padding
+        // may be zeros: cutting those would make that frame run "past the end"
+        // of the shortened file (seen on a real 3.5.1 WAL of 64,009,432 bytes).
+        if size <= crate::formats::wal::SEGMENT_SIZE {
+            let keep = bytes
+                .iter()
+                .rposition(|b| *b != 0)
+                .map_or(0, |i| i.saturating_add(1));
+            bytes.truncate(keep);
+        }
         bytes.shrink_to_fit();
         Ok(WalFile {
             path: path.to_path_buf(),

@@ -305,8 +305,28 @@ struct Dirs {
     snap: Option<PathBuf>,
 }
 
+/// How much `inspect` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InspectOptions {
+    /// Walk the whole db for `snapshot status` and the structural check. Without
+    /// it `db.status` is absent and the db revision comes from the last key
+    /// (for callers, like `compare`, that walk the db themselves).
+    pub status_walk: bool,
+}
+
+impl Default for InspectOptions {
+    fn default() -> Self {
+        InspectOptions { status_walk: true }
+    }
+}
+
 /// Runs `inspect` on one path.
 pub fn inspect(path: &Path) -> Result<InspectReport> {
+    inspect_with(path, InspectOptions::default())
+}
+
+/// [`inspect`] with options.
+pub fn inspect_with(path: &Path, opts: InspectOptions) -> Result<InspectReport> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, &e))?;
     let mut r = InspectReport {
         format_version: 1,
@@ -322,7 +342,7 @@ pub fn inspect(path: &Path) -> Result<InspectReport> {
         unreadable: Vec::new(),
     };
     if meta.is_file() {
-        inspect_file(path, &mut r)?;
+        inspect_file(path, &mut r, opts)?;
         return Ok(r);
     }
     let dirs = if path.join("member").is_dir() {
@@ -346,11 +366,11 @@ pub fn inspect(path: &Path) -> Result<InspectReport> {
             snap: None,
         }
     };
-    inspect_dirs(&dirs, &mut r)?;
+    inspect_dirs(&dirs, &mut r, opts)?;
     Ok(r)
 }
 
-fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
+fn inspect_file(path: &Path, r: &mut InspectReport, opts: InspectOptions) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -465,7 +485,7 @@ fn inspect_file(path: &Path, r: &mut InspectReport) -> Result<()> {
     });
     match db_res {
         Ok(db) => {
-            let rep = db_part(path, size, &db, r);
+            let rep = db_part(path, size, &db, r, opts);
             r.db = Some(rep);
         }
         Err(e) => r.unreadable.push(format!("db: {}", e.in_file(path))),
@@ -490,9 +510,20 @@ fn chosen_snap(name: &str, s: &snap::SnapFile) -> ChosenSnap {
     }
 }
 
-fn db_part(path: &Path, size: u64, db: &Db<'_>, r: &mut InspectReport) -> DbReport {
+fn db_part(
+    path: &Path,
+    size: u64,
+    db: &Db<'_>,
+    r: &mut InspectReport,
+    opts: InspectOptions,
+) -> DbReport {
     let mut check = CheckReport::default();
-    let (status, check_errors) = match status::compute(db, None, &mut check) {
+    let walked = if opts.status_walk {
+        status::compute(db, None, &mut check)
+    } else {
+        Err(Error::new(ErrorKind::IntegrityCheckFailed(Vec::new())))
+    };
+    let (status, check_errors) = match walked {
         Ok(s) => (Some(s), Vec::new()),
         Err(e) => {
             let msgs = match &e.kind {
@@ -713,7 +744,7 @@ fn raft_part(
     Some((log, entries))
 }
 
-fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
+fn inspect_dirs(d: &Dirs, r: &mut InspectReport, opts: InspectOptions) -> Result<()> {
     let mut log = None;
     let mut full_entries: Vec<raftpb::Entry> = Vec::new();
     if let Some(wd) = &d.wal {
@@ -768,7 +799,13 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport) -> Result<()> {
             return Ok(());
         }
     };
-    let rep = db_part(&db_path, crate::bytes::to_u64(src.bytes().len()), &db, r);
+    let rep = db_part(
+        &db_path,
+        crate::bytes::to_u64(src.bytes().len()),
+        &db,
+        r,
+        opts,
+    );
     // Membership from the db.
     match membership::from_db(&db) {
         Ok((m, problems)) => {
@@ -921,31 +958,51 @@ fn wal_db(
         None => true,
     };
     let replay_complete = contiguous && crate::bytes::to_u64(beyond.len()) == expected;
-    let db_revision = rep.status.as_ref().map_or(0, |s| s.revision);
-    let revision_after_replay = if replay_complete {
-        match Model::from_db(
-            db,
-            &[
-                rep.facts.scheduled_compact_revision,
-                rep.facts.finished_compact_revision,
-            ],
-        ) {
-            Ok(mut m) => {
-                for e in &beyond {
-                    if let Payload::Request { irr, .. } = entry::payload(e) {
-                        m.apply(&irr);
-                    }
-                }
-                Some(m.revision)
-            }
-            Err(e) => {
-                r.unreadable.push(format!("db keyspace for replay: {e}"));
-                None
-            }
-        }
-    } else {
-        None
+    let db_revision = match &rep.status {
+        Some(s) => Some(s.revision),
+        None => crate::etcd::mvcc::last_revision(db)
+            .ok()
+            .map(|x| x.unwrap_or(0)),
     };
+    let writes_beyond = beyond
+        .iter()
+        .any(|e| matches!(entry::payload(e), Payload::Request { .. }));
+    let revision_after_replay =
+        if let (true, false, Some(db_revision)) = (replay_complete, writes_beyond, db_revision) {
+            // Nothing to apply: skip loading the key space (seconds on a large db).
+            Some(
+                [
+                    rep.facts.scheduled_compact_revision,
+                    rep.facts.finished_compact_revision,
+                ]
+                .iter()
+                .flatten()
+                .fold(db_revision, |a, b| a.max(*b)),
+            )
+        } else if replay_complete {
+            match Model::from_db(
+                db,
+                &[
+                    rep.facts.scheduled_compact_revision,
+                    rep.facts.finished_compact_revision,
+                ],
+            ) {
+                Ok(mut m) => {
+                    for e in &beyond {
+                        if let Payload::Request { irr, .. } = entry::payload(e) {
+                            m.apply(&irr);
+                        }
+                    }
+                    Some(m.revision)
+                }
+                Err(e) => {
+                    r.unreadable.push(format!("db keyspace for replay: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
     let snap_index = l.chosen.as_ref().map_or(0, snap::SnapFile::index);
     let needs_snap_db = snap_index > ci;
     if !beyond.is_empty() {
@@ -1006,7 +1063,7 @@ fn wal_db(
         committed_beyond_db: crate::bytes::to_u64(beyond.len()),
         beyond_db_by_kind: by_kind,
         replay_complete,
-        db_revision,
+        db_revision: db_revision.unwrap_or(0),
         revision_after_replay,
         needs_snap_db,
     })

@@ -7,6 +7,7 @@ pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 pub mod check;
 pub mod diff;
 pub mod get;
+pub mod compare;
 pub mod hashkv;
 pub mod inspect;
 pub mod keys;

@@ -281,3 +281,216 @@ impl Drop for EtcdServer {
         }
     }
 }
+
+/// One member of an [`EtcdCluster`].
+pub struct ClusterMember {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub client_url: String,
+    pub peer_url: String,
+    pub log: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+/// A real multi-member etcd cluster on 127.0.0.1 (free ports), every member
+/// stopped by PID when dropped.
+pub struct EtcdCluster {
+    pub bin: PathBuf,
+    pub members: Vec<ClusterMember>,
+    pub initial_cluster: String,
+    pub token: String,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members `n1..` with data dirs `dir/<name>`; `None` (skipped)
+    /// when the binaries are absent. Waits at most 30 s for health.
+    pub fn start(version: &str, dir: &Path, n: usize, token: &str) -> Option<EtcdCluster> {
+        let bin = etcd_bin_dir(version)?;
+        std::fs::create_dir_all(dir).expect("cluster dir");
+        let members: Vec<ClusterMember> = (1..=n)
+            .map(|i| {
+                let name = format!("n{i}");
+                ClusterMember {
+                    data_dir: dir.join(&name),
+                    log: dir.join(format!("{name}.log")),
+                    client_url: format!("http://127.0.0.1:{}", free_port()),
+                    peer_url: format!("http://127.0.0.1:{}", free_port()),
+                    name,
+                    child: None,
+                }
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut c = EtcdCluster {
+            bin,
+            members,
+            initial_cluster,
+            token: token.into(),
+        };
+        for i in 0..n {
+            c.launch(i);
+        }
+        for i in 0..n {
+            c.wait_healthy(i);
+        }
+        Some(c)
+    }
+
+    /// Starts member `i` (again) with its flags; an existing data dir is reused.
+    pub fn launch(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log)
+            .expect("log file");
+        let child = Command::new(self.bin.join("etcd"))
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(&m.data_dir)
+            .args(["--listen-client-urls", &m.client_url])
+            .args(["--advertise-client-urls", &m.client_url])
+            .args(["--listen-peer-urls", &m.peer_url])
+            .args(["--initial-advertise-peer-urls", &m.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--initial-cluster-state", "new"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        m.child = Some(child);
+    }
+
+    /// Waits (at most 30 s) until member `i` reports healthy.
+    pub fn wait_healthy(&self, i: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if self.etcdctl(i, &["endpoint", "health"]).status.success() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcd member {} did not become healthy in 30 s; log: {}",
+                self.members[i].name,
+                std::fs::read_to_string(&self.members[i].log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Runs etcdctl against member `i`, panicking on failure.
+    #[track_caller]
+    pub fn ctl(&self, i: usize, args: &[&str]) -> String {
+        let out = self.etcdctl(i, args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs etcdctl against member `i` (API 3).
+    pub fn etcdctl(&self, i: usize, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join("etcdctl"))
+            .env("ETCDCTL_API", "3")
+            .args([
+                "--endpoints",
+                &self.members[i].client_url,
+                "--command-timeout",
+                "10s",
+            ])
+            .args(args)
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// Waits (at most 20 s) until every running member reports the same revision.
+    pub fn wait_same_revision(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let revs: Vec<String> = (0..self.members.len())
+                .filter(|&i| self.members[i].child.is_some())
+                .map(|i| {
+                    let out = self.etcdctl(i, &["endpoint", "status", "-w", "json"]);
+                    let s = String::from_utf8_lossy(&out.stdout).into_owned();
+                    s.split("\"revision\":")
+                        .nth(1)
+                        .and_then(|t| t.split([',', '}']).next())
+                        .unwrap_or("?")
+                        .to_string()
+                })
+                .collect();
+            if revs.windows(2).all(|w| w[0] == w[1]) && !revs.iter().any(|r| r == "?") {
+                // Let followers apply and persist their last entries.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "members did not converge: {revs:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Stops member `i` by PID: SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self, i: usize) {
+        let Some(mut child) = self.members[i].child.take() else {
+            return;
+        };
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stops every running member, followers first is not guaranteed.
+    pub fn stop_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.stop(i);
+        }
+    }
+
+    /// Member `i`'s id, from `member list` (hex).
+    pub fn member_id_hex(&self, i: usize, name: &str) -> String {
+        let out = self.ctl(i, &["member", "list", "-w", "simple"]);
+        out.lines()
+            .find(|l| l.split(", ").nth(2) == Some(name))
+            .and_then(|l| l.split(", ").next())
+            .unwrap_or_else(|| panic!("no member {name} in {out}"))
+            .to_string()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Copies a directory tree (data dirs of stopped members).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_tree(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}

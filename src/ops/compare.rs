@@ -1,0 +1,936 @@
+//! `compare`: read a set of stopped members (data dirs, member dirs) and
+//! snapshots, and say whether they hold the same cluster and the same data.
+//!
+//! Steps:
+//! 1. every input is read in parallel with [`inspect_with`] without its db
+//!    walk (identity from the WAL metadata, membership, HardState, consistent
+//!    index, the revision after WAL replay), plus the db's current revision
+//!    from the last key ([`mvcc::last_revision`], a few pages);
+//! 2. the common hash revision R is the lowest current revision among the
+//!    inputs that hold data; it must be at or above the highest compact
+//!    revision, or no common revision can be hashed (a note says so);
+//! 3. one walk per db, in parallel: the `snapshot status` walk (status hash
+//!    and structural check) with HashKV at R riding along
+//!    ([`HashKvVisitor`]; a `keep` pass first only on compacted dbs);
+//! 4. findings are derived from the rows (see [`Kind`]); the verdict is
+//!    `divergent` when any finding but `lagging` is present.
+//!
+//! Snapshot files carry no member identity: they take part in the data
+//! comparison (hash, lagging, bump) but not in the identity checks.
+//! A member whose db fails the structural check gets no hashes (the row says
+//! why) and is left out of the data comparison.
+//!
+//! Bump advice: `--bump-revision` = highest revision reached − the restored
+//! revision + margin. "Reached" is per member: the revision after replaying
+//! its committed WAL entries (exact when the WAL holds them all, else one per
+//! committed entry beyond the db, an upper bound), plus one per uncommitted
+//! WAL entry (a txn or put raises the revision by one at most). The margin,
+//! max(1000, highest / 100), covers writes that reached a member not given
+//! here, or a copy taken while etcd still ran; a larger bump only makes
+//! revisions jump further, a smaller one can make watchers miss events.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Serialize, Serializer};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::etcd::keydiff::{self, KeyDifference};
+use crate::etcd::membership::{self, id_hex, Membership};
+use crate::etcd::mvcc::{self, HashKvPlan, HashKvVisitor, TombstoneRule};
+use crate::etcd::status;
+use crate::formats::bbolt::CheckReport;
+use crate::formats::bbolt::Db;
+use crate::formats::trailer::Trailer;
+use crate::ops::inspect::{inspect_with, InspectOptions, InspectReport};
+use crate::source::Source;
+
+/// Margin added to the smallest bump: at least this many revisions.
+pub const BUMP_MARGIN_MIN: i64 = 1_000;
+/// Margin added to the smallest bump: at least this share (1/N) of the highest revision.
+pub const BUMP_MARGIN_DIVISOR: i64 = 100;
+
+/// Options of `compare`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompareOptions {
+    /// List up to this many differing keys between groups (0 = do not diff).
+    pub keys: usize,
+}
+
+/// A finding kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Key spaces differ at the common revision.
+    DifferentData,
+    /// A member dir without data beside members that have some.
+    EmptyMember,
+    /// Members carry different cluster ids.
+    ClusterIdMismatch,
+    /// Members disagree about who is in the cluster.
+    MembershipMismatch,
+    /// Two dirs have the same member id.
+    DuplicateMember,
+    /// A dir's member id is not in the membership the others hold.
+    StaleMember,
+    /// Same history, behind the others (a warning).
+    Lagging,
+}
+
+impl Kind {
+    /// The stable name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::DifferentData => "different-data",
+            Kind::EmptyMember => "empty-member",
+            Kind::ClusterIdMismatch => "cluster-id-mismatch",
+            Kind::MembershipMismatch => "membership-mismatch",
+            Kind::DuplicateMember => "duplicate-member",
+            Kind::StaleMember => "stale-member",
+            Kind::Lagging => "lagging",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareFinding {
+    /// What kind.
+    pub kind: Kind,
+    /// The inputs concerned (as given).
+    pub members: Vec<String>,
+    /// What was found and what to do.
+    pub detail: String,
+    /// For `different-data`: the groups of inputs that agree, largest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<String>>,
+    /// For `different-data` with `--keys`: first differing keys between the
+    /// first group and each other group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyDiffReport>,
+}
+
+/// Differing keys between two inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyDiffReport {
+    /// Side a.
+    pub a: String,
+    /// Side b.
+    pub b: String,
+    /// At this revision.
+    pub revision: i64,
+    /// The first differing keys, in key order.
+    pub keys: Vec<KeyDifference>,
+    /// More keys differ than listed.
+    pub truncated: bool,
+}
+
+fn ser_opt_id<S: Serializer>(id: &Option<u64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match id {
+        Some(i) => s.serialize_str(&id_hex(*i)),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_opt_ids<S: Serializer>(
+    ids: &Option<Vec<u64>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match ids {
+        Some(v) => membership::ser_ids(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// One input's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberRow {
+    /// The input as given.
+    pub path: String,
+    /// data-dir, member-dir, snapshot, empty-dir.
+    pub input: &'static str,
+    /// Member name, when a source records it.
+    pub name: Option<String>,
+    /// Member id (WAL metadata).
+    #[serde(serialize_with = "ser_opt_id")]
+    pub member_id: Option<u64>,
+    /// Cluster id (WAL metadata).
+    #[serde(serialize_with = "ser_opt_id")]
+    pub cluster_id: Option<u64>,
+    /// The member ids it believes are in the cluster.
+    #[serde(serialize_with = "ser_opt_ids")]
+    pub membership: Option<Vec<u64>>,
+    /// Where `membership` comes from (`wal`, `snap+wal`, `db`).
+    pub membership_source: Option<&'static str>,
+    /// The db's current revision (`snapshot status` REVISION, raised to the compact revision).
+    pub revision: Option<i64>,
+    /// The revision the member reaches when etcd replays its committed WAL entries.
+    pub revision_after_replay: Option<i64>,
+    /// An upper bound of the highest revision it ever reached: after replay,
+    /// plus one per uncommitted WAL entry.
+    pub revision_reached: Option<i64>,
+    /// The compact revision (-1: never compacted).
+    pub compact_revision: Option<i64>,
+    /// The db's consistent index.
+    pub consistent_index: Option<u64>,
+    /// Raft HardState term.
+    pub raft_term: Option<u64>,
+    /// Raft HardState commit.
+    pub raft_commit: Option<u64>,
+    /// HashKV at the common revision.
+    pub hash_kv: Option<u32>,
+    /// `snapshot status` hash of the db.
+    pub status_hash: Option<u32>,
+    /// The input holds no data (no db, or no key revisions).
+    pub empty: bool,
+    /// What could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+impl MemberRow {
+    /// The highest revision this input stands for.
+    pub fn effective_revision(&self) -> Option<i64> {
+        self.revision_after_replay.or(self.revision)
+    }
+}
+
+/// The best seed for a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seed {
+    /// The input.
+    pub member: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The smallest safe `--bump-revision` for one snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct BumpForSnapshot {
+    /// The input restored from.
+    pub from: String,
+    /// Its revision.
+    pub revision: i64,
+    /// `--bump-revision` to pass.
+    pub bump_revision: i64,
+}
+
+/// Bump advice.
+#[derive(Debug, Clone, Serialize)]
+pub struct BumpAdvice {
+    /// Highest revision any member reached, WAL entries included.
+    pub highest_revision: i64,
+    /// The margin added (max(1000, highest/100)).
+    pub margin: i64,
+    /// Per restorable input (snapshots, and the seed's db).
+    pub restore_from: Vec<BumpForSnapshot>,
+}
+
+/// `consistent` or `divergent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// No divergence found (lagging members allowed).
+    Consistent,
+    /// Some finding other than `lagging`.
+    Divergent,
+}
+
+/// What `compare` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Revision the HashKV column is at, if any.
+    pub hash_revision: Option<i64>,
+    /// Highest compact revision among the inputs.
+    pub compact_revision: Option<i64>,
+    /// The tombstone rule used for HashKV.
+    pub tombstone_rule: TombstoneRule,
+    /// Findings.
+    pub findings: Vec<CompareFinding>,
+    /// One row per input, in the order given.
+    pub members: Vec<MemberRow>,
+    /// The best seed for a restore.
+    pub best_seed: Option<Seed>,
+    /// Bump advice.
+    pub bump: Option<BumpAdvice>,
+    /// Notes (why no hash revision, ...).
+    pub notes: Vec<String>,
+}
+
+/// The input's db path, for the hash pass.
+fn db_path_of(path: &Path, r: &InspectReport) -> Option<PathBuf> {
+    match r.input {
+        "db-file" => Some(path.to_path_buf()),
+        _ => r.db.as_ref().map(|d| d.path.clone()),
+    }
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    path.is_dir()
+        && !path.join("member").exists()
+        && !path.join("wal").exists()
+        && !path.join("snap").exists()
+}
+
+fn row_from(path: &Path, r: &InspectReport, last: Option<i64>) -> MemberRow {
+    let db = r.db.as_ref();
+    let compact = db.map(|d| {
+        d.facts
+            .finished_compact_revision
+            .unwrap_or(-1)
+            .max(d.facts.scheduled_compact_revision.unwrap_or(-1))
+    });
+    let revision = last.map(|l| l.max(compact.unwrap_or(-1)));
+    let (membership, membership_source) = membership_of(r);
+    let hs = r.raft.as_ref().and_then(|x| x.hard_state);
+    let wd = r.wal_db.as_ref();
+    let after_replay = wd.and_then(|w| {
+        w.revision_after_replay.or_else(|| {
+            // Replay incomplete: each committed entry beyond the db adds at most one revision.
+            i64::try_from(w.committed_beyond_db)
+                .ok()
+                .map(|n| w.db_revision.saturating_add(n))
+        })
+    });
+    let uncommitted = r
+        .raft
+        .as_ref()
+        .map_or(0, |x| i64::try_from(x.uncommitted).unwrap_or(0));
+    let reached = after_replay
+        .or(revision)
+        .map(|v| v.saturating_add(uncommitted));
+    let input = match r.input {
+        "db-file" => "snapshot",
+        other => other,
+    };
+    MemberRow {
+        path: path.display().to_string(),
+        input,
+        name: r.identity.as_ref().and_then(|i| i.name.clone()),
+        member_id: r.identity.as_ref().map(|i| i.member_id),
+        cluster_id: r.identity.as_ref().map(|i| i.cluster_id),
+        membership,
+        membership_source,
+        revision,
+        revision_after_replay: after_replay.filter(|a| Some(*a) != revision),
+        revision_reached: reached,
+        compact_revision: compact,
+        consistent_index: db.and_then(|d| d.facts.consistent_index),
+        raft_term: hs.map(|h| h.term),
+        raft_commit: hs.map(|h| h.commit),
+        hash_kv: None,
+        status_hash: None,
+        empty: last.is_none() && r.file.is_none(),
+        unreadable: r.unreadable.clone(),
+    }
+}
+
+/// The membership a member believes: raft's view (snapshot + WAL conf
+/// changes, or the WAL alone when it holds the whole history), else the db.
+fn membership_of(r: &InspectReport) -> (Option<Vec<u64>>, Option<&'static str>) {
+    let Some(m) = &r.membership else {
+        return (None, None);
+    };
+    let pick = |m: &Membership| m.ids();
+    if let Some(x) = m.snap_plus_wal.as_ref().filter(|x| !x.members.is_empty()) {
+        return (Some(pick(x)), Some("snap+wal"));
+    }
+    if let Some(x) = m.wal.as_ref().filter(|x| !x.members.is_empty()) {
+        return (Some(pick(x)), Some("wal"));
+    }
+    if let Some(x) = m.db.as_ref().filter(|x| !x.members.is_empty()) {
+        return (Some(pick(x)), Some("db"));
+    }
+    (None, None)
+}
+
+/// Runs `compare` on `paths`.
+pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport> {
+    let rule = TombstoneRule::V3516;
+    // 1. Read every input.
+    let read: Vec<Result<(MemberRow, Option<PathBuf>)>> = paths
+        .par_iter()
+        .map(|p| -> Result<(MemberRow, Option<PathBuf>)> {
+            if is_empty_dir(p) {
+                return Ok((empty_row(p), None));
+            }
+            let r = inspect_with(p, InspectOptions { status_walk: false })?;
+            if r.input == "wal-dir" || r.input == "wal-file" || r.input == "snap-file" {
+                return Err(Error::new(ErrorKind::BadPath(
+                    "not a data dir, member dir or snapshot: give the data dir (the one holding member/)".into(),
+                ))
+                .in_file(p));
+            }
+            if r.input == "db-file" && r.db.is_none() {
+                return Err(Error::new(ErrorKind::BadPath(format!(
+                    "not a readable snapshot or db: {}",
+                    r.unreadable.join("; ")
+                )))
+                .in_file(p));
+            }
+            let db_path = db_path_of(p, &r);
+            let last = match &db_path {
+                Some(d) => {
+                    let src = Source::open(d)?;
+                    let db = Db::open(Trailer::body(src.bytes())).map_err(|e| e.in_file(d))?;
+                    mvcc::last_revision(&db).map_err(|e| e.in_file(d))?
+                }
+                None => None,
+            };
+            Ok((row_from(p, &r, last), db_path))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut dbs = Vec::new();
+    for r in read {
+        let (row, db) = r?;
+        rows.push(row);
+        dbs.push(db);
+    }
+    // 2. The common revision.
+    let data: Vec<usize> = (0..rows.len())
+        .filter(|&i| {
+            rows.get(i)
+                .is_some_and(|r| !r.empty && r.revision.is_some())
+        })
+        .collect();
+    let min_current = data
+        .iter()
+        .filter_map(|&i| rows.get(i).and_then(|r| r.revision))
+        .min();
+    let max_compact = data
+        .iter()
+        .filter_map(|&i| rows.get(i).and_then(|r| r.compact_revision))
+        .max();
+    let mut notes = Vec::new();
+    let hash_revision = match (min_current, max_compact) {
+        (Some(cur), Some(c)) if c > cur => {
+            notes.push(format!(
+                "no common revision can be hashed: the lowest current revision is {cur} but a member is compacted at {c}; the members behind cannot be checked against the others"
+            ));
+            None
+        }
+        (Some(cur), _) => Some(cur),
+        _ => None,
+    };
+    // 3. One walk per db: the status hash and structural check, with HashKV
+    //    at R riding along.
+    let walks: Vec<(usize, Result<Walked>)> = (0..rows.len())
+        .into_par_iter()
+        .filter_map(|i| dbs.get(i).cloned().flatten().map(|p| (i, p)))
+        .map(|(i, p)| {
+            let at = hash_revision.filter(|_| data.contains(&i));
+            (i, walk(&p, at, rule))
+        })
+        .collect();
+    for (i, w) in walks {
+        let w = w?;
+        if let Some(row) = rows.get_mut(i) {
+            row.status_hash = w.status_hash;
+            row.hash_kv = w.hash_kv;
+            row.unreadable.extend(w.problem);
+        }
+    }
+    // 4. Findings.
+    let mut findings = Vec::new();
+    different_data(&rows, &dbs, hash_revision, opts, &mut findings)?;
+    empty_members(&rows, &mut findings);
+    identity_findings(&rows, &mut findings);
+    lagging(&rows, hash_revision, max_compact, &mut findings);
+    let verdict = if findings.iter().any(|f| f.kind != Kind::Lagging) {
+        Verdict::Divergent
+    } else {
+        Verdict::Consistent
+    };
+    let best_seed = best_seed(&rows);
+    let bump = bump_advice(&rows, best_seed.as_ref());
+    Ok(CompareReport {
+        verdict,
+        hash_revision,
+        compact_revision: max_compact,
+        tombstone_rule: rule,
+        findings,
+        members: rows,
+        best_seed,
+        bump,
+        notes,
+    })
+}
+
+fn empty_row(p: &Path) -> MemberRow {
+    MemberRow {
+        path: p.display().to_string(),
+        input: "empty-dir",
+        name: None,
+        member_id: None,
+        cluster_id: None,
+        membership: None,
+        membership_source: None,
+        revision: None,
+        revision_after_replay: None,
+        revision_reached: None,
+        compact_revision: None,
+        consistent_index: None,
+        raft_term: None,
+        raft_commit: None,
+        hash_kv: None,
+        status_hash: None,
+        empty: true,
+        unreadable: Vec::new(),
+    }
+}
+
+struct Walked {
+    status_hash: Option<u32>,
+    hash_kv: Option<u32>,
+    problem: Option<String>,
+}
+
+fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> {
+    let src = Source::open(db_path)?;
+    let in_file = |e: Error| e.in_file(db_path);
+    let db = Db::open(Trailer::body(src.bytes())).map_err(in_file)?;
+    let plan = match at {
+        Some(rev) => Some(HashKvPlan::new(&db, rev, rule).map_err(in_file)?),
+        None => None,
+    };
+    let mut report = CheckReport::default();
+    let (status, hash_kv) = match &plan {
+        Some(plan) => {
+            let mut v = HashKvVisitor::new(plan);
+            let s = status::compute_with(&db, None, &mut report, &|_| {}, &mut v);
+            (s, v.hash())
+        }
+        None => (status::compute(&db, None, &mut report), None),
+    };
+    Ok(match status {
+        Ok(s) => Walked {
+            status_hash: Some(s.hash),
+            hash_kv,
+            problem: None,
+        },
+        // A damaged db: its hashes are not trusted; the row says why.
+        Err(e) => Walked {
+            status_hash: None,
+            hash_kv: None,
+            problem: Some(format!("{}", in_file(e))),
+        },
+    })
+}
+
+fn labels(rows: &[MemberRow], idx: &[usize]) -> Vec<String> {
+    idx.iter()
+        .filter_map(|&i| rows.get(i).map(|r| r.path.clone()))
+        .collect()
+}
+
+fn show(rows: &[MemberRow], idx: &[usize]) -> String {
+    labels(rows, idx).join(", ")
+}
+
+/// Groups of row indexes by a key, largest group first (ties: first seen).
+fn group_by<K: Ord + Clone>(
+    rows: &[MemberRow],
+    key: impl Fn(&MemberRow) -> Option<K>,
+) -> Vec<(K, Vec<usize>)> {
+    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let Some(k) = key(r) else { continue };
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((k, vec![i])),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    groups
+}
+
+fn different_data(
+    rows: &[MemberRow],
+    dbs: &[Option<PathBuf>],
+    rev: Option<i64>,
+    opts: CompareOptions,
+    out: &mut Vec<CompareFinding>,
+) -> Result<()> {
+    let Some(rev) = rev else { return Ok(()) };
+    let groups = group_by(rows, |r| r.hash_kv);
+    if groups.len() < 2 {
+        return Ok(());
+    }
+    let members: Vec<usize> = groups.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let desc: Vec<String> = groups
+        .iter()
+        .map(|(h, v)| format!("[{}] hash {h}", show(rows, v)))
+        .collect();
+    let mut keys = Vec::new();
+    if opts.keys > 0 {
+        let first = groups.first().and_then(|(_, v)| v.first().copied());
+        for (_, v) in groups.iter().skip(1) {
+            if let (Some(a), Some(b)) = (first, v.first().copied()) {
+                keys.push(key_diff(rows, dbs, a, b, rev, opts.keys)?);
+            }
+        }
+    }
+    out.push(CompareFinding {
+        kind: Kind::DifferentData,
+        members: labels(rows, &members),
+        detail: format!(
+            "the key spaces differ at revision {rev}: {}. They were restored from different snapshots, written separately after a split, or one is corrupt; do not start them together: keep the largest agreeing group (see the best seed), and restore or re-add the others from it{}",
+            desc.join(" vs "),
+            if opts.keys == 0 { " (`--keys` lists the first differing keys)" } else { "" }
+        ),
+        groups: groups.iter().map(|(_, v)| labels(rows, v)).collect(),
+        keys,
+    });
+    Ok(())
+}
+
+fn key_diff(
+    rows: &[MemberRow],
+    dbs: &[Option<PathBuf>],
+    a: usize,
+    b: usize,
+    rev: i64,
+    limit: usize,
+) -> Result<KeyDiffReport> {
+    let open = |i: usize| -> Result<Source> {
+        let p = dbs
+            .get(i)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| Error::new(ErrorKind::BadPath("no db".into())))?;
+        Source::open(&p)
+    };
+    let (sa, sb) = (open(a)?, open(b)?);
+    let (da, db) = (
+        Db::open(Trailer::body(sa.bytes()))?,
+        Db::open(Trailer::body(sb.bytes()))?,
+    );
+    let (ka, kb) = rayon::join(
+        || keydiff::state_at(&da, rev),
+        || keydiff::state_at(&db, rev),
+    );
+    let (ka, kb) = (
+        ka.map_err(|e| e.in_file(sa.path()))?,
+        kb.map_err(|e| e.in_file(sb.path()))?,
+    );
+    let (keys, truncated) = keydiff::first_differences(&ka, &kb, limit);
+    let name = |i: usize| rows.get(i).map(|r| r.path.clone()).unwrap_or_default();
+    Ok(KeyDiffReport {
+        a: name(a),
+        b: name(b),
+        revision: rev,
+        keys,
+        truncated,
+    })
+}
+
+fn empty_members(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
+    let empty: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows.get(i).is_some_and(|r| r.empty))
+        .collect();
+    let full = rows.iter().any(|r| !r.empty);
+    if empty.is_empty() || !full {
+        return;
+    }
+    out.push(CompareFinding {
+        kind: Kind::EmptyMember,
+        members: labels(rows, &empty),
+        detail: format!(
+            "{} hold no data while the others do (only some members were restored, or a dir was wiped); started like this the member would join as a new, empty one or form its own cluster: restore it from the same snapshot as the others, or remove it from the cluster and add it back so it copies the leader's data",
+            show(rows, &empty)
+        ),
+        groups: Vec::new(),
+        keys: Vec::new(),
+    });
+}
+
+fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
+    // Cluster ids.
+    let by_cluster = group_by(rows, |r| r.cluster_id);
+    if by_cluster.len() > 1 {
+        let members: Vec<usize> = by_cluster
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        let desc: Vec<String> = by_cluster
+            .iter()
+            .map(|(c, v)| format!("[{}] cluster {}", show(rows, v), id_hex(*c)))
+            .collect();
+        out.push(CompareFinding {
+            kind: Kind::ClusterIdMismatch,
+            members: labels(rows, &members),
+            detail: format!(
+                "the members belong to different clusters: {}; they were bootstrapped or restored separately (another --initial-cluster-token or --initial-cluster): restore every member from the same snapshot with the same --initial-cluster and --initial-cluster-token",
+                desc.join(", ")
+            ),
+            groups: by_cluster.iter().map(|(_, v)| labels(rows, v)).collect(),
+            keys: Vec::new(),
+        });
+    }
+    // Duplicate member ids.
+    for (id, v) in group_by(rows, |r| r.member_id) {
+        if v.len() < 2 {
+            continue;
+        }
+        out.push(CompareFinding {
+            kind: Kind::DuplicateMember,
+            members: labels(rows, &v),
+            detail: format!(
+                "{} carry the same member id {} (the same --name and peer URLs used twice in a restore, or a dir copied): only one of them may run; restore the others with their own --name and --initial-advertise-peer-urls",
+                show(rows, &v),
+                id_hex(id)
+            ),
+            groups: Vec::new(),
+            keys: Vec::new(),
+        });
+    }
+    // Membership.
+    let by_members = group_by(rows, |r| {
+        if r.input == "snapshot" {
+            None
+        } else {
+            r.membership.clone()
+        }
+    });
+    if by_members.len() > 1 {
+        let members: Vec<usize> = by_members
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        let desc: Vec<String> = by_members
+            .iter()
+            .map(|(m, v)| {
+                format!(
+                    "[{}] believe {{{}}}",
+                    show(rows, v),
+                    m.iter().map(|x| id_hex(*x)).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        out.push(CompareFinding {
+            kind: Kind::MembershipMismatch,
+            members: labels(rows, &members),
+            detail: format!(
+                "the members disagree about who is in the cluster: {}; restore every member with the same --initial-cluster, or fix the member list with `etcdctl member remove/add` on the majority and re-create the odd ones",
+                desc.join("; ")
+            ),
+            groups: by_members.iter().map(|(_, v)| labels(rows, v)).collect(),
+            keys: Vec::new(),
+        });
+    }
+    // Stale members: not in any membership the others hold.
+    let mut stale = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let Some(id) = r.member_id else { continue };
+        let others: Vec<&Vec<u64>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| {
+                *j != i
+                    && o.input != "snapshot"
+                    && o.member_id != Some(id)
+                    && o.cluster_id == r.cluster_id
+            })
+            .filter_map(|(_, o)| o.membership.as_ref())
+            .collect();
+        if !others.is_empty() && others.iter().all(|m| !m.contains(&id)) {
+            stale.push(i);
+        }
+    }
+    if !stale.is_empty() {
+        out.push(CompareFinding {
+            kind: Kind::StaleMember,
+            members: labels(rows, &stale),
+            detail: format!(
+                "{}: the member id is not in the membership the other members hold (an old data dir reused after `member remove`/`member add`, or a dir from another cluster): do not start it; wipe it and let the member join with --initial-cluster-state existing after `etcdctl member add`, or restore it from the same snapshot as the others",
+                stale
+                    .iter()
+                    .filter_map(|&i| rows.get(i).map(|r| format!(
+                        "{} ({})",
+                        r.path,
+                        r.member_id.map(id_hex).unwrap_or_default()
+                    )))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            groups: Vec::new(),
+            keys: Vec::new(),
+        });
+    }
+}
+
+/// The raft position a member stands for: its commit (etcd applies up to it
+/// on start), else the db's consistent index.
+fn position(r: &MemberRow) -> Option<u64> {
+    r.raft_commit.or(r.consistent_index)
+}
+
+fn lagging(
+    rows: &[MemberRow],
+    rev: Option<i64>,
+    max_compact: Option<i64>,
+    out: &mut Vec<CompareFinding>,
+) {
+    let Some(top) = rows
+        .iter()
+        .filter(|r| !r.empty)
+        .filter_map(MemberRow::effective_revision)
+        .max()
+    else {
+        return;
+    };
+    let tops: Vec<&MemberRow> = rows
+        .iter()
+        .filter(|r| !r.empty && r.effective_revision() == Some(top))
+        .collect();
+    // With hashes: only members in the same group as a top member lag (the
+    // others are already `different-data`).
+    let top_hashes: BTreeSet<u32> = tops.iter().filter_map(|r| r.hash_kv).collect();
+    let top_position = tops
+        .iter()
+        .filter(|r| r.input != "snapshot")
+        .filter_map(|r| position(r))
+        .min();
+    let mut behind = Vec::new();
+    let mut split = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if r.empty {
+            continue;
+        }
+        let Some(e) = r.effective_revision() else {
+            continue;
+        };
+        if e >= top {
+            continue;
+        }
+        let same_history = match (rev, r.hash_kv) {
+            (Some(_), Some(h)) => top_hashes.contains(&h),
+            _ => true,
+        };
+        if !same_history {
+            continue;
+        }
+        // Same raft position but fewer revisions: not behind, but restored
+        // from an older snapshot (raft will never send it the difference).
+        let raft_level = match (position(r), top_position) {
+            (Some(p), Some(t)) => r.input != "snapshot" && p >= t,
+            _ => false,
+        };
+        if raft_level {
+            split.push((i, e));
+        } else {
+            behind.push((i, e));
+        }
+    }
+    let at = |v: &[(usize, i64)]| {
+        v.iter()
+            .filter_map(|(i, e)| {
+                rows.get(*i)
+                    .map(|r| format!("{} is at revision {e}", r.path))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !split.is_empty() {
+        let mut idx: Vec<usize> = split.iter().map(|(i, _)| *i).collect();
+        let top_idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| {
+                rows.get(i)
+                    .is_some_and(|r| !r.empty && r.effective_revision() == Some(top))
+            })
+            .collect();
+        let groups = vec![labels(rows, &top_idx), labels(rows, &idx)];
+        idx.extend(top_idx.iter().copied());
+        out.push(CompareFinding {
+            kind: Kind::DifferentData,
+            members: labels(rows, &idx),
+            detail: format!(
+                "{} while [{}] reached revision {top}, yet they stand at the same raft index: raft considers them in sync, so the missing revisions will never be sent and each member serves different data (members restored from different snapshots); restore every member from the same snapshot",
+                at(&split),
+                show(rows, &top_idx)
+            ),
+            groups,
+            keys: Vec::new(),
+        });
+    }
+    if behind.is_empty() {
+        return;
+    }
+    let idx: Vec<usize> = behind.iter().map(|(i, _)| *i).collect();
+    let unchecked = rev.is_none() && max_compact.is_some();
+    out.push(CompareFinding {
+        kind: Kind::Lagging,
+        members: labels(rows, &idx),
+        detail: format!(
+            "{} behind the newest member (revision {top}){}: started with the others it catches up from the leader; as a restore source it would lose the newer revisions, so seed from the best seed",
+            at(&behind),
+            if unchecked {
+                "; its data could not be hashed at a common revision (compacted past it), so the shared history is not verified"
+            } else {
+                ""
+            }
+        ),
+        groups: Vec::new(),
+        keys: Vec::new(),
+    });
+}
+
+fn best_seed(rows: &[MemberRow]) -> Option<Seed> {
+    let groups = group_by(rows, |r| if r.empty { None } else { Some(r.hash_kv) });
+    let biggest = groups.first().map_or(0, |(_, v)| v.len());
+    // Among the largest groups, the newest member.
+    let mut best: Option<(usize, (i64, u64, u64))> = None;
+    for (_, v) in groups.iter().filter(|(_, v)| v.len() == biggest) {
+        for &i in v {
+            let Some(r) = rows.get(i) else { continue };
+            let key = (
+                r.effective_revision().unwrap_or(0),
+                r.consistent_index.unwrap_or(0),
+                r.raft_commit.unwrap_or(0),
+            );
+            if best.as_ref().is_none_or(|(_, k)| key > *k) {
+                best = Some((i, key));
+            }
+        }
+    }
+    let (i, (rev, _, _)) = best?;
+    let r = rows.get(i)?;
+    Some(Seed {
+        member: r.path.clone(),
+        reason: format!(
+            "newest (revision {rev}) among the largest group of {biggest} input(s) that agree{}",
+            if r.input == "snapshot" {
+                ""
+            } else {
+                "; take `etcdctl snapshot save` from it, or use its member/snap/db with --skip-hash-check"
+            }
+        ),
+    })
+}
+
+fn bump_advice(rows: &[MemberRow], seed: Option<&Seed>) -> Option<BumpAdvice> {
+    let highest = rows.iter().filter_map(|r| r.revision_reached).max()?;
+    let margin = BUMP_MARGIN_MIN.max(highest / BUMP_MARGIN_DIVISOR);
+    let mut restore_from = Vec::new();
+    for r in rows {
+        let is_seed = seed.is_some_and(|s| s.member == r.path);
+        if r.input != "snapshot" && !is_seed {
+            continue;
+        }
+        let Some(rev) = r.revision else { continue };
+        restore_from.push(BumpForSnapshot {
+            from: r.path.clone(),
+            revision: rev,
+            bump_revision: highest.saturating_sub(rev).saturating_add(margin),
+        });
+    }
+    Some(BumpAdvice {
+        highest_revision: highest,
+        margin,
+        restore_from,
+    })
+}
