@@ -9,6 +9,7 @@ pub mod entry;
 pub mod membership;
 pub mod raftlog;
 pub mod replay;
+pub mod restore;
 pub mod revision;
 pub mod schema;
 pub mod schema_check;
