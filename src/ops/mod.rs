@@ -4,5 +4,6 @@
 pub mod check;
 pub mod hashkv;
 pub mod inspect;
+pub mod restore;
 pub mod status;
 pub mod wal;
