@@ -38,3 +38,6 @@ mod cmd_inspect;
 
 /// `wal dump`, byte-exact WAL re-encoding, etcdutl restore's WAL, WAL corruption.
 mod cmd_wal;
+
+/// `snapshot restore` against etcdutl (db, WAL, .snap) and real etcd on the result.
+mod cmd_restore;
