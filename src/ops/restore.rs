@@ -244,83 +244,92 @@ fn dir_is_empty_or_absent(p: &Path) -> Result<bool> {
     }
 }
 
-/// Hashes the db bytes for the trailer while `check` walks, then judges both.
-fn verify(src: &Source, skip_hash_check: bool) -> Result<(HashCheck, Option<String>)> {
-    let data = src.bytes();
-    let path = src.path();
-    let len = to_u64(data.len());
-    let trailer = has_trailer(len);
-    let body_len = if trailer {
+/// The file's sha256 trailer, split off.
+struct TrailerParts<'a> {
+    /// Whether the file has one (`size % 512 == 32`).
+    present: bool,
+    /// The bytes before it (the whole file when absent).
+    body: &'a [u8],
+    /// The stored digest.
+    stored: &'a [u8],
+}
+
+fn trailer_parts(data: &[u8]) -> TrailerParts<'_> {
+    let present = has_trailer(to_u64(data.len()));
+    let body_len = if present {
         data.len().saturating_sub(TRAILER_LEN)
     } else {
         data.len()
     };
     let (body, stored) = data.split_at(body_len);
-    let hash_it = trailer && !skip_hash_check;
-    let (checked, digest) = std::thread::scope(|s| {
-        let h = hash_it.then(|| s.spawn(|| Sha256::digest(body)));
-        let checked = check_bytes(data, path, true, &|_| {}, CheckOptions {
-            verify_trailer: false,
-        });
-        let digest = h.and_then(|h| h.join().ok());
-        (checked, digest)
-    });
-    let checked = checked?;
-    // Trailer first: it says best what the file is.
-    let db_size = checked.sizes.db;
-    let (hash_check, sha) = if !trailer {
-        if !skip_hash_check {
-            let what = if len < db_size {
-                format!("it is {len} bytes but its db needs {db_size}: a truncated download or copy; fetch it again")
-            } else if len % u64::from(checked.sizes.page_size) == 0 {
-                "it looks like a raw db copy (member/snap/db), not `etcdctl snapshot save` output; if so, use --skip-hash-check".to_string()
-            } else {
-                format!("its size {len} is not a whole number of pages plus 32: a truncated or damaged download; fetch it again (or use --skip-hash-check to restore it anyway)")
-            };
-            return Err(Error::new(ErrorKind::Refused(format!(
-                "snapshot has no sha256 trailer (etcdutl: snapshot missing hash but --skip-hash-check=false): {what}"
-            )))
-            .in_file(path));
-        }
-        (HashCheck::Absent, None)
-    } else if skip_hash_check {
-        (HashCheck::Skipped, None)
+    TrailerParts {
+        present,
+        body,
+        stored,
+    }
+}
+
+/// Refuses a file without a trailer (unless `--skip-hash-check`), saying what
+/// the file looks like.
+fn judge_absent_trailer(path: &Path, len: u64, sizes: &crate::ops::check::Sizes) -> Error {
+    let what = if len < sizes.db {
+        format!(
+            "it is {len} bytes but its db needs {}: a truncated download or copy; fetch it again",
+            sizes.db
+        )
+    } else if len % u64::from(sizes.page_size) == 0 {
+        "it looks like a raw db copy (member/snap/db), not `etcdctl snapshot save` output; if so, use --skip-hash-check".to_string()
     } else {
-        let computed = digest.map(|d| hex(&d)).unwrap_or_default();
-        let stored = hex(stored);
-        if computed != stored {
-            let why = if to_u64(body_len) < db_size {
-                "the file was cut short (truncated download or copy)"
-            } else {
-                "the file was modified or damaged after it was saved"
-            };
-            return Err(Error::new(ErrorKind::Refused(format!(
-                "sha256 mismatch: the trailer says {stored}, the db bytes hash to {computed}: {why}; use another backup"
-            )))
-            .in_file(path));
-        }
-        (HashCheck::Verified, Some(computed))
+        format!(
+            "its size {len} is not a whole number of pages plus 32: a truncated or damaged download; fetch it again (or use --skip-hash-check to restore it anyway)"
+        )
     };
+    Error::new(ErrorKind::Refused(format!(
+        "snapshot has no sha256 trailer (etcdutl: snapshot missing hash but --skip-hash-check=false): {what}"
+    )))
+    .in_file(path)
+}
+
+/// Compares the computed digest with the stored one.
+fn judge_digest(path: &Path, t: &TrailerParts<'_>, digest: &[u8], db_size: u64) -> Result<String> {
+    let computed = hex(digest);
+    let stored = hex(t.stored);
+    if computed == stored {
+        return Ok(computed);
+    }
+    let why = if to_u64(t.body.len()) < db_size {
+        "the file was cut short (truncated download or copy)"
+    } else {
+        "the file was modified or damaged after it was saved"
+    };
+    Err(Error::new(ErrorKind::Refused(format!(
+        "sha256 mismatch: the trailer says {stored}, the db bytes hash to {computed}: {why}; use another backup"
+    )))
+    .in_file(path))
+}
+
+/// Refuses a file whose structure or schema check found errors.
+fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Result<()> {
     let errors: Vec<_> = checked
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .collect();
-    if !errors.is_empty() {
-        let shown: Vec<String> = errors
-            .iter()
-            .take(SHOWN_FINDINGS)
-            .map(|f| format!("[{}] {}", f.code, f.message))
-            .collect();
-        return Err(Error::new(ErrorKind::Refused(format!(
-            "refusing to restore a damaged snapshot: {} problem(s): {}{} (run `etcd-rescue check` on it for all of them)",
-            errors.len(),
-            shown.join("; "),
-            if errors.len() > SHOWN_FINDINGS { "; …" } else { "" }
-        )))
-        .in_file(path));
+    if errors.is_empty() {
+        return Ok(());
     }
-    Ok((hash_check, sha))
+    let shown: Vec<String> = errors
+        .iter()
+        .take(SHOWN_FINDINGS)
+        .map(|f| format!("[{}] {}", f.code, f.message))
+        .collect();
+    Err(Error::new(ErrorKind::Refused(format!(
+        "refusing to restore a damaged snapshot: {} problem(s): {}{} (run `etcd-rescue check` on it for all of them)",
+        errors.len(),
+        shown.join("; "),
+        if errors.len() > SHOWN_FINDINGS { "; …" } else { "" }
+    )))
+    .in_file(path))
 }
 
 /// A temporary dir beside `target`, removed on drop unless kept.
@@ -404,17 +413,77 @@ fn write_wal(dir: &Path, frames: &[u8]) -> Result<()> {
 }
 
 /// Runs the restore.
+///
+/// The sha256 of the db bytes is computed on its own thread while the
+/// structure and schema are checked and, once they are sound, while the output
+/// is written into the temporary dirs; the digest is judged before anything
+/// is moved into place (etcdutl also copies first and verifies after).
 pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
     let (cluster, targets) = plan(o)?;
     let src = Source::open(&o.snapshot)?;
-    let (hash_check, sha256) = verify(&src, o.skip_hash_check)?;
-    let db = Db::open(src.bytes()).map_err(|e| e.in_file(&o.snapshot))?;
-    let (snap_name, snap_bytes) = snap_file(&cluster);
+    let path = o.snapshot.as_path();
+    let data = src.bytes();
+    let parts = trailer_parts(data);
+    let hash_it = parts.present && !o.skip_hash_check;
+    std::thread::scope(|s| {
+        let body = parts.body;
+        let mut hasher = hash_it.then(|| s.spawn(move || Sha256::digest(body)));
+        let mut digest = || -> Option<Vec<u8>> {
+            hasher
+                .take()
+                .and_then(|h| h.join().ok())
+                .map(|d| d.to_vec())
+        };
+        let checked = check_bytes(data, path, true, &|_| {}, CheckOptions {
+            verify_trailer: false,
+        })?;
+        if !parts.present && !o.skip_hash_check {
+            return Err(judge_absent_trailer(path, to_u64(data.len()), &checked.sizes));
+        }
+        if let Err(e) = judge_findings(path, &checked) {
+            // A bad digest says best what happened to the file.
+            if let Some(d) = digest() {
+                judge_digest(path, &parts, &d, checked.sizes.db)?;
+            }
+            return Err(e);
+        }
+        let db = Db::open(data).map_err(|e| e.in_file(path))?;
+        let (temps, rewrite) = write_temps(o, &cluster, &targets, &db)?;
+        let (hash_check, sha256) = if let Some(d) = digest() {
+            let hex = judge_digest(path, &parts, &d, checked.sizes.db)?;
+            (HashCheck::Verified, Some(hex))
+        } else if parts.present {
+            (HashCheck::Skipped, None)
+        } else {
+            (HashCheck::Absent, None)
+        };
+        let members = commit_temps(&cluster, &targets, temps)?;
+        Ok(RestoreReport {
+            snapshot: o.snapshot.clone(),
+            hash_check,
+            sha256,
+            cluster_id: cluster.id,
+            cluster_id_hex: format!("{:x}", cluster.id),
+            members,
+            db: rewrite,
+        })
+    })
+}
 
-    let mut temps: Vec<(TempDir, Option<TempDir>)> = Vec::new();
+type Temps = Vec<(TempDir, Option<TempDir>)>;
+
+/// Writes every target into its temporary dir(s).
+fn write_temps(
+    o: &RestoreOptions,
+    cluster: &Cluster,
+    targets: &[Target],
+    db: &Db<'_>,
+) -> Result<(Temps, DbRewrite)> {
+    let (snap_name, snap_bytes) = snap_file(cluster);
+    let mut temps: Temps = Vec::new();
     let mut rewrite: Option<DbRewrite> = None;
     let mut first_db: Option<PathBuf> = None;
-    for t in &targets {
+    for t in targets {
         let tmp = TempDir::beside(&t.data_dir)?;
         let snap_dir = tmp.path.join("member").join("snap");
         mkdirs(&snap_dir)?;
@@ -427,7 +496,7 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
         } else {
             let f = create_file(&db_path, 0o600)?;
             let out = BufWriter::with_capacity(WRITE_BUF, f);
-            let (out, r) = rewrite_db(&db, &cluster, o.bump_revision, out)
+            let (out, r) = rewrite_db(db, cluster, o.bump_revision, out)
                 .map_err(|e| e.in_file(&db_path))?;
             let f = out
                 .into_inner()
@@ -441,7 +510,7 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
         let Some(me) = cluster.member(&t.name) else {
             return Err(usage(format!("member {} vanished from the cluster", t.name)));
         };
-        let frames = wal_frames(&cluster, me.id);
+        let frames = wal_frames(cluster, me.id);
         let wal_tmp = match &t.wal_dir {
             Some(w) => {
                 let wt = TempDir::beside(w)?;
@@ -456,6 +525,18 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
         sync_dir(&tmp.path.join("member"));
         temps.push((tmp, wal_tmp));
     }
+    match rewrite {
+        Some(r) => Ok((temps, r)),
+        None => Err(usage("no member to restore".into())),
+    }
+}
+
+/// Moves every temporary dir into place; returns the members in id order.
+fn commit_temps(
+    cluster: &Cluster,
+    targets: &[Target],
+    mut temps: Temps,
+) -> Result<Vec<RestoredMember>> {
     // Everything is written: move it into place.
     let mut members = Vec::new();
     for (t, (tmp, wal_tmp)) in targets.iter().zip(temps.iter_mut()) {
@@ -491,16 +572,5 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
         }
     }
     members.sort_by_key(|m| m.id);
-    let Some(db_report) = rewrite else {
-        return Err(usage("no member to restore".into()));
-    };
-    Ok(RestoreReport {
-        snapshot: o.snapshot.clone(),
-        hash_check,
-        sha256,
-        cluster_id: cluster.id,
-        cluster_id_hex: format!("{:x}", cluster.id),
-        members,
-        db: db_report,
-    })
+    Ok(members)
 }
