@@ -332,6 +332,49 @@ fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Resu
     .in_file(path))
 }
 
+/// Bytes written between two background writeback requests.
+const SYNC_EVERY: u64 = 128 << 20;
+
+/// A file that asks a helper thread for an `fdatasync` every [`SYNC_EVERY`]
+/// bytes (a request is dropped while one is still running).
+struct EarlySync {
+    file: File,
+    since: u64,
+    tx: std::sync::mpsc::SyncSender<()>,
+}
+
+impl EarlySync {
+    fn new(file: File, tx: std::sync::mpsc::SyncSender<()>) -> Self {
+        EarlySync { file, since: 0, tx }
+    }
+
+    fn into_file(self) -> File {
+        self.file
+    }
+}
+
+impl Write for EarlySync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since = self.since.saturating_add(to_u64(n));
+        if self.since >= SYNC_EVERY {
+            self.since = 0;
+            let _ = self.tx.try_send(());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for EarlySync {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
 /// A temporary dir beside `target`, removed on drop unless kept.
 struct TempDir {
     path: PathBuf,
@@ -495,14 +538,25 @@ fn write_temps(
                 .map_err(|e| Error::io("fsync", &db_path, &e))?;
         } else {
             let f = create_file(&db_path, 0o600)?;
-            let out = BufWriter::with_capacity(WRITE_BUF, f);
-            let (out, r) = rewrite_db(db, cluster, o.bump_revision, out)
-                .map_err(|e| e.in_file(&db_path))?;
-            let f = out
-                .into_inner()
-                .map_err(|e| Error::io("write", &db_path, e.error()))?;
+            let syncer = f.try_clone().map_err(|e| Error::io("open", &db_path, &e))?;
+            let f = std::thread::scope(|s| -> Result<File> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+                // Starts writeback early, so the final fsync has little left.
+                s.spawn(move || {
+                    while rx.recv().is_ok() {
+                        let _ = syncer.sync_data();
+                    }
+                });
+                let out = BufWriter::with_capacity(WRITE_BUF, EarlySync::new(f, tx));
+                let (out, r) = rewrite_db(db, cluster, o.bump_revision, out)
+                    .map_err(|e| e.in_file(&db_path))?;
+                rewrite = Some(r);
+                let f = out
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &db_path, e.error()))?;
+                Ok(f.into_file())
+            })?;
             f.sync_all().map_err(|e| Error::io("fsync", &db_path, &e))?;
-            rewrite = Some(r);
             first_db = Some(db_path.clone());
         }
         write_file(&snap_dir.join(&snap_name), &snap_bytes, 0o644)?;
