@@ -11,8 +11,7 @@ use etcd_rescue::etcd::ids::Cluster;
 use etcd_rescue::formats::bbolt::{Bucket, Db};
 
 use crate::util::{
-    etcd_bin_dir, free_port, real_etcd_required, run, testdata, EtcdServer, InputGuard,
-    MemberSpec,
+    etcd_bin_dir, free_port, real_etcd_required, run, testdata, EtcdServer, InputGuard, MemberSpec,
 };
 
 type Buckets = BTreeMap<Vec<u8>, (u64, BTreeMap<Vec<u8>, Vec<u8>>)>;
@@ -116,17 +115,27 @@ fn flag_and_input_refusals() {
         let r = ours(&snap, &args);
         r.expect_code(2);
         assert!(
-            r.stderr.contains("--bump-revision and --mark-compacted must be used together"),
+            r.stderr
+                .contains("--bump-revision and --mark-compacted must be used together"),
             "{r}"
         );
     }
     // --name not in the cluster; advertised URLs that differ.
     let r = ours(&snap, &["--data-dir", d_s, "--name", "x"]);
     r.expect_code(2);
-    assert!(r.stderr.contains("--name \"x\" is not in --initial-cluster"), "{r}");
+    assert!(
+        r.stderr
+            .contains("--name \"x\" is not in --initial-cluster"),
+        "{r}"
+    );
     let r = ours(
         &snap,
-        &["--data-dir", d_s, "--initial-advertise-peer-urls", "http://localhost:2381"],
+        &[
+            "--data-dir",
+            d_s,
+            "--initial-advertise-peer-urls",
+            "http://localhost:2381",
+        ],
     );
     r.expect_code(2);
     assert!(r.stderr.contains("--initial-advertise-peer-urls"), "{r}");
@@ -180,14 +189,14 @@ fn flag_and_input_refusals() {
     std::fs::write(&dmg, &rawb).unwrap();
     let r = ours(&dmg, &["--data-dir", e_s, "--skip-hash-check"]);
     r.expect_code(1);
-    assert!(r.stderr.contains("refusing to restore a damaged snapshot"), "{r}");
+    assert!(
+        r.stderr.contains("refusing to restore a damaged snapshot"),
+        "{r}"
+    );
 
     // Nothing was written for the refused runs, no temporary dir is left.
     assert!(!e.exists());
-    assert_only(
-        t.path(),
-        &["d", "modified.db", "cut.db", "damaged.db"],
-    );
+    assert_only(t.path(), &["d", "modified.db", "cut.db", "damaged.db"]);
     guard.check();
 }
 
@@ -310,7 +319,10 @@ fn bump_matches_etcdutl_3516() {
     assert_eq!(got, buckets(&ref_dir.join("member/snap/db")));
     let meta = &got[&b"meta".to_vec()].1;
     let sched = &meta[&b"scheduledCompactRev".to_vec()];
-    assert_eq!(i64::from_be_bytes(sched[..8].try_into().unwrap()), 31 + 1000);
+    assert_eq!(
+        i64::from_be_bytes(sched[..8].try_into().unwrap()),
+        31 + 1000
+    );
     assert_eq!(
         std::fs::read(our_dir.join(WAL)).unwrap(),
         std::fs::read(ref_dir.join(WAL)).unwrap()
@@ -415,7 +427,13 @@ fn source_kvs(version: &str, snap: &Path, t: &Path) -> Option<(Vec<(String, Stri
     ) {
         return None;
     }
-    let mut s = start_cluster(version, t, &[("src".into(), peer, dir)], &initial, "etcd-cluster")?;
+    let mut s = start_cluster(
+        version,
+        t,
+        &[("src".into(), peer, dir)],
+        &initial,
+        "etcd-cluster",
+    )?;
     let kvs = all_kvs(&s[0], None);
     let (_, rev) = header(&s[0]);
     s[0].stop();
@@ -489,16 +507,29 @@ fn real_etcd_on_restored(version: &str, members: usize) {
     };
     let want_ids: Vec<u64> = cluster.members.iter().map(|m| m.id).collect();
     for s in &servers {
-        assert_eq!(member_ids(s), want_ids, "member list on {}", s.data_dir.display());
+        assert_eq!(
+            member_ids(s),
+            want_ids,
+            "member list on {}",
+            s.data_dir.display()
+        );
         let (cid, rev) = header(s);
         assert_eq!(cid, cluster.id, "cluster id");
         assert!(rev >= src_rev + bump, "revision {rev} < {}", src_rev + bump);
-        assert_eq!(all_kvs(s, None), want, "keys and values on {}", s.data_dir.display());
+        assert_eq!(
+            all_kvs(s, None),
+            want,
+            "keys and values on {}",
+            s.data_dir.display()
+        );
         // Older revisions were marked compacted.
         let out = s.etcdctl(&["get", "", "--prefix", "--rev", &src_rev.to_string()]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("required revision has been compacted"), "{err}");
+        assert!(
+            err.contains("required revision has been compacted"),
+            "{err}"
+        );
     }
     // The cluster takes writes.
     let out = servers[0].etcdctl(&["put", "/after/restore", "ok"]);

@@ -7,8 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::output::{humanize_bytes, table, Align};
 use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
 use crate::error::ErrorKind;
-use crate::ops::restore::{restore, RestoreOptions, RestoreReport};
 use crate::etcd::status::{Compat, DbStatus};
+use crate::ops::restore::{restore, RestoreOptions, RestoreReport};
 use crate::ops::status::{status, StatusOptions};
 
 #[derive(Debug, Subcommand)]
@@ -178,13 +178,16 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                     ]
                 })
                 .collect();
-            let mut out = table(&["name", "member id", "peer urls", "data dir"], &rows, Align::Left);
+            let mut out = table(
+                &["name", "member id", "peer urls", "data dir"],
+                &rows,
+                Align::Left,
+            );
             out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
             out.push_str(&format!(
                 "revision: {}{}; consistent index: {}; hash check: {}\n",
                 r.db.latest_revision,
-                r.db
-                    .bumped_revision
+                r.db.bumped_revision
                     .map(|b| format!(" (bumped to {b}, marked compacted)"))
                     .unwrap_or_default(),
                 r.db.consistent_index,

@@ -97,10 +97,7 @@ pub fn rewrite_db<W: Write + Seek>(
     plans.insert(schema::MEMBERS_REMOVED, Plan::Replace(Vec::new()));
     plans.insert(schema::CLUSTER, Plan::Merge(BTreeMap::new()));
     let mut meta = BTreeMap::new();
-    meta.insert(
-        schema::meta_key::CONSISTENT_INDEX.to_vec(),
-        u64_be(n),
-    );
+    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), u64_be(n));
     meta.insert(schema::meta_key::TERM.to_vec(), u64_be(RESTORE_TERM));
     plans.insert(schema::META, Plan::Merge(meta));
 
@@ -166,7 +163,14 @@ pub fn rewrite_db<W: Write + Seek>(
                 w.begin_bucket(top.key)?;
                 w.set_sequence(bucket.sequence);
                 let is_key = top.key == schema::KEY;
-                copy_bucket(db, &bucket, top.key, plan, &mut w, is_key.then_some(&mut latest))?;
+                copy_bucket(
+                    db,
+                    &bucket,
+                    top.key,
+                    plan,
+                    &mut w,
+                    is_key.then_some(&mut latest),
+                )?;
                 if is_key && bump > 0 {
                     let rev = bump_revision(&latest, bump)?;
                     w.put(&rev.to_key(), &[])?;
@@ -415,7 +419,10 @@ pub fn v2_store_json(cluster: &Cluster) -> String {
             s.push(',');
         }
         s.push_str("{\"action\":\"create\",\"node\":{\"key\":");
-        go_json_string(&mut s, &format!("/0/members/{}/raftAttributes", m.bucket_key()));
+        go_json_string(
+            &mut s,
+            &format!("/0/members/{}/raftAttributes", m.bucket_key()),
+        );
         s.push_str(",\"value\":");
         go_json_string(&mut s, &raft_attributes(m));
         let _ = write!(s, ",\"modifiedIndex\":{i},\"createdIndex\":{i}}}}}");
@@ -465,8 +472,8 @@ mod tests {
     #[test]
     fn default_snap_matches_etcdutl_351() {
         // etcd-formats.md §5.5: the default one-member file is 6490 bytes, crc 0x11e07c36.
-        let c = Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN)
-            .unwrap();
+        let c =
+            Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN).unwrap();
         let (name, bytes) = snap_file(&c);
         assert_eq!(name, "0000000000000001-0000000000000001.snap");
         assert_eq!(bytes.len(), 6490);
@@ -478,8 +485,8 @@ mod tests {
 
     #[test]
     fn wal_starts_with_checked_vector() {
-        let c = Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN)
-            .unwrap();
+        let c =
+            Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN).unwrap();
         let f = wal_frames(&c, c.members[0].id);
         assert_eq!(
             &f[..12],

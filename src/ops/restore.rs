@@ -157,8 +157,12 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
             "--bump-revision and --mark-compacted must be used together (--bump-revision N with N > 0 needs --mark-compacted, and --mark-compacted needs --bump-revision N)".into(),
         ));
     }
-    let cluster = Cluster::from_initial_cluster(&o.initial_cluster, &o.token)
-        .map_err(|e| usage(format!("--initial-cluster {:?}: {}", o.initial_cluster, e.kind)))?;
+    let cluster = Cluster::from_initial_cluster(&o.initial_cluster, &o.token).map_err(|e| {
+        usage(format!(
+            "--initial-cluster {:?}: {}",
+            o.initial_cluster, e.kind
+        ))
+    })?;
     if cluster.members.is_empty() {
         return Err(usage("--initial-cluster names no member".into()));
     }
@@ -197,9 +201,8 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
                 o.name, o.initial_cluster
             )));
         };
-        let adv = parse_urls(&o.advertise_peer_urls).map_err(|e| {
-            usage(format!("--initial-advertise-peer-urls: {}", e.kind))
-        })?;
+        let adv = parse_urls(&o.advertise_peer_urls)
+            .map_err(|e| usage(format!("--initial-advertise-peer-urls: {}", e.kind)))?;
         if adv != me.peer_urls {
             return Err(usage(format!(
                 "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}; they must be the same URLs",
@@ -447,7 +450,8 @@ fn write_wal(dir: &Path, frames: &[u8]) -> Result<()> {
     mkdirs(dir)?;
     let p = dir.join(WAL_NAME);
     let mut f = create_file(&p, 0o600)?;
-    f.write_all(frames).map_err(|e| Error::io("write", &p, &e))?;
+    f.write_all(frames)
+        .map_err(|e| Error::io("write", &p, &e))?;
     f.set_len(SEGMENT_SIZE)
         .map_err(|e| Error::io("extend", &p, &e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &p, &e))?;
@@ -477,11 +481,21 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
                 .and_then(|h| h.join().ok())
                 .map(|d| d.to_vec())
         };
-        let checked = check_bytes(data, path, true, &|_| {}, CheckOptions {
-            verify_trailer: false,
-        })?;
+        let checked = check_bytes(
+            data,
+            path,
+            true,
+            &|_| {},
+            CheckOptions {
+                verify_trailer: false,
+            },
+        )?;
         if !parts.present && !o.skip_hash_check {
-            return Err(judge_absent_trailer(path, to_u64(data.len()), &checked.sizes));
+            return Err(judge_absent_trailer(
+                path,
+                to_u64(data.len()),
+                &checked.sizes,
+            ));
         }
         if let Err(e) = judge_findings(path, &checked) {
             // A bad digest says best what happened to the file.
@@ -562,7 +576,10 @@ fn write_temps(
         write_file(&snap_dir.join(&snap_name), &snap_bytes, 0o644)?;
         sync_dir(&snap_dir);
         let Some(me) = cluster.member(&t.name) else {
-            return Err(usage(format!("member {} vanished from the cluster", t.name)));
+            return Err(usage(format!(
+                "member {} vanished from the cluster",
+                t.name
+            )));
         };
         let frames = wal_frames(cluster, me.id);
         let wal_tmp = match &t.wal_dir {
