@@ -554,3 +554,45 @@ fn real_etcd_351_three_members() {
 fn real_etcd_3530_three_members() {
     real_etcd_on_restored("3.5.30", 3);
 }
+
+/// `--wal-dir` puts the WAL there (and refuses an existing one); the data dir
+/// then has no `member/wal`.
+#[test]
+fn explicit_wal_dir() {
+    let snap = snapshot("basic");
+    let guard = InputGuard::new(&[&snap]);
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    let w = t.path().join("wal");
+    let args = [
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--wal-dir",
+        w.to_str().unwrap(),
+        "--initial-memory-map-size",
+        "1048576",
+    ];
+    ours(&snap, &args).expect_code(0);
+    assert_eq!(
+        std::fs::metadata(w.join("0000000000000000-0000000000000000.wal"))
+            .unwrap()
+            .len(),
+        64_000_000
+    );
+    assert!(!d.join("member/wal").exists());
+    assert!(d.join("member/snap/db").is_file());
+    let d2 = t.path().join("d2");
+    let r = ours(
+        &snap,
+        &[
+            "--data-dir",
+            d2.to_str().unwrap(),
+            "--wal-dir",
+            w.to_str().unwrap(),
+        ],
+    );
+    r.expect_code(2);
+    assert!(r.stderr.contains("exists"), "{r}");
+    assert_only(t.path(), &["d", "wal"]);
+    guard.check();
+}

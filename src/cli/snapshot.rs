@@ -83,6 +83,10 @@ pub(super) struct RestoreArgs {
     /// watchers re-list instead of missing events.
     #[arg(long)]
     mark_compacted: bool,
+    /// Accepted for etcdutl compatibility and ignored: the input is read
+    /// through a read-only map of its own size.
+    #[arg(long, value_name = "BYTES")]
+    initial_memory_map_size: Option<u64>,
     /// Output format.
     #[arg(short = 'w', long = "write-out", value_enum, default_value = "table")]
     write_out: RestoreOut,
@@ -130,6 +134,7 @@ pub(super) fn run(cmd: SnapshotCommand) -> u8 {
 }
 
 fn run_restore(a: RestoreArgs) -> u8 {
+    let _ = a.initial_memory_map_size;
     let o = RestoreOptions {
         snapshot: a.path,
         name: a.name,
