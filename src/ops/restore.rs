@@ -144,6 +144,8 @@ struct Target {
     data_dir: PathBuf,
     /// Explicit `--wal-dir`, written beside the data dir.
     wal_dir: Option<PathBuf>,
+    /// The data dir existed (empty) before the restore.
+    existed_empty: bool,
 }
 
 fn usage(msg: String) -> Error {
@@ -192,6 +194,7 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
                 name: m.name.clone(),
                 data_dir: out.join(format!("{}.etcd", m.name)),
                 wal_dir: None,
+                existed_empty: false,
             })
             .collect()
     } else {
@@ -218,9 +221,12 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", me.name))),
             wal_dir: o.wal_dir.clone(),
+            existed_empty: false,
         }]
     };
-    for t in &targets {
+    let mut targets = targets;
+    for t in &mut targets {
+        t.existed_empty = t.data_dir.is_dir();
         if !dir_is_empty_or_absent(&t.data_dir)? {
             return Err(usage(format!(
                 "data-dir {} is not empty; restore writes only into an empty or new dir (remove it or choose another --data-dir)",
@@ -608,26 +614,33 @@ fn commit_temps(
     targets: &[Target],
     mut temps: Temps,
 ) -> Result<Vec<RestoredMember>> {
-    // Everything is written: move it into place.
-    let mut members = Vec::new();
+    // Everything is written: move it into place. Should a rename fail, the
+    // targets already moved are taken back (an empty target dir that was
+    // there before is left empty again), so no member is left restored alone.
+    let mut done: Vec<&Target> = Vec::new();
     for (t, (tmp, wal_tmp)) in targets.iter().zip(temps.iter_mut()) {
-        if let Some(wt) = wal_tmp {
-            if let Some(w) = &t.wal_dir {
-                std::fs::rename(&wt.path, w).map_err(|e| Error::io("rename", w, &e))?;
-                wt.keep = true;
+        if let Err(e) = move_into_place(t, tmp, wal_tmp.as_mut()) {
+            // The WAL dir goes first; it may have moved before the data dir failed.
+            if let (Some(w), Some(wt)) = (&t.wal_dir, wal_tmp.as_ref()) {
+                if wt.keep {
+                    let _ = std::fs::remove_dir_all(w);
+                }
             }
+            for d in done {
+                let _ = std::fs::remove_dir_all(&d.data_dir);
+                if d.existed_empty {
+                    let _ = std::fs::DirBuilder::new().mode(0o700).create(&d.data_dir);
+                }
+                if let Some(w) = &d.wal_dir {
+                    let _ = std::fs::remove_dir_all(w);
+                }
+            }
+            return Err(e);
         }
-        // rename(2) replaces an empty dir; a missing one is created.
-        std::fs::rename(&tmp.path, &t.data_dir)
-            .map_err(|e| Error::io("rename", &t.data_dir, &e))?;
-        tmp.keep = true;
-        if let Some(parent) = t.data_dir.parent() {
-            sync_dir(if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            });
-        }
+        done.push(t);
+    }
+    let mut members = Vec::new();
+    for t in targets {
         if let Some(m) = cluster.member(&t.name) {
             members.push(RestoredMember {
                 name: m.name.clone(),
@@ -644,4 +657,23 @@ fn commit_temps(
     }
     members.sort_by_key(|m| m.id);
     Ok(members)
+}
+
+/// Renames one target's temporary dirs (WAL dir first) into place.
+fn move_into_place(t: &Target, tmp: &mut TempDir, wal_tmp: Option<&mut TempDir>) -> Result<()> {
+    if let (Some(wt), Some(w)) = (wal_tmp, &t.wal_dir) {
+        std::fs::rename(&wt.path, w).map_err(|e| Error::io("rename", w, &e))?;
+        wt.keep = true;
+    }
+    // rename(2) replaces an empty dir; a missing one is created.
+    std::fs::rename(&tmp.path, &t.data_dir).map_err(|e| Error::io("rename", &t.data_dir, &e))?;
+    tmp.keep = true;
+    if let Some(parent) = t.data_dir.parent() {
+        sync_dir(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        });
+    }
+    Ok(())
 }
