@@ -483,6 +483,102 @@ mod tests {
         assert_eq!(store.members().len(), 1);
     }
 
+    type Model = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+    fn write_model(m: &Model) -> Vec<u8> {
+        let mut w =
+            DbWriter::new(std::io::Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+        for (b, kv) in m {
+            w.begin_bucket(b).unwrap();
+            for (k, v) in kv {
+                w.put(k, v).unwrap();
+            }
+        }
+        w.finish().unwrap().0.into_inner()
+    }
+
+    fn read_model(bytes: &[u8]) -> Model {
+        let db = Db::open(bytes).unwrap();
+        assert!(crate::formats::bbolt::check(&db).findings.is_empty());
+        let mut m = Model::new();
+        for top in db.root_bucket().cursor(&db) {
+            let top = top.unwrap();
+            let b = Bucket::from_value(top.key, top.value).unwrap();
+            let kv = b
+                .cursor(&db)
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.key.to_vec(), e.value.to_vec())
+                })
+                .collect();
+            m.insert(top.key.to_vec(), kv);
+        }
+        m
+    }
+
+    fn rev(main: i64, sub: i64, tomb: bool) -> Vec<u8> {
+        let mut k = Revision { main, sub }.to_key().to_vec();
+        if tomb {
+            k.push(b't');
+        }
+        k
+    }
+
+    #[test]
+    fn rewrite_sets_what_etcdutl_sets_and_keeps_the_rest() {
+        let mut src = Model::new();
+        let mut key = BTreeMap::new();
+        key.insert(rev(2, 0, false), b"a".to_vec());
+        key.insert(rev(3, 0, false), b"b".to_vec());
+        key.insert(rev(7, 1, true), b"c".to_vec());
+        src.insert(b"key".to_vec(), key.clone());
+        let mut lease = BTreeMap::new();
+        lease.insert(5u64.to_be_bytes().to_vec(), b"lease".to_vec());
+        src.insert(b"lease".to_vec(), lease.clone());
+        let mut members = BTreeMap::new();
+        members.insert(b"1234".to_vec(), b"{}".to_vec());
+        src.insert(b"members".to_vec(), members.clone());
+        src.insert(b"members_removed".to_vec(), members);
+        let mut meta = BTreeMap::new();
+        meta.insert(b"confState".to_vec(), b"{\"voters\":[1]}".to_vec());
+        meta.insert(b"consistent_index".to_vec(), 99u64.to_be_bytes().to_vec());
+        meta.insert(b"term".to_vec(), 4u64.to_be_bytes().to_vec());
+        src.insert(b"meta".to_vec(), meta);
+        let bytes = write_model(&src);
+        let db = Db::open(&bytes).unwrap();
+        let c = Cluster::from_initial_cluster("a=http://h1:1,b=http://h2:1", "t").unwrap();
+
+        for bump in [0u64, 10] {
+            let (out, r) = rewrite_db(&db, &c, bump, std::io::Cursor::new(Vec::new())).unwrap();
+            let got = read_model(&out.into_inner());
+            assert_eq!(r.latest_revision, 7);
+            assert_eq!(r.consistent_index, 2);
+            assert_eq!(got[&b"lease".to_vec()], lease);
+            assert!(got[&b"cluster".to_vec()].is_empty());
+            assert!(got[&b"members_removed".to_vec()].is_empty());
+            let m = &got[&b"members".to_vec()];
+            assert_eq!(m.len(), 2);
+            for mem in &c.members {
+                assert_eq!(m[mem.bucket_key().as_bytes()], mem.to_json().into_bytes());
+            }
+            let meta = &got[&b"meta".to_vec()];
+            assert_eq!(meta[&b"consistent_index".to_vec()], 2u64.to_be_bytes());
+            assert_eq!(meta[&b"term".to_vec()], 1u64.to_be_bytes());
+            assert_eq!(meta[&b"confState".to_vec()], b"{\"voters\":[1]}");
+            let k = &got[&b"key".to_vec()];
+            if bump == 0 {
+                assert_eq!(k, &key);
+                assert_eq!(r.bumped_revision, None);
+                assert!(!meta.contains_key(&b"scheduledCompactRev".to_vec()));
+            } else {
+                assert_eq!(r.bumped_revision, Some(17));
+                assert_eq!(k.len(), 4);
+                assert_eq!(k[&rev(17, 0, false)], b"");
+                assert_eq!(meta[&b"scheduledCompactRev".to_vec()], rev(17, 0, false));
+            }
+        }
+    }
+
     #[test]
     fn wal_starts_with_checked_vector() {
         let c =
