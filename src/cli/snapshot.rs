@@ -189,6 +189,11 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 Align::Left,
             );
             out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
+            if r.members.len() > 1 {
+                out.push_str(
+                    "start each member on its data dir with --name <name> and the same --initial-cluster and --initial-cluster-token\n",
+                );
+            }
             out.push_str(&format!(
                 "revision: {}{}; consistent index: {}; hash check: {}\n",
                 r.db.latest_revision,
