@@ -234,6 +234,10 @@ pub enum ErrorKind {
         /// The current revision.
         current: i64,
     },
+    /// An input was read but refused for what it holds (bad sha256 trailer,
+    /// damaged structure); the message says what the file is and what to do.
+    #[error("{0}")]
+    Refused(String),
     /// A writer was given input it cannot write (order, size, emptiness).
     #[error("cannot write key {key}{}: {problem}", .bucket.as_ref().map(|b| format!(" in bucket {b:?}")).unwrap_or_default())]
     BadWriteInput {
@@ -276,6 +280,7 @@ impl ErrorKind {
             ErrorKind::IntegrityCheckFailed(_)
             | ErrorKind::Schema(_)
             | ErrorKind::Usage(_)
+            | ErrorKind::Refused(_)
             | ErrorKind::BadWriteInput { .. } => return None,
             ErrorKind::Compacted { .. } => "ask for a revision at or after the compact revision",
             ErrorKind::FutureRevision { .. } => {

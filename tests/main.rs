@@ -47,3 +47,6 @@ mod cmd_wal;
 
 /// `compare` of several members and snapshots; live failure classes.
 mod cmd_compare;
+
+/// `snapshot restore` against etcdutl (db, WAL, .snap) and real etcd on the result.
+mod cmd_restore;

@@ -2,9 +2,9 @@
 //! Only this module prints.
 
 mod check;
+mod compare;
 mod diff;
 mod get;
-mod compare;
 mod hashkv;
 mod inspect;
 mod keys;

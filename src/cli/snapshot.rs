@@ -1,12 +1,14 @@
-//! `snapshot status` (and later `snapshot restore`), etcdutl-compatible.
+//! `snapshot status` and `snapshot restore`, etcdutl-compatible.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{humanize_bytes, table, Align};
-use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_UNREADABLE};
+use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use crate::error::ErrorKind;
 use crate::etcd::status::{Compat, DbStatus};
+use crate::ops::restore::{restore, RestoreOptions, RestoreReport};
 use crate::ops::status::{status_observed, StatusOptions};
 
 #[derive(Debug, Subcommand)]
@@ -14,6 +16,80 @@ pub(super) enum SnapshotCommand {
     /// Print hash, revision, total keys and total size of a snapshot (as etcdutl does).
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Write a new etcd data dir (db, .snap, WAL) from a snapshot, as etcdutl does;
+    /// with --out-dir, one data dir for every member of --initial-cluster.
+    #[command(after_help = RESTORE_EXAMPLES)]
+    Restore(RestoreArgs),
+}
+
+const RESTORE_EXAMPLES: &str = "\
+Examples:
+  etcd-rescue snapshot restore backup.db --data-dir /var/lib/etcd-new
+  etcd-rescue snapshot restore backup.db --name n1 \\
+      --initial-cluster n1=https://10.0.0.1:2380,n2=https://10.0.0.2:2380,n3=https://10.0.0.3:2380 \\
+      --initial-advertise-peer-urls https://10.0.0.1:2380 --data-dir /var/lib/etcd-new
+  etcd-rescue snapshot restore backup.db --out-dir restored \\
+      --initial-cluster n1=https://10.0.0.1:2380,n2=https://10.0.0.2:2380,n3=https://10.0.0.3:2380
+      # writes restored/n1.etcd, restored/n2.etcd, restored/n3.etcd from the same snapshot
+  etcd-rescue snapshot restore member/snap/db --skip-hash-check --bump-revision 1000000000 --mark-compacted
+
+Exit codes: 0 restored; 1 the snapshot was refused (bad sha256 trailer, damaged
+structure); 2 could not read, bad flags, or a non-empty target.";
+
+/// Output of `snapshot restore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum RestoreOut {
+    /// A table of members (name, id, data dir) and the cluster id.
+    Table,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)]
+pub(super) struct RestoreArgs {
+    /// Snapshot file (`etcdctl snapshot save` output), or a raw db with --skip-hash-check.
+    path: PathBuf,
+    /// Human-readable name of the member to restore.
+    #[arg(long, default_value = crate::ops::restore::DEFAULT_NAME)]
+    name: String,
+    /// Initial cluster configuration: name=peer-url,... (every member).
+    #[arg(long, default_value = crate::ops::restore::DEFAULT_INITIAL_CLUSTER)]
+    initial_cluster: String,
+    /// Initial cluster token (member and cluster ids depend on it).
+    #[arg(long, default_value = crate::etcd::ids::DEFAULT_TOKEN)]
+    initial_cluster_token: String,
+    /// This member's peer URLs, comma-separated (must equal its --initial-cluster URLs).
+    #[arg(long, default_value = crate::ops::restore::DEFAULT_PEER_URL, value_delimiter = ',')]
+    initial_advertise_peer_urls: Vec<String>,
+    /// Data dir to create (must be absent or empty) [default: <name>.etcd].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// WAL dir to create (must be absent) [default: <data-dir>/member/wal].
+    #[arg(long)]
+    wal_dir: Option<PathBuf>,
+    /// Write <out-dir>/<name>.etcd for EVERY member of --initial-cluster from this one
+    /// snapshot (instead of --name/--data-dir/--wal-dir); start each member on its dir.
+    #[arg(long, conflicts_with_all = ["data_dir", "wal_dir"])]
+    out_dir: Option<PathBuf>,
+    /// Accept a file without a sha256 trailer (a raw db copy), or do not verify it.
+    #[arg(long)]
+    skip_hash_check: bool,
+    /// Add this much to the latest revision (with --mark-compacted), so that
+    /// clients never see revisions go backwards.
+    #[arg(long, default_value_t = 0)]
+    bump_revision: u64,
+    /// Mark revisions up to the bumped one compacted (with --bump-revision), so
+    /// watchers re-list instead of missing events.
+    #[arg(long)]
+    mark_compacted: bool,
+    /// Accepted for etcdutl compatibility and ignored: the input is read
+    /// through a read-only map of its own size.
+    #[arg(long, value_name = "BYTES")]
+    initial_memory_map_size: Option<u64>,
+    /// Output format.
+    #[arg(short = 'w', long = "write-out", value_enum, default_value = "table")]
+    write_out: RestoreOut,
 }
 
 const STATUS_EXAMPLES: &str = "\
@@ -53,6 +129,86 @@ pub(super) struct StatusArgs {
 pub(super) fn run(cmd: SnapshotCommand) -> u8 {
     match cmd {
         SnapshotCommand::Status(a) => run_status(&a),
+        SnapshotCommand::Restore(a) => run_restore(a),
+    }
+}
+
+fn run_restore(a: RestoreArgs) -> u8 {
+    let _ = a.initial_memory_map_size;
+    let o = RestoreOptions {
+        snapshot: a.path,
+        name: a.name,
+        initial_cluster: a.initial_cluster,
+        token: a.initial_cluster_token,
+        advertise_peer_urls: a.initial_advertise_peer_urls,
+        data_dir: a.data_dir,
+        wal_dir: a.wal_dir,
+        out_dir: a.out_dir,
+        skip_hash_check: a.skip_hash_check,
+        bump_revision: a.bump_revision,
+        mark_compacted: a.mark_compacted,
+    };
+    match restore(&o) {
+        Ok(r) => {
+            if let Err(e) = emit(&render_restore(&r, a.write_out)) {
+                print_error(&e);
+                return EXIT_UNREADABLE;
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            print_error(&e);
+            if matches!(e.kind, ErrorKind::Refused(_)) {
+                EXIT_PROBLEMS
+            } else {
+                EXIT_UNREADABLE
+            }
+        }
+    }
+}
+
+fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
+    match w {
+        RestoreOut::Json => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
+        RestoreOut::Table => {
+            let rows: Vec<Vec<String>> = r
+                .members
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.clone(),
+                        m.id_hex.clone(),
+                        m.peer_urls.join(","),
+                        m.data_dir.display().to_string(),
+                    ]
+                })
+                .collect();
+            let mut out = table(
+                &["name", "member id", "peer urls", "data dir"],
+                &rows,
+                Align::Left,
+            );
+            out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
+            if r.members.len() > 1 {
+                out.push_str(
+                    "start each member on its data dir with --name <name> and the same --initial-cluster and --initial-cluster-token\n",
+                );
+            }
+            out.push_str(&format!(
+                "revision: {}{}; consistent index: {}; hash check: {}\n",
+                r.db.latest_revision,
+                r.db.bumped_revision
+                    .map(|b| format!(" (bumped to {b}, marked compacted)"))
+                    .unwrap_or_default(),
+                r.db.consistent_index,
+                match r.hash_check {
+                    crate::ops::restore::HashCheck::Verified => "sha256 verified",
+                    crate::ops::restore::HashCheck::Skipped => "skipped (--skip-hash-check)",
+                    crate::ops::restore::HashCheck::Absent => "no trailer (--skip-hash-check)",
+                }
+            ));
+            out
+        }
     }
 }
 

@@ -5,12 +5,13 @@
 pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 pub mod check;
+pub mod compare;
 pub mod diff;
 pub mod get;
-pub mod compare;
 pub mod hashkv;
 pub mod inspect;
 pub mod keys;
+pub mod restore;
 pub mod salvage;
 pub mod space;
 pub mod status;

@@ -494,3 +494,87 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A real etcd started on an existing (restored) data dir, as one member of
+/// `initial_cluster`; its peer URL must be the one given there. Not waited
+/// for: call [`EtcdServer::wait_healthy`] once every member is started (a
+/// multi-member cluster has no quorum before).
+pub struct MemberSpec<'a> {
+    pub name: &'a str,
+    pub data_dir: &'a Path,
+    pub peer_url: &'a str,
+    pub initial_cluster: &'a str,
+    pub token: &'a str,
+    pub log: &'a Path,
+}
+
+impl EtcdServer {
+    /// Starts etcd `version` on `spec.data_dir` (which must already exist);
+    /// `None` (skipped) when the binaries are absent.
+    pub fn start_existing(version: &str, spec: &MemberSpec<'_>) -> Option<EtcdServer> {
+        let bin = etcd_bin_dir(version)?;
+        assert!(
+            spec.data_dir.join("member").is_dir(),
+            "{} is not a data dir",
+            spec.data_dir.display()
+        );
+        let client_url = format!("http://127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(spec.log).expect("log file");
+        let child = Command::new(bin.join("etcd"))
+            .args(["--name", spec.name, "--data-dir"])
+            .arg(spec.data_dir)
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                spec.peer_url,
+                "--initial-advertise-peer-urls",
+                spec.peer_url,
+            ])
+            .args(["--initial-cluster", spec.initial_cluster])
+            .args(["--initial-cluster-token", spec.token])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        Some(EtcdServer {
+            child,
+            bin,
+            data_dir: spec.data_dir.to_path_buf(),
+            client_url,
+        })
+    }
+
+    /// Waits (at most `secs`) until `endpoint health` succeeds; panics with
+    /// `log` shown otherwise, or when etcd exits.
+    pub fn wait_healthy(&mut self, secs: u64, log: &Path) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if self.etcdctl(&["endpoint", "health"]).status.success() {
+                return;
+            }
+            let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited || std::time::Instant::now() >= deadline {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: String = text
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                panic!(
+                    "etcd on {} not healthy (exited: {exited}) within {secs} s; log tail:\n{tail}",
+                    self.data_dir.display()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! What `etcdutl snapshot restore` writes, built from a snapshot db and the
+//! cluster given on the command line: the rewritten db, the WAL and the `.snap`.
+//!
+//! ```text
+//! db (one streaming copy of the source, every bucket in order):
+//!   members          replaced: <hex id> = member JSON, one per member
+//!   members_removed  emptied
+//!   cluster          kept (created empty when missing)
+//!   key              kept; with a bump N > 0: + {latest.main+N, 0} = "" (last key)
+//!   meta             kept, except consistent_index = N members (u64 BE),
+//!                    term = 1 (u64 BE), and with a bump scheduledCompactRev =
+//!                    {latest.main+N, 0} (17-byte revision key)
+//!   everything else  kept byte for byte (alarm, auth*, lease, confState, ...)
+//! WAL 0000000000000000-0000000000000000.wal, 64,000,000 bytes:
+//!   crc{0} | metadata{NodeID, ClusterID} | snapshot{0,0}
+//!   | entry{ConfChange AddNode id_i, member JSON} for i in 1..=N (ID order, term 1)
+//!   | state{term 1, vote smallest id, commit N} | snapshot{N, 1, voters} | zeros
+//! .snap 0000000000000001-<N %016x>.snap:
+//!   snappb{crc32c, raftpb.Snapshot{v2 store JSON, {voters, index N, term 1}}}
+//!   the v2 store holds /0/members/<hex id>/raftAttributes per member (etcd 3.5
+//!   reads membership from here; 3.6 reads the `members` bucket).
+//! ```
+//! "latest" is the largest revision key of `key`: the last key, since keys sort
+//! by (main, sub) and a tombstone mark only follows its own revision.
+//! Source: etcd v3.5.1 and v3.5.16 `etcdutl/snapshot/v3_snapshot.go`
+//! (`Restore`, `saveDB`, `modifyLatestRevision`, `saveWALAndSnap`,
+//! `updateCIndex`), `server/etcdserver/api/v2store` (`Save` JSON). Checked byte
+//! for byte against etcdutl 3.5.1 (WAL for 1 and 3 members, `.snap` for one).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Seek, Write};
+
+use prost::Message;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::formats::bbolt::write::{DbWriter, WriteSummary, WriterOptions};
+use crate::formats::bbolt::{Bucket, Db};
+use crate::formats::proto::{etcdserverpb, raftpb, walpb};
+use crate::formats::wal::reader::RecordType;
+use crate::formats::wal::write::Encoder;
+
+use super::ids::{go_json_string, Cluster, Member};
+use super::revision::{Revision, REV_KEY_LEN};
+use super::schema;
+
+/// Term of everything restore writes.
+pub const RESTORE_TERM: u64 = 1;
+
+/// Capacity of the v2 store's event history (`newEventHistory(1000)`).
+const EVENT_CAPACITY: usize = 1000;
+
+/// What the db rewrite did besides copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DbRewrite {
+    /// Largest revision found in `key` (0 when the bucket is empty).
+    pub latest_revision: i64,
+    /// The bump revision key written and scheduled for compaction, if any.
+    pub bumped_revision: Option<i64>,
+    /// Consistent index written (the number of members).
+    pub consistent_index: u64,
+    /// What the writer wrote.
+    pub written: WriteSummary,
+}
+
+/// How the entries of one bucket are produced.
+enum Plan {
+    /// The source's entries are dropped and these written instead.
+    Replace(Vec<(Vec<u8>, Vec<u8>)>),
+    /// The source's entries are kept; these keys are set (added or replaced).
+    Merge(BTreeMap<Vec<u8>, Vec<u8>>),
+}
+
+fn u64_be(v: u64) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+/// Rewrites `db` into `out` as restore does (see the module doc), in one
+/// streaming pass. `bump`: the `--bump-revision` amount (with
+/// `--mark-compacted`), `0` for none.
+pub fn rewrite_db<W: Write + Seek>(
+    db: &Db<'_>,
+    cluster: &Cluster,
+    bump: u64,
+    out: W,
+) -> Result<(W, DbRewrite)> {
+    let n = crate::bytes::to_u64(cluster.members.len());
+    // Fixed plans for the buckets restore rewrites or creates.
+    let mut plans: BTreeMap<&[u8], Plan> = BTreeMap::new();
+    let mut members: Vec<(Vec<u8>, Vec<u8>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.bucket_key().into_bytes(), m.to_json().into_bytes()))
+        .collect();
+    members.sort();
+    plans.insert(schema::MEMBERS, Plan::Replace(members));
+    plans.insert(schema::MEMBERS_REMOVED, Plan::Replace(Vec::new()));
+    plans.insert(schema::CLUSTER, Plan::Merge(BTreeMap::new()));
+    let mut meta = BTreeMap::new();
+    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), u64_be(n));
+    meta.insert(schema::meta_key::TERM.to_vec(), u64_be(RESTORE_TERM));
+    plans.insert(schema::META, Plan::Merge(meta));
+
+    let mut w = DbWriter::new(out, WriterOptions::like(db))?;
+    let mut latest = Revision::default();
+    let mut bumped = None;
+    let mut pending = plans.into_iter().peekable();
+    let mut sources = db.root_bucket().cursor(db);
+    let mut next_src = sources.next().transpose()?;
+    loop {
+        // The next bucket in name order: from the source, a plan, or both.
+        let take_plan = match (&next_src, pending.peek()) {
+            (None, None) => break,
+            (Some(s), Some((p, _))) => {
+                if s.key == *p {
+                    None // both: the source bucket, with the plan applied
+                } else {
+                    Some(*p < s.key)
+                }
+            }
+            (None, Some(_)) => Some(true),
+            (Some(_), None) => Some(false),
+        };
+        match take_plan {
+            Some(true) => {
+                // A bucket the source lacks: write what the plan says.
+                let Some((name, plan)) = pending.next() else {
+                    break;
+                };
+                let mut plan = plan;
+                if name == schema::META {
+                    add_bump_meta(&mut plan, &latest, bump, &mut bumped)?;
+                }
+                w.begin_bucket(name)?;
+                let entries: Vec<(Vec<u8>, Vec<u8>)> = match plan {
+                    Plan::Replace(v) => v,
+                    Plan::Merge(m) => m.into_iter().collect(),
+                };
+                for (k, v) in entries {
+                    w.put(&k, &v)?;
+                }
+            }
+            other => {
+                let Some(top) = next_src.take() else { break };
+                let plan = if other.is_none() {
+                    pending.next().map(|(_, p)| p)
+                } else {
+                    None
+                };
+                if !top.is_bucket() {
+                    return Err(Error::new(ErrorKind::Schema(format!(
+                        "top-level key {} is not a bucket; etcd never writes one (run `etcd-rescue check`)",
+                        String::from_utf8_lossy(top.key)
+                    ))));
+                }
+                let bucket = Bucket::from_value(top.key, top.value)?;
+                let mut plan = plan;
+                if top.key == schema::META {
+                    if let Some(p) = plan.as_mut() {
+                        add_bump_meta(p, &latest, bump, &mut bumped)?;
+                    }
+                }
+                w.begin_bucket(top.key)?;
+                w.set_sequence(bucket.sequence);
+                let is_key = top.key == schema::KEY;
+                copy_bucket(
+                    db,
+                    &bucket,
+                    top.key,
+                    plan,
+                    &mut w,
+                    is_key.then_some(&mut latest),
+                )?;
+                if is_key && bump > 0 {
+                    let rev = bump_revision(&latest, bump)?;
+                    w.put(&rev.to_key(), &[])?;
+                    bumped = Some(rev.main);
+                }
+                next_src = sources.next().transpose()?;
+            }
+        }
+    }
+    let (out, written) = w.finish()?;
+    Ok((
+        out,
+        DbRewrite {
+            latest_revision: latest.main,
+            bumped_revision: bumped,
+            consistent_index: n,
+            written,
+        },
+    ))
+}
+
+fn bump_revision(latest: &Revision, bump: u64) -> Result<Revision> {
+    let main = i64::try_from(bump)
+        .ok()
+        .and_then(|b| latest.main.checked_add(b))
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Usage(format!(
+                "--bump-revision {bump} overflows the latest revision {}",
+                latest.main
+            )))
+        })?;
+    Ok(Revision { main, sub: 0 })
+}
+
+/// With a bump, `meta/scheduledCompactRev` = the bump revision (the `key`
+/// bucket sorts before `meta`, so `latest` is known by then).
+fn add_bump_meta(
+    plan: &mut Plan,
+    latest: &Revision,
+    bump: u64,
+    bumped: &mut Option<i64>,
+) -> Result<()> {
+    if bump == 0 {
+        return Ok(());
+    }
+    let rev = bump_revision(latest, bump)?;
+    if let Plan::Merge(m) = plan {
+        m.insert(
+            schema::meta_key::SCHEDULED_COMPACT_REV.to_vec(),
+            rev.to_key().to_vec(),
+        );
+    }
+    if bumped.is_none() {
+        // No `key` bucket in the source: etcdutl's bump finds revision 0.
+        *bumped = Some(rev.main);
+    }
+    Ok(())
+}
+
+/// Copies one bucket's entries, applying `plan`; tracks the largest revision
+/// key when `latest` is given.
+fn copy_bucket<W: Write + Seek>(
+    db: &Db<'_>,
+    bucket: &Bucket<'_>,
+    name: &[u8],
+    plan: Option<Plan>,
+    w: &mut DbWriter<W>,
+    mut latest: Option<&mut Revision>,
+) -> Result<()> {
+    let mut merge = match plan {
+        Some(Plan::Replace(v)) => {
+            for (k, v) in v {
+                w.put(&k, &v)?;
+            }
+            return Ok(());
+        }
+        Some(Plan::Merge(m)) => m.into_iter().peekable(),
+        None => BTreeMap::new().into_iter().peekable(),
+    };
+    for e in bucket.cursor(db) {
+        let e = e?;
+        if e.is_bucket() {
+            return Err(Error::new(ErrorKind::Schema(format!(
+                "bucket {} holds a nested bucket; etcd never writes one (run `etcd-rescue check`)",
+                String::from_utf8_lossy(name)
+            ))));
+        }
+        while let Some((k, v)) = merge.next_if(|(k, _)| k.as_slice() < e.key) {
+            w.put(&k, &v)?;
+        }
+        if let Some((_, v)) = merge.next_if(|(k, _)| k.as_slice() == e.key) {
+            w.put(e.key, &v)?;
+        } else {
+            w.put(e.key, e.value)?;
+        }
+        if let Some(l) = latest.as_deref_mut() {
+            if let (Some(main), Some(sub)) = (
+                crate::bytes::u64_be(e.key, 0),
+                crate::bytes::u64_be(e.key, 9),
+            ) {
+                if e.key.len() >= REV_KEY_LEN {
+                    // Keys sort by revision: the last one is the largest.
+                    *l = Revision {
+                        main: i64::from_be_bytes(main.to_be_bytes()),
+                        sub: i64::from_be_bytes(sub.to_be_bytes()),
+                    };
+                }
+            }
+        }
+    }
+    for (k, v) in merge {
+        w.put(&k, &v)?;
+    }
+    Ok(())
+}
+
+/// The ConfChange context / `members` value: the member JSON etcd writes.
+fn member_json(m: &Member) -> String {
+    m.to_json()
+}
+
+/// The WAL frames restore writes for the member `node_id` (not yet padded to
+/// a segment).
+pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
+    let n = crate::bytes::to_u64(cluster.members.len());
+    let mut e = Encoder::new(0);
+    e.crc_record();
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id,
+            cluster_id: cluster.id,
+        },
+    );
+    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+    for (i, m) in (1u64..).zip(&cluster.members) {
+        let cc = raftpb::ConfChange {
+            id: 0,
+            r#type: raftpb::conf_change_type::ADD_NODE,
+            node_id: m.id,
+            context: Some(member_json(m).into_bytes()),
+        };
+        e.message(
+            RecordType::Entry,
+            &raftpb::Entry {
+                r#type: raftpb::entry_type::CONF_CHANGE,
+                term: RESTORE_TERM,
+                index: i,
+                data: Some(cc.encode_to_vec()),
+            },
+        );
+    }
+    e.message(
+        RecordType::State,
+        &raftpb::HardState {
+            term: RESTORE_TERM,
+            vote: cluster.members.first().map_or(0, |m| m.id),
+            commit: n,
+        },
+    );
+    e.message(
+        RecordType::Snapshot,
+        &walpb::Snapshot {
+            index: n,
+            term: RESTORE_TERM,
+            conf_state: Some(conf_state(cluster)),
+        },
+    );
+    e.bytes().to_vec()
+}
+
+fn conf_state(cluster: &Cluster) -> raftpb::ConfState {
+    raftpb::ConfState {
+        voters: cluster.members.iter().map(|m| m.id).collect(),
+        ..raftpb::ConfState::default()
+    }
+}
+
+/// `{"peerURLs":[…]}`: the v2 raftAttributes value (learners are not restored).
+fn raft_attributes(m: &Member) -> String {
+    let mut s = String::from("{\"peerURLs\":[");
+    for (i, u) in m.peer_urls.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        go_json_string(&mut s, u);
+    }
+    s.push_str("]}");
+    s
+}
+
+const PERMANENT: &str = "0001-01-01T00:00:00Z";
+
+fn node_head(out: &mut String, path: &str, index: u64) {
+    out.push_str("{\"Path\":");
+    go_json_string(out, path);
+    let _ = write!(
+        out,
+        ",\"CreatedIndex\":{index},\"ModifiedIndex\":{index},\"ExpireTime\":\"{PERMANENT}\",\"Value\":"
+    );
+}
+
+/// The v2 store JSON etcd 3.5's restore saves (`store.Save()` after one
+/// `create` of `/0/members/<hex>/raftAttributes` per member in ID order).
+pub fn v2_store_json(cluster: &Cluster) -> String {
+    let n = cluster.members.len();
+    let mut s = String::with_capacity(8192);
+    // Root, /0, /0/members (created with the first member, index 1).
+    s.push_str("{\"Root\":");
+    node_head(&mut s, "/", 0);
+    s.push_str("\"\",\"Children\":{\"0\":");
+    node_head(&mut s, "/0", 0);
+    s.push_str("\"\",\"Children\":{");
+    if n > 0 {
+        s.push_str("\"members\":");
+        node_head(&mut s, "/0/members", 1);
+        s.push_str("\"\",\"Children\":{");
+        // Children are keyed by hex id, sorted as strings (Go map order).
+        let mut by_name: Vec<(String, u64, &Member)> = (1u64..)
+            .zip(&cluster.members)
+            .map(|(i, m)| (m.bucket_key(), i, m))
+            .collect();
+        by_name.sort_by(|a, b| a.0.cmp(&b.0));
+        for (j, (hexid, idx, m)) in by_name.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            go_json_string(&mut s, hexid);
+            s.push(':');
+            let dir = format!("/0/members/{hexid}");
+            node_head(&mut s, &dir, *idx);
+            s.push_str("\"\",\"Children\":{\"raftAttributes\":");
+            node_head(&mut s, &format!("{dir}/raftAttributes"), *idx);
+            go_json_string(&mut s, &raft_attributes(m));
+            s.push_str(",\"Children\":null}}}");
+        }
+        s.push_str("}}");
+    }
+    s.push_str("}},\"1\":");
+    node_head(&mut s, "/1", 0);
+    s.push_str("\"\",\"Children\":{}}}}");
+    // The event history: one create per member, then nulls to the capacity.
+    s.push_str(",\"WatcherHub\":{\"EventHistory\":{\"Queue\":{\"Events\":[");
+    for (i, m) in (1u64..).zip(&cluster.members) {
+        if i > 1 {
+            s.push(',');
+        }
+        s.push_str("{\"action\":\"create\",\"node\":{\"key\":");
+        go_json_string(
+            &mut s,
+            &format!("/0/members/{}/raftAttributes", m.bucket_key()),
+        );
+        s.push_str(",\"value\":");
+        go_json_string(&mut s, &raft_attributes(m));
+        let _ = write!(s, ",\"modifiedIndex\":{i},\"createdIndex\":{i}}}}}");
+    }
+    for i in n..EVENT_CAPACITY {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("null");
+    }
+    let (start, last) = if n == 0 { (0, 0) } else { (1, n) };
+    let _ = write!(
+        s,
+        "],\"Size\":{n},\"Front\":0,\"Back\":{back},\"Capacity\":{EVENT_CAPACITY}}},\"StartIndex\":{start},\"LastIndex\":{last}}}}},\"CurrentIndex\":{n}",
+        back = n % EVENT_CAPACITY,
+    );
+    let _ = write!(
+        s,
+        ",\"Stats\":{{\"getsSuccess\":0,\"getsFail\":0,\"setsSuccess\":0,\"setsFail\":0,\"deleteSuccess\":0,\"deleteFail\":0,\"updateSuccess\":0,\"updateFail\":0,\"createSuccess\":{n},\"createFail\":0,\"compareAndSwapSuccess\":0,\"compareAndSwapFail\":0,\"compareAndDeleteSuccess\":0,\"compareAndDeleteFail\":0,\"expireCount\":0,\"watchers\":0}},\"CurrentVersion\":2}}"
+    );
+    s
+}
+
+/// The `.snap` file restore writes: (file name, bytes).
+pub fn snap_file(cluster: &Cluster) -> (String, Vec<u8>) {
+    let n = crate::bytes::to_u64(cluster.members.len());
+    let snap = raftpb::Snapshot {
+        data: Some(v2_store_json(cluster).into_bytes()),
+        metadata: raftpb::SnapshotMetadata {
+            conf_state: conf_state(cluster),
+            index: n,
+            term: RESTORE_TERM,
+        },
+    };
+    (
+        crate::formats::snap::file_name(RESTORE_TERM, n),
+        crate::formats::snap::encode(&snap),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::etcd::ids::DEFAULT_TOKEN;
+
+    #[test]
+    fn default_snap_matches_etcdutl_351() {
+        // etcd-formats.md §5.5: the default one-member file is 6490 bytes, crc 0x11e07c36.
+        let c =
+            Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN).unwrap();
+        let (name, bytes) = snap_file(&c);
+        assert_eq!(name, "0000000000000001-0000000000000001.snap");
+        assert_eq!(bytes.len(), 6490);
+        let s = crate::formats::snap::decode(&bytes).unwrap();
+        assert_eq!(s.crc, 0x11e0_7c36);
+        let store = crate::etcd::v2store::Store::parse(s.data()).unwrap();
+        assert_eq!(store.members().len(), 1);
+    }
+
+    type Model = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+    fn write_model(m: &Model) -> Vec<u8> {
+        let mut w =
+            DbWriter::new(std::io::Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+        for (b, kv) in m {
+            w.begin_bucket(b).unwrap();
+            for (k, v) in kv {
+                w.put(k, v).unwrap();
+            }
+        }
+        w.finish().unwrap().0.into_inner()
+    }
+
+    fn read_model(bytes: &[u8]) -> Model {
+        let db = Db::open(bytes).unwrap();
+        assert!(crate::formats::bbolt::check(&db).findings.is_empty());
+        let mut m = Model::new();
+        for top in db.root_bucket().cursor(&db) {
+            let top = top.unwrap();
+            let b = Bucket::from_value(top.key, top.value).unwrap();
+            let kv = b
+                .cursor(&db)
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.key.to_vec(), e.value.to_vec())
+                })
+                .collect();
+            m.insert(top.key.to_vec(), kv);
+        }
+        m
+    }
+
+    fn rev(main: i64, sub: i64, tomb: bool) -> Vec<u8> {
+        let mut k = Revision { main, sub }.to_key().to_vec();
+        if tomb {
+            k.push(b't');
+        }
+        k
+    }
+
+    #[test]
+    fn rewrite_sets_what_etcdutl_sets_and_keeps_the_rest() {
+        let mut src = Model::new();
+        let mut key = BTreeMap::new();
+        key.insert(rev(2, 0, false), b"a".to_vec());
+        key.insert(rev(3, 0, false), b"b".to_vec());
+        key.insert(rev(7, 1, true), b"c".to_vec());
+        src.insert(b"key".to_vec(), key.clone());
+        let mut lease = BTreeMap::new();
+        lease.insert(5u64.to_be_bytes().to_vec(), b"lease".to_vec());
+        src.insert(b"lease".to_vec(), lease.clone());
+        let mut members = BTreeMap::new();
+        members.insert(b"1234".to_vec(), b"{}".to_vec());
+        src.insert(b"members".to_vec(), members.clone());
+        src.insert(b"members_removed".to_vec(), members);
+        let mut meta = BTreeMap::new();
+        meta.insert(b"confState".to_vec(), b"{\"voters\":[1]}".to_vec());
+        meta.insert(b"consistent_index".to_vec(), 99u64.to_be_bytes().to_vec());
+        meta.insert(b"term".to_vec(), 4u64.to_be_bytes().to_vec());
+        src.insert(b"meta".to_vec(), meta);
+        let bytes = write_model(&src);
+        let db = Db::open(&bytes).unwrap();
+        let c = Cluster::from_initial_cluster("a=http://h1:1,b=http://h2:1", "t").unwrap();
+
+        for bump in [0u64, 10] {
+            let (out, r) = rewrite_db(&db, &c, bump, std::io::Cursor::new(Vec::new())).unwrap();
+            let got = read_model(&out.into_inner());
+            assert_eq!(r.latest_revision, 7);
+            assert_eq!(r.consistent_index, 2);
+            assert_eq!(got[&b"lease".to_vec()], lease);
+            assert!(got[&b"cluster".to_vec()].is_empty());
+            assert!(got[&b"members_removed".to_vec()].is_empty());
+            let m = &got[&b"members".to_vec()];
+            assert_eq!(m.len(), 2);
+            for mem in &c.members {
+                assert_eq!(m[mem.bucket_key().as_bytes()], mem.to_json().into_bytes());
+            }
+            let meta = &got[&b"meta".to_vec()];
+            assert_eq!(meta[&b"consistent_index".to_vec()], 2u64.to_be_bytes());
+            assert_eq!(meta[&b"term".to_vec()], 1u64.to_be_bytes());
+            assert_eq!(meta[&b"confState".to_vec()], b"{\"voters\":[1]}");
+            let k = &got[&b"key".to_vec()];
+            if bump == 0 {
+                assert_eq!(k, &key);
+                assert_eq!(r.bumped_revision, None);
+                assert!(!meta.contains_key(&b"scheduledCompactRev".to_vec()));
+            } else {
+                assert_eq!(r.bumped_revision, Some(17));
+                assert_eq!(k.len(), 4);
+                assert_eq!(k[&rev(17, 0, false)], b"");
+                assert_eq!(meta[&b"scheduledCompactRev".to_vec()], rev(17, 0, false));
+            }
+        }
+    }
+
+    #[test]
+    fn wal_starts_with_checked_vector() {
+        let c =
+            Cluster::from_initial_cluster("default=http://localhost:2380", DEFAULT_TOKEN).unwrap();
+        let f = wal_frames(&c, c.members[0].id);
+        assert_eq!(
+            &f[..12],
+            &[0x04, 0, 0, 0, 0, 0, 0, 0x84, 0x08, 0x04, 0x10, 0x00]
+        );
+    }
+}

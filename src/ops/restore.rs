@@ -1,0 +1,679 @@
+//! `snapshot restore`: etcdutl's restore, for one member or for every member of
+//! the cluster in one run.
+//!
+//! Order of work (nothing is written before step 4):
+//! 1. Flags: the bump pair, the cluster (`--initial-cluster`, token), `--name`
+//!    in it with its advertised peer URLs, targets empty or absent.
+//! 2. The input, mapped read-only: the bbolt structure and etcd schema checked
+//!    as `check` does, while another thread hashes it for the sha256 trailer.
+//! 3. The trailer judged as etcdutl judges it (`size % 512 == 32`), with errors
+//!    that say what the file is.
+//! 4. Per target, a temporary dir beside it (`.<name>.restore-<pid>`) gets
+//!    `member/snap/db` (one streaming rewrite; copied for further members),
+//!    the `.snap` and the WAL; files are fsynced; then every temporary dir is
+//!    renamed to its target. On any failure every temporary dir is removed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bytes::{hex, to_u64};
+use crate::error::{Error, ErrorKind, Result, Severity};
+use crate::etcd::ids::{parse_urls, Cluster};
+use crate::etcd::restore::{rewrite_db, snap_file, wal_frames, DbRewrite};
+use crate::formats::bbolt::Db;
+use crate::formats::trailer::{has_trailer, TRAILER_LEN};
+use crate::formats::wal::SEGMENT_SIZE;
+use crate::ops::check::{check_bytes, CheckOptions};
+use crate::source::Source;
+
+/// etcdutl's default `--name`.
+pub const DEFAULT_NAME: &str = "default";
+/// etcdutl's default `--initial-advertise-peer-urls`.
+pub const DEFAULT_PEER_URL: &str = "http://localhost:2380";
+/// etcdutl's default `--initial-cluster`.
+pub const DEFAULT_INITIAL_CLUSTER: &str = "default=http://localhost:2380";
+/// Name of the only WAL file restore writes.
+pub const WAL_NAME: &str = "0000000000000000-0000000000000000.wal";
+
+/// Buffer of the db writer.
+const WRITE_BUF: usize = 4 << 20;
+/// Findings shown when a damaged input is refused.
+const SHOWN_FINDINGS: usize = 5;
+
+/// What to restore where.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// The snapshot (or raw db with `skip_hash_check`).
+    pub snapshot: PathBuf,
+    /// `--name`.
+    pub name: String,
+    /// `--initial-cluster`.
+    pub initial_cluster: String,
+    /// `--initial-cluster-token`.
+    pub token: String,
+    /// `--initial-advertise-peer-urls`, split on ",".
+    pub advertise_peer_urls: Vec<String>,
+    /// `--data-dir` (default `<name>.etcd`).
+    pub data_dir: Option<PathBuf>,
+    /// `--wal-dir` (default `<data-dir>/member/wal`).
+    pub wal_dir: Option<PathBuf>,
+    /// `--out-dir`: write `<out-dir>/<name>.etcd` for every member instead.
+    pub out_dir: Option<PathBuf>,
+    /// `--skip-hash-check`.
+    pub skip_hash_check: bool,
+    /// `--bump-revision`.
+    pub bump_revision: u64,
+    /// `--mark-compacted`.
+    pub mark_compacted: bool,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            snapshot: PathBuf::new(),
+            name: DEFAULT_NAME.into(),
+            initial_cluster: DEFAULT_INITIAL_CLUSTER.into(),
+            token: crate::etcd::ids::DEFAULT_TOKEN.into(),
+            advertise_peer_urls: vec![DEFAULT_PEER_URL.into()],
+            data_dir: None,
+            wal_dir: None,
+            out_dir: None,
+            skip_hash_check: false,
+            bump_revision: 0,
+            mark_compacted: false,
+        }
+    }
+}
+
+/// One member's restored data dir.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredMember {
+    /// Member name.
+    pub name: String,
+    /// Member id (decimal in JSON, as etcd prints it).
+    pub id: u64,
+    /// Member id, hex as `etcdctl member list` prints it.
+    pub id_hex: String,
+    /// Peer URLs.
+    pub peer_urls: Vec<String>,
+    /// Data dir written.
+    pub data_dir: PathBuf,
+    /// WAL dir written.
+    pub wal_dir: PathBuf,
+}
+
+/// How the sha256 trailer was handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashCheck {
+    /// Present and equal to the sha256 of the db bytes.
+    Verified,
+    /// Present; not verified (`--skip-hash-check`).
+    Skipped,
+    /// Absent; accepted because of `--skip-hash-check`.
+    Absent,
+}
+
+/// What `snapshot restore` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The input.
+    pub snapshot: PathBuf,
+    /// Trailer handling.
+    pub hash_check: HashCheck,
+    /// sha256 of the db bytes (hex), when computed.
+    pub sha256: Option<String>,
+    /// Cluster id (decimal).
+    pub cluster_id: u64,
+    /// Cluster id, hex.
+    pub cluster_id_hex: String,
+    /// Every member written, in id order.
+    pub members: Vec<RestoredMember>,
+    /// Db rewrite figures (revision, bump, consistent index, pages).
+    pub db: DbRewrite,
+}
+
+/// One data dir to write.
+struct Target {
+    name: String,
+    data_dir: PathBuf,
+    /// Explicit `--wal-dir`, written beside the data dir.
+    wal_dir: Option<PathBuf>,
+    /// The data dir existed (empty) before the restore.
+    existed_empty: bool,
+}
+
+fn usage(msg: String) -> Error {
+    Error::new(ErrorKind::Usage(msg))
+}
+
+/// Checks the flags and the cluster; returns the cluster and the targets.
+fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
+    if (o.bump_revision > 0) != o.mark_compacted {
+        return Err(usage(
+            "--bump-revision and --mark-compacted must be used together (--bump-revision N with N > 0 needs --mark-compacted, and --mark-compacted needs --bump-revision N)".into(),
+        ));
+    }
+    let cluster = Cluster::from_initial_cluster(&o.initial_cluster, &o.token).map_err(|e| {
+        usage(format!(
+            "--initial-cluster {:?}: {}",
+            o.initial_cluster, e.kind
+        ))
+    })?;
+    if cluster.members.is_empty() {
+        return Err(usage("--initial-cluster names no member".into()));
+    }
+    // No URL may be given to two members (etcd's VerifyBootstrap).
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for m in &cluster.members {
+        for u in &m.peer_urls {
+            if let Some((other, _)) = seen.iter().find(|(_, s)| *s == u.as_str()) {
+                return Err(usage(format!(
+                    "--initial-cluster has duplicate URL {u} (members {other} and {})",
+                    m.name
+                )));
+            }
+            seen.push((&m.name, u));
+        }
+    }
+    let targets = if let Some(out) = &o.out_dir {
+        if o.data_dir.is_some() || o.wal_dir.is_some() {
+            return Err(usage(
+                "--out-dir writes <out-dir>/<name>.etcd for every member; it cannot be combined with --data-dir or --wal-dir".into(),
+            ));
+        }
+        cluster
+            .members
+            .iter()
+            .map(|m| Target {
+                name: m.name.clone(),
+                data_dir: out.join(format!("{}.etcd", m.name)),
+                wal_dir: None,
+                existed_empty: false,
+            })
+            .collect()
+    } else {
+        let Some(me) = cluster.member(&o.name) else {
+            return Err(usage(format!(
+                "--name {:?} is not in --initial-cluster {:?}; give the name this member has there",
+                o.name, o.initial_cluster
+            )));
+        };
+        let adv = parse_urls(&o.advertise_peer_urls)
+            .map_err(|e| usage(format!("--initial-advertise-peer-urls: {}", e.kind)))?;
+        if adv != me.peer_urls {
+            return Err(usage(format!(
+                "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}; they must be the same URLs",
+                me.name,
+                me.peer_urls.join(","),
+                adv.join(",")
+            )));
+        }
+        vec![Target {
+            name: me.name.clone(),
+            data_dir: o
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", me.name))),
+            wal_dir: o.wal_dir.clone(),
+            existed_empty: false,
+        }]
+    };
+    let mut targets = targets;
+    for t in &mut targets {
+        t.existed_empty = t.data_dir.is_dir();
+        if !dir_is_empty_or_absent(&t.data_dir)? {
+            return Err(usage(format!(
+                "data-dir {} is not empty; restore writes only into an empty or new dir (remove it or choose another --data-dir)",
+                t.data_dir.display()
+            )));
+        }
+        if let Some(w) = &t.wal_dir {
+            if w.symlink_metadata().is_ok() {
+                return Err(usage(format!(
+                    "wal-dir {} exists; restore creates it (remove it or choose another --wal-dir)",
+                    w.display()
+                )));
+            }
+        }
+    }
+    Ok((cluster, targets))
+}
+
+fn dir_is_empty_or_absent(p: &Path) -> Result<bool> {
+    match std::fs::read_dir(p) {
+        Ok(mut it) => Ok(it.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io("read dir", p, &e)),
+    }
+}
+
+/// The file's sha256 trailer, split off.
+struct TrailerParts<'a> {
+    /// Whether the file has one (`size % 512 == 32`).
+    present: bool,
+    /// The bytes before it (the whole file when absent).
+    body: &'a [u8],
+    /// The stored digest.
+    stored: &'a [u8],
+}
+
+fn trailer_parts(data: &[u8]) -> TrailerParts<'_> {
+    let present = has_trailer(to_u64(data.len()));
+    let body_len = if present {
+        data.len().saturating_sub(TRAILER_LEN)
+    } else {
+        data.len()
+    };
+    let (body, stored) = data.split_at(body_len);
+    TrailerParts {
+        present,
+        body,
+        stored,
+    }
+}
+
+/// Refuses a file without a trailer (unless `--skip-hash-check`), saying what
+/// the file looks like.
+fn judge_absent_trailer(path: &Path, len: u64, sizes: &crate::ops::check::Sizes) -> Error {
+    let what = if len < sizes.db {
+        format!(
+            "it is {len} bytes but its db needs {}: a truncated download or copy; fetch it again",
+            sizes.db
+        )
+    } else if len % u64::from(sizes.page_size) == 0 {
+        "it looks like a raw db copy (member/snap/db), not `etcdctl snapshot save` output; if so, use --skip-hash-check".to_string()
+    } else {
+        format!(
+            "its size {len} is not a whole number of pages plus 32: a truncated or damaged download; fetch it again (or use --skip-hash-check to restore it anyway)"
+        )
+    };
+    Error::new(ErrorKind::Refused(format!(
+        "snapshot has no sha256 trailer (etcdutl: snapshot missing hash but --skip-hash-check=false): {what}"
+    )))
+    .in_file(path)
+}
+
+/// Compares the computed digest with the stored one.
+fn judge_digest(path: &Path, t: &TrailerParts<'_>, digest: &[u8], db_size: u64) -> Result<String> {
+    let computed = hex(digest);
+    let stored = hex(t.stored);
+    if computed == stored {
+        return Ok(computed);
+    }
+    let why = if to_u64(t.body.len()) < db_size {
+        "the file was cut short (truncated download or copy)"
+    } else {
+        "the file was modified or damaged after it was saved"
+    };
+    Err(Error::new(ErrorKind::Refused(format!(
+        "sha256 mismatch: the trailer says {stored}, the db bytes hash to {computed}: {why}; use another backup"
+    )))
+    .in_file(path))
+}
+
+/// Refuses a file whose structure or schema check found errors.
+fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Result<()> {
+    let errors: Vec<_> = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = errors
+        .iter()
+        .take(SHOWN_FINDINGS)
+        .map(|f| format!("[{}] {}", f.code, f.message))
+        .collect();
+    Err(Error::new(ErrorKind::Refused(format!(
+        "refusing to restore a damaged snapshot: {} problem(s): {}{} (run `etcd-rescue check` on it for all of them)",
+        errors.len(),
+        shown.join("; "),
+        if errors.len() > SHOWN_FINDINGS { "; …" } else { "" }
+    )))
+    .in_file(path))
+}
+
+/// Bytes written between two background writeback requests.
+const SYNC_EVERY: u64 = 128 << 20;
+
+/// A file that asks a helper thread for an `fdatasync` every [`SYNC_EVERY`]
+/// bytes (a request is dropped while one is still running).
+struct EarlySync {
+    file: File,
+    since: u64,
+    tx: std::sync::mpsc::SyncSender<()>,
+}
+
+impl EarlySync {
+    fn new(file: File, tx: std::sync::mpsc::SyncSender<()>) -> Self {
+        EarlySync { file, since: 0, tx }
+    }
+
+    fn into_file(self) -> File {
+        self.file
+    }
+}
+
+impl Write for EarlySync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since = self.since.saturating_add(to_u64(n));
+        if self.since >= SYNC_EVERY {
+            self.since = 0;
+            let _ = self.tx.try_send(());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for EarlySync {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+/// A temporary dir beside `target`, removed on drop unless kept.
+struct TempDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempDir {
+    fn beside(target: &Path) -> Result<TempDir> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&parent)
+            .map_err(|e| Error::io("create dir", &parent, &e))?;
+        let base = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into());
+        let path = parent.join(format!(".{base}.restore-{}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| Error::io("create dir", &path, &e))?;
+        Ok(TempDir { path, keep: false })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn mkdirs(p: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+        .map_err(|e| Error::io("create dir", p, &e))
+}
+
+fn create_file(p: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(p)
+        .map_err(|e| Error::io("create", p, &e))
+}
+
+fn write_file(p: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = create_file(p, mode)?;
+    f.write_all(bytes).map_err(|e| Error::io("write", p, &e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", p, &e))
+}
+
+fn sync_dir(p: &Path) {
+    if let Ok(d) = File::open(p) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes the WAL segment into `dir` (created).
+fn write_wal(dir: &Path, frames: &[u8]) -> Result<()> {
+    mkdirs(dir)?;
+    let p = dir.join(WAL_NAME);
+    let mut f = create_file(&p, 0o600)?;
+    f.write_all(frames)
+        .map_err(|e| Error::io("write", &p, &e))?;
+    f.set_len(SEGMENT_SIZE)
+        .map_err(|e| Error::io("extend", &p, &e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", &p, &e))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Runs the restore.
+///
+/// The sha256 of the db bytes is computed on its own thread while the
+/// structure and schema are checked and, once they are sound, while the output
+/// is written into the temporary dirs; the digest is judged before anything
+/// is moved into place (etcdutl also copies first and verifies after).
+pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
+    let (cluster, targets) = plan(o)?;
+    let src = Source::open(&o.snapshot)?;
+    let path = o.snapshot.as_path();
+    let data = src.bytes();
+    let parts = trailer_parts(data);
+    let hash_it = parts.present && !o.skip_hash_check;
+    std::thread::scope(|s| {
+        let body = parts.body;
+        let mut hasher = hash_it.then(|| s.spawn(move || Sha256::digest(body)));
+        let mut digest = || -> Option<Vec<u8>> {
+            hasher
+                .take()
+                .and_then(|h| h.join().ok())
+                .map(|d| d.to_vec())
+        };
+        let checked = check_bytes(
+            data,
+            path,
+            true,
+            &|_| {},
+            CheckOptions {
+                verify_trailer: false,
+            },
+        )?;
+        if !parts.present && !o.skip_hash_check {
+            return Err(judge_absent_trailer(
+                path,
+                to_u64(data.len()),
+                &checked.sizes,
+            ));
+        }
+        if let Err(e) = judge_findings(path, &checked) {
+            // A bad digest says best what happened to the file.
+            if let Some(d) = digest() {
+                judge_digest(path, &parts, &d, checked.sizes.db)?;
+            }
+            return Err(e);
+        }
+        let db = Db::open(data).map_err(|e| e.in_file(path))?;
+        let (temps, rewrite) = write_temps(o, &cluster, &targets, &db)?;
+        let (hash_check, sha256) = if let Some(d) = digest() {
+            let hex = judge_digest(path, &parts, &d, checked.sizes.db)?;
+            (HashCheck::Verified, Some(hex))
+        } else if parts.present {
+            (HashCheck::Skipped, None)
+        } else {
+            (HashCheck::Absent, None)
+        };
+        let members = commit_temps(&cluster, &targets, temps)?;
+        Ok(RestoreReport {
+            snapshot: o.snapshot.clone(),
+            hash_check,
+            sha256,
+            cluster_id: cluster.id,
+            cluster_id_hex: format!("{:x}", cluster.id),
+            members,
+            db: rewrite,
+        })
+    })
+}
+
+type Temps = Vec<(TempDir, Option<TempDir>)>;
+
+/// Writes every target into its temporary dir(s).
+fn write_temps(
+    o: &RestoreOptions,
+    cluster: &Cluster,
+    targets: &[Target],
+    db: &Db<'_>,
+) -> Result<(Temps, DbRewrite)> {
+    let (snap_name, snap_bytes) = snap_file(cluster);
+    let mut temps: Temps = Vec::new();
+    let mut rewrite: Option<DbRewrite> = None;
+    let mut first_db: Option<PathBuf> = None;
+    for t in targets {
+        let tmp = TempDir::beside(&t.data_dir)?;
+        let snap_dir = tmp.path.join("member").join("snap");
+        mkdirs(&snap_dir)?;
+        let db_path = snap_dir.join("db");
+        if let Some(first) = &first_db {
+            std::fs::copy(first, &db_path).map_err(|e| Error::io("copy", &db_path, &e))?;
+            File::open(&db_path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("fsync", &db_path, &e))?;
+        } else {
+            let f = create_file(&db_path, 0o600)?;
+            let syncer = f.try_clone().map_err(|e| Error::io("open", &db_path, &e))?;
+            let f = std::thread::scope(|s| -> Result<File> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+                // Starts writeback early, so the final fsync has little left.
+                s.spawn(move || {
+                    while rx.recv().is_ok() {
+                        let _ = syncer.sync_data();
+                    }
+                });
+                let out = BufWriter::with_capacity(WRITE_BUF, EarlySync::new(f, tx));
+                let (out, r) = rewrite_db(db, cluster, o.bump_revision, out)
+                    .map_err(|e| e.in_file(&db_path))?;
+                rewrite = Some(r);
+                let f = out
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &db_path, e.error()))?;
+                Ok(f.into_file())
+            })?;
+            f.sync_all().map_err(|e| Error::io("fsync", &db_path, &e))?;
+            first_db = Some(db_path.clone());
+        }
+        write_file(&snap_dir.join(&snap_name), &snap_bytes, 0o644)?;
+        sync_dir(&snap_dir);
+        let Some(me) = cluster.member(&t.name) else {
+            return Err(usage(format!(
+                "member {} vanished from the cluster",
+                t.name
+            )));
+        };
+        let frames = wal_frames(cluster, me.id);
+        let wal_tmp = match &t.wal_dir {
+            Some(w) => {
+                let wt = TempDir::beside(w)?;
+                write_wal(&wt.path, &frames)?;
+                Some(wt)
+            }
+            None => {
+                write_wal(&tmp.path.join("member").join("wal"), &frames)?;
+                None
+            }
+        };
+        sync_dir(&tmp.path.join("member"));
+        temps.push((tmp, wal_tmp));
+    }
+    match rewrite {
+        Some(r) => Ok((temps, r)),
+        None => Err(usage("no member to restore".into())),
+    }
+}
+
+/// Moves every temporary dir into place; returns the members in id order.
+fn commit_temps(
+    cluster: &Cluster,
+    targets: &[Target],
+    mut temps: Temps,
+) -> Result<Vec<RestoredMember>> {
+    // Everything is written: move it into place. Should a rename fail, the
+    // targets already moved are taken back (an empty target dir that was
+    // there before is left empty again), so no member is left restored alone.
+    let mut done: Vec<&Target> = Vec::new();
+    for (t, (tmp, wal_tmp)) in targets.iter().zip(temps.iter_mut()) {
+        if let Err(e) = move_into_place(t, tmp, wal_tmp.as_mut()) {
+            // The WAL dir goes first; it may have moved before the data dir failed.
+            if let (Some(w), Some(wt)) = (&t.wal_dir, wal_tmp.as_ref()) {
+                if wt.keep {
+                    let _ = std::fs::remove_dir_all(w);
+                }
+            }
+            for d in done {
+                let _ = std::fs::remove_dir_all(&d.data_dir);
+                if d.existed_empty {
+                    let _ = std::fs::DirBuilder::new().mode(0o700).create(&d.data_dir);
+                }
+                if let Some(w) = &d.wal_dir {
+                    let _ = std::fs::remove_dir_all(w);
+                }
+            }
+            return Err(e);
+        }
+        done.push(t);
+    }
+    let mut members = Vec::new();
+    for t in targets {
+        if let Some(m) = cluster.member(&t.name) {
+            members.push(RestoredMember {
+                name: m.name.clone(),
+                id: m.id,
+                id_hex: format!("{:x}", m.id),
+                peer_urls: m.peer_urls.clone(),
+                data_dir: t.data_dir.clone(),
+                wal_dir: t
+                    .wal_dir
+                    .clone()
+                    .unwrap_or_else(|| t.data_dir.join("member").join("wal")),
+            });
+        }
+    }
+    members.sort_by_key(|m| m.id);
+    Ok(members)
+}
+
+/// Renames one target's temporary dirs (WAL dir first) into place.
+fn move_into_place(t: &Target, tmp: &mut TempDir, wal_tmp: Option<&mut TempDir>) -> Result<()> {
+    if let (Some(wt), Some(w)) = (wal_tmp, &t.wal_dir) {
+        std::fs::rename(&wt.path, w).map_err(|e| Error::io("rename", w, &e))?;
+        wt.keep = true;
+    }
+    // rename(2) replaces an empty dir; a missing one is created.
+    std::fs::rename(&tmp.path, &t.data_dir).map_err(|e| Error::io("rename", &t.data_dir, &e))?;
+    tmp.keep = true;
+    if let Some(parent) = t.data_dir.parent() {
+        sync_dir(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        });
+    }
+    Ok(())
+}
