@@ -13,4 +13,5 @@ pub mod salvage;
 pub mod keys;
 pub mod space;
 pub mod status;
+pub mod v2;
 pub mod wal;
