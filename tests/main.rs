@@ -44,3 +44,6 @@ mod cmd_inspect;
 
 /// `wal dump`, byte-exact WAL re-encoding, etcdutl restore's WAL, WAL corruption.
 mod cmd_wal;
+
+/// `v2 ls` / `v2 get`: the v2 store rebuilt from .snap + WAL against etcdctl (API 2).
+mod cmd_v2;
