@@ -190,6 +190,7 @@ fn live_v2(version: &str, extra: &[&str]) {
     c(&["set", "--ttl", "3600", "/service/pg/members/node2", "m2"]);
     c(&["mk", "/service/pg/failover", "x"]);
     c(&["rm", "/service/pg/failover"]);
+    c(&["set", "--ttl", "1", "/service/pg/members/expiring", "e"]);
     c(&["mkdir", "/empty"]);
     c(&["mkdir", "/gone"]);
     c(&["rmdir", "/gone"]);
@@ -218,7 +219,16 @@ fn live_v2(version: &str, extra: &[&str]) {
     assert!(!failed.status.success());
     c(&["set", "/service/pg/members/node3", "m3"]);
     c(&["rm", "--with-value", "m3", "/service/pg/members/node3"]);
+    // Wait (bounded) for the leader's SYNC to expire the 1 s key, then write
+    // once more: its index counts the expire.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c(&["ls", "/service/pg/members"]).contains("expiring") {
+        assert!(std::time::Instant::now() < deadline, "the TTL key did not expire in 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    c(&["set", "/after-expiry", "v"]);
     let ls = c(&["ls", "--sort", "--recursive", "/"]);
+    assert!(!ls.contains("expiring") && ls.contains("/after-expiry"), "{ls}");
     let mut expected = Vec::new();
     for key in ls.lines() {
         // Dirs: etcdctl get fails with "is a directory".
@@ -276,4 +286,9 @@ fn live_v2(version: &str, extra: &[&str]) {
 #[test]
 fn live_v2_etcd_3_4_23() {
     live_v2("3.4.23", &[]);
+}
+
+#[test]
+fn live_v2_etcd_3_5_1() {
+    live_v2("3.5.1", &[]);
 }
