@@ -76,14 +76,25 @@ fn ls_levels_json_and_errors() {
     let r = run(&["v2".as_ref(), "ls".as_ref(), d]);
     r.expect_code(0);
     assert_eq!(r.stdout, "/service\n");
-    let r = run(&["v2".as_ref(), "ls".as_ref(), d, "/service/pg".as_ref(), "-p".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        d,
+        "/service/pg".as_ref(),
+        "-p".as_ref(),
+    ]);
     r.expect_code(0);
     assert_eq!(
         r.stdout,
         "/service/pg/config\n/service/pg/history\n/service/pg/initialize\n/service/pg/leader\n/service/pg/members/\n/service/pg/optime/\n"
     );
     // A key lists as itself.
-    let r = run(&["v2".as_ref(), "ls".as_ref(), d, "service/pg/leader".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        d,
+        "service/pg/leader".as_ref(),
+    ]);
     assert_eq!(r.expect_code(0).stdout, "/service/pg/leader\n");
     // --hide-expired drops the expired TTL keys.
     let r = run(&[
@@ -97,7 +108,14 @@ fn ls_levels_json_and_errors() {
     assert!(!r.stdout.contains("/service/pg/leader\n"), "{r}");
     assert!(r.stdout.contains("/service/pg/config\n"), "{r}");
     // JSON lines: metadata, expiry marked.
-    let r = run(&["v2".as_ref(), "ls".as_ref(), d, "-r".as_ref(), "-w".as_ref(), "json".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        d,
+        "-r".as_ref(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
     r.expect_code(0);
     let rows: Vec<serde_json::Value> = r
         .stdout
@@ -120,19 +138,37 @@ fn ls_levels_json_and_errors() {
         .unwrap();
     assert!(init.get("ttl").is_none() && init.get("expired").is_none());
     // Not found, a dir, a path through a key.
-    let r = run(&["v2".as_ref(), "get".as_ref(), d, "/service/pg/nope".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "get".as_ref(),
+        d,
+        "/service/pg/nope".as_ref(),
+    ]);
     r.expect_code(1);
-    assert!(r.stderr.contains("100: Key not found (/service/pg/nope)"), "{r}");
+    assert!(
+        r.stderr.contains("100: Key not found (/service/pg/nope)"),
+        "{r}"
+    );
     let r = run(&["v2".as_ref(), "get".as_ref(), d, "/service/pg".as_ref()]);
     r.expect_code(1);
     assert!(r.stderr.contains("/service/pg: is a directory"), "{r}");
-    let r = run(&["v2".as_ref(), "ls".as_ref(), d, "/service/pg/leader/x".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        d,
+        "/service/pg/leader/x".as_ref(),
+    ]);
     r.expect_code(1);
     let r = run(&["v2", "ls", "/nonexistent/dir"]);
     r.expect_code(2);
     // A single .snap (no replay): an older state, still readable.
     let snap = data.join("member/snap/0000000000000002-0000000000000015.snap");
-    let r = run(&["v2".as_ref(), "ls".as_ref(), snap.as_os_str(), "-r".as_ref()]);
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        snap.as_os_str(),
+        "-r".as_ref(),
+    ]);
     r.expect_code(0);
     assert!(r.stdout.starts_with("/service\n/service/pg\n"), "{r}");
 }
@@ -210,12 +246,20 @@ fn live_v2(version: &str, extra: &[&str]) {
             "/service/pg/leader",
             "node1",
         ]);
-        c(&["set", "/service/pg/optime/leader", &format!("{}", 50_000_000 + i)]);
+        c(&[
+            "set",
+            "/service/pg/optime/leader",
+            &format!("{}", 50_000_000 + i),
+        ]);
         c(&["update", "/service/pg/config", &format!(r#"{{"ttl":{i}}}"#)]);
     }
     c(&["update", "--ttl", "0", "/service/pg/members/node2", "m2b"]);
     // A failed compare-and-delete (changes nothing), then one that succeeds.
-    let failed = etcdctl2(&bin, &url, &["rm", "--with-value", "x", "/service/pg/members/node1"]);
+    let failed = etcdctl2(
+        &bin,
+        &url,
+        &["rm", "--with-value", "x", "/service/pg/members/node1"],
+    );
     assert!(!failed.status.success());
     c(&["set", "/service/pg/members/node3", "m3"]);
     c(&["rm", "--with-value", "m3", "/service/pg/members/node3"]);
@@ -223,12 +267,18 @@ fn live_v2(version: &str, extra: &[&str]) {
     // once more: its index counts the expire.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while c(&["ls", "/service/pg/members"]).contains("expiring") {
-        assert!(std::time::Instant::now() < deadline, "the TTL key did not expire in 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TTL key did not expire in 20 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     c(&["set", "/after-expiry", "v"]);
     let ls = c(&["ls", "--sort", "--recursive", "/"]);
-    assert!(!ls.contains("expiring") && ls.contains("/after-expiry"), "{ls}");
+    assert!(
+        !ls.contains("expiring") && ls.contains("/after-expiry"),
+        "{ls}"
+    );
     let mut expected = Vec::new();
     for key in ls.lines() {
         // Dirs: etcdctl get fails with "is a directory".
@@ -270,8 +320,15 @@ fn live_v2(version: &str, extra: &[&str]) {
         let n = &live["node"];
         assert_eq!(o["value"], n["value"], "{key}: {o} vs {live}");
         assert_eq!(o["createdIndex"], n["createdIndex"], "{key}: {o} vs {live}");
-        assert_eq!(o["modifiedIndex"], n["modifiedIndex"], "{key}: {o} vs {live}");
-        assert_eq!(o.get("expiration"), n.get("expiration"), "{key}: {o} vs {live}");
+        assert_eq!(
+            o["modifiedIndex"], n["modifiedIndex"],
+            "{key}: {o} vs {live}"
+        );
+        assert_eq!(
+            o.get("expiration"),
+            n.get("expiration"),
+            "{key}: {o} vs {live}"
+        );
     }
     let snaps = std::fs::read_dir(data.join("member/snap"))
         .unwrap()
@@ -280,7 +337,10 @@ fn live_v2(version: &str, extra: &[&str]) {
                 .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".snap"))
         })
         .count();
-    assert!(snaps > 0, "no .snap was written; the test would not cover the .snap path");
+    assert!(
+        snaps > 0,
+        "no .snap was written; the test would not cover the .snap path"
+    );
 }
 
 #[test]

@@ -137,7 +137,13 @@ pub enum ApplyError {
     RootReadOnly,
     /// 108 Directory not empty.
     DirNotEmpty,
+    /// Not etcd's: a path deeper than [`MAX_DEPTH`] is not applied (it would
+    /// only come from a forged WAL, and the tree is dropped recursively).
+    TooDeep,
 }
+
+/// Deepest path applied from the WAL (etcd has no limit; real keys are far shallower).
+pub const MAX_DEPTH: usize = 512;
 
 /// The rebuilt v2 store.
 #[derive(Debug, Clone)]
@@ -384,13 +390,23 @@ impl V2Store {
                 Some(true) if r.prev_index == 0 && prev_value.is_empty() => {
                     self.update(&path, val, expiration(r), refresh)
                 }
-                Some(true) => {
-                    self.compare_and_swap(&path, &prev_value, r.prev_index, val, expiration(r), refresh)
-                }
+                Some(true) => self.compare_and_swap(
+                    &path,
+                    &prev_value,
+                    r.prev_index,
+                    val,
+                    expiration(r),
+                    refresh,
+                ),
                 Some(false) => self.create(&path, r.dir, val, false, expiration(r)),
-                None if r.prev_index > 0 || !prev_value.is_empty() => {
-                    self.compare_and_swap(&path, &prev_value, r.prev_index, val, expiration(r), refresh)
-                }
+                None if r.prev_index > 0 || !prev_value.is_empty() => self.compare_and_swap(
+                    &path,
+                    &prev_value,
+                    r.prev_index,
+                    val,
+                    expiration(r),
+                    refresh,
+                ),
                 None => {
                     let parts = clean(&path);
                     if let Some(id) = member_attributes_id(&path) {
@@ -441,9 +457,12 @@ impl V2Store {
         let exists = self.get(&member).is_some();
         let was_removed = self.get(&removed).is_some();
         let _ = match change_type {
-            0 | 3 if m.is_promote && exists => {
-                self.update(&format!("{member}/raftAttributes"), raft_attrs(false), None, false)
-            }
+            0 | 3 if m.is_promote && exists => self.update(
+                &format!("{member}/raftAttributes"),
+                raft_attrs(false),
+                None,
+                false,
+            ),
             0 | 3 if !exists && !was_removed => self.create(
                 &format!("{member}/raftAttributes"),
                 false,
@@ -459,7 +478,12 @@ impl V2Store {
                     .get(&format!("{member}/raftAttributes"))
                     .and_then(|n| serde_json::from_str::<ContextMember>(&n.value).ok())
                     .is_some_and(|a| a.is_learner);
-                self.update(&format!("{member}/raftAttributes"), raft_attrs(learner), None, false)
+                self.update(
+                    &format!("{member}/raftAttributes"),
+                    raft_attrs(learner),
+                    None,
+                    false,
+                )
             }
             _ => Ok(()),
         };
@@ -509,6 +533,9 @@ impl V2Store {
         let parts = clean(&full);
         if is_read_only(&parts) {
             return Err(ApplyError::RootReadOnly);
+        }
+        if parts.len() > MAX_DEPTH {
+            return Err(ApplyError::TooDeep);
         }
         let expire = expire.filter(|t| *t >= MIN_EXPIRE_NS);
         let Some((name, parent_parts)) = parts.split_last() else {
@@ -774,7 +801,10 @@ mod tests {
         cas.expiration = MIN_EXPIRE_NS + 10;
         s.apply(&cas).unwrap();
         let b = s.get("/1/a/b").unwrap();
-        assert_eq!((b.value.as_str(), b.modified_index, b.created_index), ("3", 2, 1));
+        assert_eq!(
+            (b.value.as_str(), b.modified_index, b.created_index),
+            ("3", 2, 1)
+        );
         assert_eq!(b.expire_ns, Some(MIN_EXPIRE_NS + 10));
         // SYNC removes it.
         let sync = Request {

@@ -135,15 +135,9 @@ pub fn load(path: &Path) -> Result<V2Loaded> {
                 }
             }
             Payload::ConfChange { .. } => {
-                if let Some(cc) = e
-                    .entry
-                    .data
-                    .as_deref()
-                    .and_then(|d| {
-                        <crate::formats::proto::raftpb::ConfChange as prost::Message>::decode(d)
-                            .ok()
-                    })
-                {
+                if let Some(cc) = e.entry.data.as_deref().and_then(|d| {
+                    <crate::formats::proto::raftpb::ConfChange as prost::Message>::decode(d).ok()
+                }) {
                     store.apply_conf_change(cc.r#type, cc.node_id, cc.context.as_deref());
                 }
             }
@@ -236,7 +230,11 @@ impl V2Loaded {
 
     /// What `etcdctl ls [--recursive] KEY` prints, in `--sort` order: the key
     /// itself when it is a key, else its (non-hidden) children, depth first.
-    pub fn ls(&self, key: &str, recursive: bool) -> std::result::Result<Vec<Shown<'_>>, Lookup<'_>> {
+    pub fn ls(
+        &self,
+        key: &str,
+        recursive: bool,
+    ) -> std::result::Result<Vec<Shown<'_>>, Lookup<'_>> {
         let top = match self.lookup(key) {
             Lookup::Found(s) => s,
             other => return Err(other),
