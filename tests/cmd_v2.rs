@@ -352,3 +352,35 @@ fn live_v2_etcd_3_4_23() {
 fn live_v2_etcd_3_5_1() {
     live_v2("3.5.1", &[]);
 }
+
+#[test]
+fn without_wal_the_newest_snap_is_used_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("member/snap");
+    std::fs::create_dir_all(&snap).unwrap();
+    let src = patroni().join("data/n1/member/snap");
+    for n in [
+        "0000000000000002-0000000000000015.snap",
+        "0000000000000002-000000000000003f.snap",
+    ] {
+        std::fs::copy(src.join(n), snap.join(n)).unwrap();
+    }
+    let r = run(&[
+        "v2".as_ref(),
+        "ls".as_ref(),
+        tmp.path().as_os_str(),
+        "-r".as_ref(),
+    ]);
+    r.expect_code(0);
+    assert!(r.stderr.contains("no WAL could be read"), "{r}");
+    assert!(
+        r.stderr.contains("0000000000000002-000000000000003f.snap"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("/service/pg/leader\n"), "{r}");
+    // Neither WAL nor .snap: exit 2.
+    std::fs::remove_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(&snap).unwrap();
+    let r = run(&["v2".as_ref(), "ls".as_ref(), tmp.path().as_os_str()]);
+    r.expect_code(2);
+}

@@ -11,8 +11,8 @@ pub mod output;
 pub mod progress;
 mod salvage;
 mod snapshot;
-pub mod style;
 mod space;
+pub mod style;
 mod v2;
 mod wal;
 

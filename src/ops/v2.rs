@@ -88,7 +88,10 @@ pub fn load(path: &Path) -> Result<V2Loaded> {
     };
     let wal_dir = member.join("wal");
     let snap_dir = member.join("snap");
-    let wal = WalDir::open(&wal_dir)?;
+    let wal = match WalDir::open(&wal_dir) {
+        Ok(w) => w,
+        Err(e) => return newest_snap_only(&snap_dir, e),
+    };
     let log = raftlog::load(&wal, Some(&snap_dir), false)?;
     let mut findings = log.findings.clone();
     let (mut store, snap, snap_index) = match &log.chosen {
@@ -154,6 +157,36 @@ pub fn load(path: &Path) -> Result<V2Loaded> {
         store,
         findings,
     })
+}
+
+/// Without WAL files: the newest `.snap` that loads, with a warning that later
+/// changes are missing. Fails with the WAL error when no `.snap` loads either.
+fn newest_snap_only(snap_dir: &Path, wal_err: Error) -> Result<V2Loaded> {
+    let Ok(names) = raftlog::list_names(snap_dir) else {
+        return Err(wal_err);
+    };
+    for name in names.iter().rev().filter(|n| n.ends_with(".snap")) {
+        let p = snap_dir.join(name);
+        if let Ok(mut l) = load_snap_file(&p) {
+            l.findings.insert(
+                0,
+                Finding::warning(
+                    "v2.wal.missing",
+                    crate::error::Location {
+                        file: Some(p.clone()),
+                        page: None,
+                        offset: None,
+                    },
+                    format!(
+                        "no WAL could be read ({wal_err}); showing the v2 store as of this snapshot (index {}), without the changes after it",
+                        l.snap_index
+                    ),
+                ),
+            );
+            return Ok(l);
+        }
+    }
+    Err(wal_err)
 }
 
 fn load_snap_file(path: &Path) -> Result<V2Loaded> {
