@@ -154,6 +154,9 @@ pub struct V2Store {
     pub current_index: u64,
     /// ExpireTimes in the snapshot that did not parse (taken as permanent).
     pub bad_times: u64,
+    /// A lower bound of every ExpireTime in the tree (`None`: no TTL node), so
+    /// that a SYNC with nothing due does not walk the tree.
+    expire_floor: Option<i64>,
 }
 
 /// Go's zero `time.Time` (`0001-01-01T00:00:00Z`) in Unix nanoseconds (saturated).
@@ -341,6 +344,7 @@ impl V2Store {
             root,
             current_index: 0,
             bad_times: 0,
+            expire_floor: None,
         }
     }
 
@@ -348,11 +352,14 @@ impl V2Store {
     pub fn from_saved(s: &Store) -> Self {
         let mut bad_times = 0;
         let root = V2Node::from_saved(&s.root, &mut bad_times);
-        V2Store {
+        let mut st = V2Store {
             root,
             current_index: s.current_index,
             bad_times,
-        }
+            expire_floor: None,
+        };
+        st.expire_floor = st.min_expire();
+        st
     }
 
     /// The node at a store path.
@@ -583,6 +590,7 @@ impl V2Store {
         };
         children.insert(name.clone(), node);
         self.current_index = next;
+        self.note_expire(expire);
         Ok(())
     }
 
@@ -629,6 +637,7 @@ impl V2Store {
         }
         n.modified_index = next;
         n.expire_ns = expire;
+        self.note_expire(expire);
         self.current_index = next;
         Ok(())
     }
@@ -659,6 +668,7 @@ impl V2Store {
         }
         n.modified_index = next;
         n.expire_ns = expire;
+        self.note_expire(expire);
         self.current_index = next;
         Ok(())
     }
@@ -710,8 +720,32 @@ impl V2Store {
         Ok(())
     }
 
+    fn note_expire(&mut self, t: Option<i64>) {
+        if let Some(t) = t {
+            self.expire_floor = Some(self.expire_floor.map_or(t, |f| f.min(t)));
+        }
+    }
+
+    /// The earliest ExpireTime in the tree.
+    fn min_expire(&self) -> Option<i64> {
+        let mut min: Option<i64> = None;
+        let mut stack = vec![&self.root];
+        while let Some(n) = stack.pop() {
+            if let Some(t) = n.expire_ns {
+                min = Some(min.map_or(t, |m| m.min(t)));
+            }
+            if let Some(c) = &n.children {
+                stack.extend(c.values());
+            }
+        }
+        min
+    }
+
     /// SYNC: removes every node with ExpireTime ≤ `cutoff_ns`, earliest first.
     pub fn delete_expired(&mut self, cutoff_ns: i64) {
+        if self.expire_floor.is_none_or(|f| f > cutoff_ns) {
+            return;
+        }
         let mut due: Vec<(i64, Vec<String>)> = Vec::new();
         let mut stack: Vec<(&V2Node, Vec<String>)> = vec![(&self.root, Vec::new())];
         while let Some((n, parts)) = stack.pop() {
@@ -735,6 +769,7 @@ impl V2Store {
                 self.remove(&parts);
             }
         }
+        self.expire_floor = self.min_expire();
     }
 }
 
