@@ -870,4 +870,45 @@ mod tests {
         // Set over a dir fails.
         assert_eq!(s.apply(&put("/1/q", "x")), Err(ApplyError::NotFile));
     }
+
+    #[test]
+    fn expiry_of_a_ttl_dir_and_its_children() {
+        let mut s = V2Store::empty();
+        // A TTL dir (expires at +20) holding a key expiring earlier (+10) and a permanent one.
+        let mut d = put("/1/d", "");
+        d.dir = true;
+        d.expiration = MIN_EXPIRE_NS + 20;
+        s.apply(&d).unwrap();
+        let mut k = put("/1/d/early", "v");
+        k.expiration = MIN_EXPIRE_NS + 10;
+        s.apply(&k).unwrap();
+        s.apply(&put("/1/d/perm", "p")).unwrap();
+        assert_eq!(s.current_index, 3);
+        let sync = |t| Request {
+            method: b"SYNC".to_vec(),
+            time: t,
+            ..Request::default()
+        };
+        // Nothing due: no change.
+        s.apply(&sync(MIN_EXPIRE_NS + 9)).unwrap();
+        assert_eq!(s.current_index, 3);
+        // The key first, then the dir with what is left: one index each.
+        s.apply(&sync(MIN_EXPIRE_NS + 30)).unwrap();
+        assert_eq!(s.current_index, 5);
+        assert!(s.get("/1/d").is_none());
+        // Set over a TTL key makes a new, permanent node.
+        let mut t = put("/1/t", "a");
+        t.expiration = MIN_EXPIRE_NS + 100;
+        s.apply(&t).unwrap();
+        s.apply(&put("/1/t", "b")).unwrap();
+        let n = s.get("/1/t").unwrap();
+        assert_eq!((n.created_index, n.expire_ns), (7, None));
+        s.apply(&sync(MIN_EXPIRE_NS + 200)).unwrap();
+        assert_eq!(s.current_index, 7);
+        // Expiry times before 2000 are permanent on create.
+        let mut old = put("/1/old", "x");
+        old.expiration = 1;
+        s.apply(&old).unwrap();
+        assert_eq!(s.get("/1/old").unwrap().expire_ns, None);
+    }
 }
