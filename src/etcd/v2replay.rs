@@ -507,7 +507,14 @@ impl V2Store {
         if self.get(&member).is_none() {
             return;
         }
-        let v = serde_json::json!({ "name": name, "clientURLs": client_urls }).to_string();
+        // Go's `Attributes`: `clientURLs` is omitempty.
+        let mut v = serde_json::json!({ "name": name });
+        if !client_urls.is_empty() {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("clientURLs".into(), serde_json::json!(client_urls));
+            }
+        }
+        let v = v.to_string();
         let _ = self.set(&format!("{member}/attributes"), false, v, None, false);
     }
 
