@@ -213,6 +213,9 @@ pub enum ErrorKind {
     /// A WAL dir holds no file named like a WAL file.
     #[error("no WAL files (named <seq>-<index>.wal) in this directory")]
     NoWalFiles,
+    /// The v2 store JSON of a `.snap` does not parse.
+    #[error("the v2 store JSON in this .snap does not parse: {0}")]
+    BadV2Store(String),
     /// A command-line argument is not usable.
     #[error("{0}")]
     Usage(String),
@@ -282,6 +285,9 @@ impl ErrorKind {
             | ErrorKind::Usage(_)
             | ErrorKind::Refused(_)
             | ErrorKind::BadWriteInput { .. } => return None,
+            ErrorKind::BadV2Store(_) => {
+                "the .snap is damaged; move it aside so that an older .snap and more of the WAL are used"
+            }
             ErrorKind::Compacted { .. } => "ask for a revision at or after the compact revision",
             ErrorKind::FutureRevision { .. } => {
                 "ask for a revision at or before the current revision (or omit --rev)"

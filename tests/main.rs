@@ -50,3 +50,6 @@ mod cmd_compare;
 
 /// `snapshot restore` against etcdutl (db, WAL, .snap) and real etcd on the result.
 mod cmd_restore;
+
+/// `v2 ls` / `v2 get`: the v2 store rebuilt from .snap + WAL against etcdctl (API 2).
+mod cmd_v2;

@@ -14,6 +14,7 @@ mod salvage;
 mod snapshot;
 mod space;
 pub mod style;
+mod v2;
 mod wal;
 
 use std::io::Write;
@@ -105,6 +106,9 @@ enum Command {
     /// Where the bytes go: largest keys, most revisions, totals per prefix.
     #[command(after_help = space::SPACE_EXAMPLES)]
     Space(space::SpaceArgs),
+    /// The v2 store (etcd 3.4/3.5 --enable-v2 keys, e.g. Patroni): ls, get.
+    #[command(subcommand)]
+    V2(v2::V2Command),
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -166,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Get(a) => get::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Space(a) => space::run(&a),
+        Command::V2(c) => v2::run(c),
     };
     ExitCode::from(code)
 }

@@ -17,6 +17,7 @@ pub mod salvage;
 pub mod schema;
 pub mod schema_check;
 pub mod status;
+pub mod v2replay;
 pub mod v2store;
 pub mod values;
 pub mod version;

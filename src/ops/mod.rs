@@ -15,4 +15,5 @@ pub mod restore;
 pub mod salvage;
 pub mod space;
 pub mod status;
+pub mod v2;
 pub mod wal;

@@ -1,0 +1,921 @@
+//! The v2 store rebuilt offline: the tree of the chosen `.snap` plus the
+//! committed v2 requests after it, applied by etcd's rules.
+//!
+//! Rules (facts from etcd v3.4.23 `etcdserver/apply_v2.go` and
+//! `etcdserver/api/v2store/{store,node}.go`; v3.5.1 `membership/cluster.go`):
+//! * PUT: PrevExist=true → Update (no PrevIndex/PrevValue) or CompareAndSwap;
+//!   PrevExist=false → Create; PrevIndex>0 or PrevValue≠"" → CompareAndSwap;
+//!   else Set (`/0/members/<id>/attributes` only while the member exists).
+//! * POST: Create with a unique name `path/%020d(CurrentIndex+1)`.
+//! * DELETE: CompareAndDelete with PrevIndex/PrevValue, else Delete.
+//! * SYNC: every node whose ExpireTime ≤ Time is removed; each removal
+//!   (a node not already removed with an ancestor) bumps CurrentIndex.
+//! * QGET and unknown methods change nothing.
+//! * `/`, `/0`, `/1` cannot be written (except by CompareAndDelete, as in etcd).
+//! * Missing parent dirs are created with index CurrentIndex+1, even when the
+//!   write itself then fails. Failed writes leave CurrentIndex unchanged.
+//! * Create/Set ignore ExpireTimes before 2000-01-01 (permanent);
+//!   Update/CompareAndSwap take the time as given; Expiration 0 = permanent.
+//! * Refresh keeps the old value.
+//!
+//! Membership changes (ConfChange entries, 3.5 IRR cluster version / member
+//! attributes) also write to `/0`, which moves CurrentIndex; they are applied
+//! so that indexes of later `/1` writes come out right.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::v2store::{Node, Store};
+use crate::formats::proto::etcdserverpb::Request;
+
+/// 2000-01-01T00:00:00Z in Unix nanoseconds: earlier expiry times mean "none".
+pub const MIN_EXPIRE_NS: i64 = 946_684_800_000_000_000;
+
+/// One node of the rebuilt tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2Node {
+    /// Full store path (`/1/service/pg/leader`).
+    pub path: String,
+    /// Index of creation.
+    pub created_index: u64,
+    /// Index of the last change.
+    pub modified_index: u64,
+    /// Absolute expiry, Unix nanoseconds; `None` = permanent.
+    pub expire_ns: Option<i64>,
+    /// Value (keys; dirs normally "").
+    pub value: String,
+    /// Children by name (`Some` for dirs).
+    pub children: Option<BTreeMap<String, V2Node>>,
+}
+
+impl V2Node {
+    fn dir(path: String, index: u64, expire_ns: Option<i64>) -> Self {
+        V2Node {
+            path,
+            created_index: index,
+            modified_index: index,
+            expire_ns,
+            value: String::new(),
+            children: Some(BTreeMap::new()),
+        }
+    }
+
+    /// Whether this is a dir.
+    pub fn is_dir(&self) -> bool {
+        self.children.is_some()
+    }
+
+    /// The node at `parts` below this one.
+    pub fn get(&self, parts: &[String]) -> Option<&V2Node> {
+        let mut n = self;
+        for p in parts {
+            n = n.children.as_ref()?.get(p)?;
+        }
+        Some(n)
+    }
+
+    fn get_mut(&mut self, parts: &[String]) -> Option<&mut V2Node> {
+        let mut n = self;
+        for p in parts {
+            n = n.children.as_mut()?.get_mut(p)?;
+        }
+        Some(n)
+    }
+
+    /// Hidden nodes (name starting with `_`) are left out of listings by etcd.
+    pub fn is_hidden(&self) -> bool {
+        self.path
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with('_'))
+    }
+
+    fn from_saved(n: &Node, bad_times: &mut u64) -> V2Node {
+        // Iterative conversion would need parent links; the JSON parser has
+        // already bounded the nesting depth (serde_json: 128), so recursion is safe.
+        let expire_ns = match parse_rfc3339_ns(&n.expire_time) {
+            Some(t) if t == GO_ZERO_TIME_NS => None,
+            Some(t) => Some(t),
+            None => {
+                if !n.expire_time.is_empty() {
+                    *bad_times = bad_times.saturating_add(1);
+                }
+                None
+            }
+        };
+        V2Node {
+            path: n.path.clone(),
+            created_index: n.created_index,
+            modified_index: n.modified_index,
+            expire_ns,
+            value: n.value.clone(),
+            children: n.children.as_ref().map(|c| {
+                c.iter()
+                    .map(|(k, v)| (k.clone(), V2Node::from_saved(v, bad_times)))
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Why a request did not change the store (etcd answers the client with the
+/// same v2 error code and applies nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyError {
+    /// 100 Key not found.
+    KeyNotFound,
+    /// 101 Compare failed.
+    TestFailed,
+    /// 102 Not a file.
+    NotFile,
+    /// 104 Not a directory.
+    NotDir,
+    /// 105 Key already exists.
+    NodeExist,
+    /// 107 Root is read only.
+    RootReadOnly,
+    /// 108 Directory not empty.
+    DirNotEmpty,
+    /// Not etcd's: a path deeper than [`MAX_DEPTH`] is not applied (it would
+    /// only come from a forged WAL, and the tree is dropped recursively).
+    TooDeep,
+}
+
+/// Deepest path applied from the WAL (etcd has no limit; real keys are far shallower).
+pub const MAX_DEPTH: usize = 512;
+
+/// The rebuilt v2 store.
+#[derive(Debug, Clone)]
+pub struct V2Store {
+    /// The root (`/`).
+    pub root: V2Node,
+    /// etcd's index after the last applied change.
+    pub current_index: u64,
+    /// ExpireTimes in the snapshot that did not parse (taken as permanent).
+    pub bad_times: u64,
+    /// A lower bound of every ExpireTime in the tree (`None`: no TTL node), so
+    /// that a SYNC with nothing due does not walk the tree.
+    expire_floor: Option<i64>,
+}
+
+/// Go's zero `time.Time` (`0001-01-01T00:00:00Z`) in Unix nanoseconds (saturated).
+const GO_ZERO_TIME_NS: i64 = i64::MIN;
+
+/// Parses RFC 3339 (with optional fraction and a `Z` or `±hh:mm` offset) to
+/// Unix nanoseconds; years before 1678 saturate to `i64::MIN`.
+pub fn parse_rfc3339_ns(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from.checked_add(len)?)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let year = num(0, 4)?;
+    let month = num(5, 2)?;
+    let day = num(8, 2)?;
+    let hour = num(11, 2)?;
+    let min = num(14, 2)?;
+    let sec = num(17, 2)?;
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_ns: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let digits = s.get(start..i)?;
+        if digits.is_empty() {
+            return None;
+        }
+        let mut d: String = digits.chars().take(9).collect();
+        while d.len() < 9 {
+            d.push('0');
+        }
+        frac_ns = d.parse().ok()?;
+    }
+    let offset_s: i64 = match b.get(i) {
+        Some(b'Z' | b'z') if b.len() == i + 1 => 0,
+        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b.get(i + 3) == Some(&b':') => {
+            let h = num(i + 1, 2)?;
+            let m = num(i + 4, 2)?;
+            let o = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (proleptic Gregorian), 1970-01-01 = 0.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_s;
+    Some(
+        secs.checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(frac_ns))
+            .unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX }),
+    )
+}
+
+/// Unix nanoseconds as RFC 3339 in UTC with the fraction trimmed (Go's `RFC3339Nano`).
+pub fn format_rfc3339_ns(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil from days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if frac != 0 {
+        let f = format!("{frac:09}");
+        s.push('.');
+        s.push_str(f.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// Go's `path.Clean(path.Join("/", p))`, as components.
+pub fn clean(p: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            x => out.push(x.to_owned()),
+        }
+    }
+    out
+}
+
+fn join(parts: &[String]) -> String {
+    if parts.is_empty() {
+        "/".into()
+    } else {
+        let mut s = String::new();
+        for p in parts {
+            s.push('/');
+            s.push_str(p);
+        }
+        s
+    }
+}
+
+fn is_read_only(parts: &[String]) -> bool {
+    match parts {
+        [] => true,
+        [one] => one == "0" || one == "1",
+        _ => false,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `Expiration` of a request: 0 means none.
+fn expiration(r: &Request) -> Option<i64> {
+    (r.expiration != 0).then_some(r.expiration)
+}
+
+fn compare(n: &V2Node, prev_value: &str, prev_index: u64) -> bool {
+    (prev_index == 0 || n.modified_index == prev_index)
+        && (prev_value.is_empty() || n.value == prev_value)
+}
+
+/// What a Member JSON in a ConfChange context holds (only what `/0` needs).
+#[derive(Deserialize, Default)]
+struct ContextMember {
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    is_learner: bool,
+    #[serde(rename = "isPromote", default)]
+    is_promote: bool,
+}
+
+impl V2Store {
+    /// An empty store as etcd starts it: `/`, `/0`, `/1` at index 0.
+    pub fn empty() -> Self {
+        let mut root = V2Node::dir("/".into(), 0, None);
+        if let Some(c) = root.children.as_mut() {
+            c.insert("0".into(), V2Node::dir("/0".into(), 0, None));
+            c.insert("1".into(), V2Node::dir("/1".into(), 0, None));
+        }
+        V2Store {
+            root,
+            current_index: 0,
+            bad_times: 0,
+            expire_floor: None,
+        }
+    }
+
+    /// The store of a `.snap`.
+    pub fn from_saved(s: &Store) -> Self {
+        let mut bad_times = 0;
+        let root = V2Node::from_saved(&s.root, &mut bad_times);
+        let mut st = V2Store {
+            root,
+            current_index: s.current_index,
+            bad_times,
+            expire_floor: None,
+        };
+        st.expire_floor = st.min_expire();
+        st
+    }
+
+    /// The node at a store path.
+    pub fn get(&self, path: &str) -> Option<&V2Node> {
+        self.root.get(&clean(path))
+    }
+
+    fn lookup(&self, parts: &[String]) -> Result<&V2Node, ApplyError> {
+        let mut n = &self.root;
+        for p in parts {
+            let c = n.children.as_ref().ok_or(ApplyError::NotDir)?;
+            n = c.get(p).ok_or(ApplyError::KeyNotFound)?;
+        }
+        Ok(n)
+    }
+
+    fn lookup_mut(&mut self, parts: &[String]) -> Result<&mut V2Node, ApplyError> {
+        let mut n = &mut self.root;
+        for p in parts {
+            let c = n.children.as_mut().ok_or(ApplyError::NotDir)?;
+            n = c.get_mut(p).ok_or(ApplyError::KeyNotFound)?;
+        }
+        Ok(n)
+    }
+
+    /// Applies one v2 request as etcd's apply loop does.
+    pub fn apply(&mut self, r: &Request) -> Result<(), ApplyError> {
+        let path = text(&r.path);
+        let val = text(&r.val);
+        let prev_value = text(&r.prev_value);
+        let refresh = r.refresh == Some(true);
+        match r.method.as_slice() {
+            b"POST" => self.create(&path, r.dir, val, true, expiration(r)),
+            b"PUT" => match r.prev_exist {
+                Some(true) if r.prev_index == 0 && prev_value.is_empty() => {
+                    self.update(&path, val, expiration(r), refresh)
+                }
+                Some(true) => self.compare_and_swap(
+                    &path,
+                    &prev_value,
+                    r.prev_index,
+                    val,
+                    expiration(r),
+                    refresh,
+                ),
+                Some(false) => self.create(&path, r.dir, val, false, expiration(r)),
+                None if r.prev_index > 0 || !prev_value.is_empty() => self.compare_and_swap(
+                    &path,
+                    &prev_value,
+                    r.prev_index,
+                    val,
+                    expiration(r),
+                    refresh,
+                ),
+                None => {
+                    let parts = clean(&path);
+                    if let Some(id) = member_attributes_id(&path) {
+                        // UpdateAttributes: only a current member's attributes are stored.
+                        let member = ["0".to_owned(), "members".to_owned(), id.to_owned()];
+                        if self.root.get(&member).is_none() {
+                            return Ok(());
+                        }
+                        return self.set(&path, false, val, None, false);
+                    }
+                    if parts == ["0", "version"] {
+                        return self.set(&path, false, val, None, false);
+                    }
+                    self.set(&path, r.dir, val, expiration(r), refresh)
+                }
+            },
+            b"DELETE" => {
+                if r.prev_index > 0 || !prev_value.is_empty() {
+                    self.compare_and_delete(&path, &prev_value, r.prev_index)
+                } else {
+                    self.delete(&path, r.dir, r.recursive)
+                }
+            }
+            b"SYNC" => {
+                self.delete_expired(r.time);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A ConfChange's effect on `/0` (type: AddNode=0, RemoveNode=1, UpdateNode=2, AddLearnerNode=3).
+    pub fn apply_conf_change(&mut self, change_type: i32, node_id: u64, context: Option<&[u8]>) {
+        let member = format!("/0/members/{node_id:x}");
+        let removed = format!("/0/removed_members/{node_id:x}");
+        let m: ContextMember = context
+            .and_then(|c| serde_json::from_slice(c).ok())
+            .unwrap_or_default();
+        let raft_attrs = |learner: bool| {
+            let mut v = serde_json::json!({ "peerURLs": m.peer_urls });
+            if learner {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("isLearner".into(), serde_json::Value::Bool(true));
+                }
+            }
+            v.to_string()
+        };
+        let exists = self.get(&member).is_some();
+        let was_removed = self.get(&removed).is_some();
+        let _ = match change_type {
+            0 | 3 if m.is_promote && exists => self.update(
+                &format!("{member}/raftAttributes"),
+                raft_attrs(false),
+                None,
+                false,
+            ),
+            0 | 3 if !exists && !was_removed => self.create(
+                &format!("{member}/raftAttributes"),
+                false,
+                raft_attrs(change_type == 3 || m.is_learner),
+                false,
+                None,
+            ),
+            1 if exists => self
+                .delete(&member, true, true)
+                .and_then(|()| self.create(&removed, false, String::new(), false, None)),
+            2 if exists => {
+                let learner = self
+                    .get(&format!("{member}/raftAttributes"))
+                    .and_then(|n| serde_json::from_str::<ContextMember>(&n.value).ok())
+                    .is_some_and(|a| a.is_learner);
+                self.update(
+                    &format!("{member}/raftAttributes"),
+                    raft_attrs(learner),
+                    None,
+                    false,
+                )
+            }
+            _ => Ok(()),
+        };
+    }
+
+    /// 3.5 `ClusterVersionSet`: `/0/version`.
+    pub fn apply_cluster_version(&mut self, ver: &str) {
+        let _ = self.set("/0/version", false, ver.to_owned(), None, false);
+    }
+
+    /// 3.5 `ClusterMemberAttrSet`: `/0/members/<id>/attributes`, while the member exists.
+    pub fn apply_member_attributes(&mut self, id: u64, name: &str, client_urls: &[String]) {
+        let member = format!("/0/members/{id:x}");
+        if self.get(&member).is_none() {
+            return;
+        }
+        // Go's `Attributes`: `clientURLs` is omitempty.
+        let mut v = serde_json::json!({ "name": name });
+        if !client_urls.is_empty() {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("clientURLs".into(), serde_json::json!(client_urls));
+            }
+        }
+        let v = v.to_string();
+        let _ = self.set(&format!("{member}/attributes"), false, v, None, false);
+    }
+
+    fn create(
+        &mut self,
+        path: &str,
+        dir: bool,
+        value: String,
+        unique: bool,
+        expire: Option<i64>,
+    ) -> Result<(), ApplyError> {
+        self.internal_create(path, dir, value, unique, false, expire)
+    }
+
+    fn internal_create(
+        &mut self,
+        path: &str,
+        dir: bool,
+        value: String,
+        unique: bool,
+        replace: bool,
+        expire: Option<i64>,
+    ) -> Result<(), ApplyError> {
+        let next = self.current_index.saturating_add(1);
+        let full = if unique {
+            format!("{path}/{next:020}")
+        } else {
+            path.to_owned()
+        };
+        let parts = clean(&full);
+        if is_read_only(&parts) {
+            return Err(ApplyError::RootReadOnly);
+        }
+        if parts.len() > MAX_DEPTH {
+            return Err(ApplyError::TooDeep);
+        }
+        let expire = expire.filter(|t| *t >= MIN_EXPIRE_NS);
+        let Some((name, parent_parts)) = parts.split_last() else {
+            return Err(ApplyError::RootReadOnly);
+        };
+        // Walk the parents, creating missing dirs (kept even if the write fails).
+        let mut d = &mut self.root;
+        for p in parent_parts {
+            let dpath = d.path.clone();
+            let children = d.children.as_mut().ok_or(ApplyError::NotDir)?;
+            let child = children.entry(p.clone()).or_insert_with(|| {
+                let path = if dpath == "/" {
+                    format!("/{p}")
+                } else {
+                    format!("{dpath}/{p}")
+                };
+                V2Node::dir(path, next, None)
+            });
+            if !child.is_dir() {
+                return Err(ApplyError::NotDir);
+            }
+            d = child;
+        }
+        let children = d.children.as_mut().ok_or(ApplyError::NotDir)?;
+        if let Some(existing) = children.get(name) {
+            if !replace {
+                return Err(ApplyError::NodeExist);
+            }
+            if existing.is_dir() {
+                return Err(ApplyError::NotFile);
+            }
+        }
+        let node_path = join(&parts);
+        let node = if dir {
+            V2Node::dir(node_path, next, expire)
+        } else {
+            V2Node {
+                path: node_path,
+                created_index: next,
+                modified_index: next,
+                expire_ns: expire,
+                value,
+                children: None,
+            }
+        };
+        children.insert(name.clone(), node);
+        self.current_index = next;
+        self.note_expire(expire);
+        Ok(())
+    }
+
+    fn set(
+        &mut self,
+        path: &str,
+        dir: bool,
+        value: String,
+        expire: Option<i64>,
+        refresh: bool,
+    ) -> Result<(), ApplyError> {
+        let parts = clean(path);
+        let existing = match self.lookup(&parts) {
+            Ok(n) => Some(n.value.clone()),
+            Err(ApplyError::KeyNotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let value = if refresh {
+            existing.ok_or(ApplyError::KeyNotFound)?
+        } else {
+            value
+        };
+        self.internal_create(path, dir, value, false, true, expire)
+    }
+
+    fn update(
+        &mut self,
+        path: &str,
+        value: String,
+        expire: Option<i64>,
+        refresh: bool,
+    ) -> Result<(), ApplyError> {
+        let parts = clean(path);
+        if is_read_only(&parts) {
+            return Err(ApplyError::RootReadOnly);
+        }
+        let next = self.current_index.saturating_add(1);
+        let n = self.lookup_mut(&parts)?;
+        if n.is_dir() && !value.is_empty() {
+            return Err(ApplyError::NotFile);
+        }
+        if !refresh {
+            n.value = value;
+        }
+        n.modified_index = next;
+        n.expire_ns = expire;
+        self.note_expire(expire);
+        self.current_index = next;
+        Ok(())
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        path: &str,
+        prev_value: &str,
+        prev_index: u64,
+        value: String,
+        expire: Option<i64>,
+        refresh: bool,
+    ) -> Result<(), ApplyError> {
+        let parts = clean(path);
+        if is_read_only(&parts) {
+            return Err(ApplyError::RootReadOnly);
+        }
+        let next = self.current_index.saturating_add(1);
+        let n = self.lookup_mut(&parts)?;
+        if n.is_dir() {
+            return Err(ApplyError::NotFile);
+        }
+        if !compare(n, prev_value, prev_index) {
+            return Err(ApplyError::TestFailed);
+        }
+        if !refresh {
+            n.value = value;
+        }
+        n.modified_index = next;
+        n.expire_ns = expire;
+        self.note_expire(expire);
+        self.current_index = next;
+        Ok(())
+    }
+
+    fn remove(&mut self, parts: &[String]) {
+        if let Some((name, parent)) = parts.split_last() {
+            if let Some(c) = self.root.get_mut(parent).and_then(|p| p.children.as_mut()) {
+                c.remove(name);
+            }
+        }
+    }
+
+    fn delete(&mut self, path: &str, dir: bool, recursive: bool) -> Result<(), ApplyError> {
+        let parts = clean(path);
+        if is_read_only(&parts) {
+            return Err(ApplyError::RootReadOnly);
+        }
+        let dir = dir || recursive;
+        let n = self.lookup(&parts)?;
+        if let Some(c) = &n.children {
+            if !dir {
+                return Err(ApplyError::NotFile);
+            }
+            if !c.is_empty() && !recursive {
+                return Err(ApplyError::DirNotEmpty);
+            }
+        }
+        self.remove(&parts);
+        self.current_index = self.current_index.saturating_add(1);
+        Ok(())
+    }
+
+    fn compare_and_delete(
+        &mut self,
+        path: &str,
+        prev_value: &str,
+        prev_index: u64,
+    ) -> Result<(), ApplyError> {
+        let parts = clean(path);
+        let n = self.lookup(&parts)?;
+        if n.is_dir() {
+            return Err(ApplyError::NotFile);
+        }
+        if !compare(n, prev_value, prev_index) {
+            return Err(ApplyError::TestFailed);
+        }
+        self.current_index = self.current_index.saturating_add(1);
+        self.remove(&parts);
+        Ok(())
+    }
+
+    fn note_expire(&mut self, t: Option<i64>) {
+        if let Some(t) = t {
+            self.expire_floor = Some(self.expire_floor.map_or(t, |f| f.min(t)));
+        }
+    }
+
+    /// The earliest ExpireTime in the tree.
+    fn min_expire(&self) -> Option<i64> {
+        let mut min: Option<i64> = None;
+        let mut stack = vec![&self.root];
+        while let Some(n) = stack.pop() {
+            if let Some(t) = n.expire_ns {
+                min = Some(min.map_or(t, |m| m.min(t)));
+            }
+            if let Some(c) = &n.children {
+                stack.extend(c.values());
+            }
+        }
+        min
+    }
+
+    /// SYNC: removes every node with ExpireTime ≤ `cutoff_ns`, earliest first.
+    pub fn delete_expired(&mut self, cutoff_ns: i64) {
+        if self.expire_floor.is_none_or(|f| f > cutoff_ns) {
+            return;
+        }
+        let mut due: Vec<(i64, Vec<String>)> = Vec::new();
+        let mut stack: Vec<(&V2Node, Vec<String>)> = vec![(&self.root, Vec::new())];
+        while let Some((n, parts)) = stack.pop() {
+            if let Some(t) = n.expire_ns {
+                if t <= cutoff_ns && !parts.is_empty() {
+                    due.push((t, parts.clone()));
+                }
+            }
+            if let Some(c) = &n.children {
+                for (name, child) in c {
+                    let mut p = parts.clone();
+                    p.push(name.clone());
+                    stack.push((child, p));
+                }
+            }
+        }
+        due.sort();
+        for (_, parts) in due {
+            if self.root.get(&parts).is_some() {
+                self.current_index = self.current_index.saturating_add(1);
+                self.remove(&parts);
+            }
+        }
+        self.expire_floor = self.min_expire();
+    }
+}
+
+/// The member id (hex) of `/0/members/<id>/attributes` (`[[:xdigit:]]{1,16}`).
+fn member_attributes_id(path: &str) -> Option<&str> {
+    let id = path
+        .strip_prefix("/0/members/")?
+        .strip_suffix("/attributes")?;
+    (!id.is_empty() && id.len() <= 16 && id.bytes().all(|c| c.is_ascii_hexdigit())).then_some(id)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn put(path: &str, val: &str) -> Request {
+        Request {
+            method: b"PUT".to_vec(),
+            path: path.as_bytes().to_vec(),
+            val: val.as_bytes().to_vec(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ns("2000-01-01T00:00:00Z"),
+            Some(MIN_EXPIRE_NS)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2000-01-01T01:00:00.5+01:00"),
+            Some(MIN_EXPIRE_NS + 500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("0001-01-01T00:00:00Z"),
+            Some(GO_ZERO_TIME_NS)
+        );
+        let t = parse_rfc3339_ns("2026-11-21T19:19:42.950966693Z").unwrap();
+        assert_eq!(format_rfc3339_ns(t), "2026-11-21T19:19:42.950966693Z");
+        assert_eq!(format_rfc3339_ns(MIN_EXPIRE_NS), "2000-01-01T00:00:00Z");
+        assert_eq!(parse_rfc3339_ns("2026-11-21"), None);
+        assert_eq!(parse_rfc3339_ns("2026-11-21T19:19:42.Z"), None);
+    }
+
+    #[test]
+    fn apply_rules() {
+        let mut s = V2Store::empty();
+        s.apply(&put("/1/a/b", "1")).unwrap();
+        assert_eq!(s.current_index, 1);
+        let a = s.get("/1/a").unwrap();
+        assert!(a.is_dir());
+        assert_eq!(a.created_index, 1);
+        // Create on an existing key fails and changes nothing.
+        let mut c = put("/1/a/b", "2");
+        c.prev_exist = Some(false);
+        assert_eq!(s.apply(&c), Err(ApplyError::NodeExist));
+        assert_eq!(s.current_index, 1);
+        // CAS.
+        let mut cas = put("/1/a/b", "3");
+        cas.prev_value = b"1".to_vec();
+        cas.expiration = MIN_EXPIRE_NS + 10;
+        s.apply(&cas).unwrap();
+        let b = s.get("/1/a/b").unwrap();
+        assert_eq!(
+            (b.value.as_str(), b.modified_index, b.created_index),
+            ("3", 2, 1)
+        );
+        assert_eq!(b.expire_ns, Some(MIN_EXPIRE_NS + 10));
+        // SYNC removes it.
+        let sync = Request {
+            method: b"SYNC".to_vec(),
+            time: MIN_EXPIRE_NS + 10,
+            ..Request::default()
+        };
+        s.apply(&sync).unwrap();
+        assert!(s.get("/1/a/b").is_none());
+        assert_eq!(s.current_index, 3);
+        // POST: unique name.
+        let post = Request {
+            method: b"POST".to_vec(),
+            path: b"/1/q".to_vec(),
+            val: b"x".to_vec(),
+            ..Request::default()
+        };
+        s.apply(&post).unwrap();
+        assert!(s.get("/1/q/00000000000000000004").is_some());
+        // Root is read-only; a dir needs dir=true to delete.
+        let del = Request {
+            method: b"DELETE".to_vec(),
+            path: b"/1/q".to_vec(),
+            ..Request::default()
+        };
+        assert_eq!(s.apply(&del), Err(ApplyError::NotFile));
+        assert_eq!(s.apply(&put("/1", "x")), Err(ApplyError::RootReadOnly));
+        // Set over a dir fails.
+        assert_eq!(s.apply(&put("/1/q", "x")), Err(ApplyError::NotFile));
+    }
+
+    #[test]
+    fn expiry_of_a_ttl_dir_and_its_children() {
+        let mut s = V2Store::empty();
+        // A TTL dir (expires at +20) holding a key expiring earlier (+10) and a permanent one.
+        let mut d = put("/1/d", "");
+        d.dir = true;
+        d.expiration = MIN_EXPIRE_NS + 20;
+        s.apply(&d).unwrap();
+        let mut k = put("/1/d/early", "v");
+        k.expiration = MIN_EXPIRE_NS + 10;
+        s.apply(&k).unwrap();
+        s.apply(&put("/1/d/perm", "p")).unwrap();
+        assert_eq!(s.current_index, 3);
+        let sync = |t| Request {
+            method: b"SYNC".to_vec(),
+            time: t,
+            ..Request::default()
+        };
+        // Nothing due: no change.
+        s.apply(&sync(MIN_EXPIRE_NS + 9)).unwrap();
+        assert_eq!(s.current_index, 3);
+        // The key first, then the dir with what is left: one index each.
+        s.apply(&sync(MIN_EXPIRE_NS + 30)).unwrap();
+        assert_eq!(s.current_index, 5);
+        assert!(s.get("/1/d").is_none());
+        // Set over a TTL key makes a new, permanent node.
+        let mut t = put("/1/t", "a");
+        t.expiration = MIN_EXPIRE_NS + 100;
+        s.apply(&t).unwrap();
+        s.apply(&put("/1/t", "b")).unwrap();
+        let n = s.get("/1/t").unwrap();
+        assert_eq!((n.created_index, n.expire_ns), (7, None));
+        s.apply(&sync(MIN_EXPIRE_NS + 200)).unwrap();
+        assert_eq!(s.current_index, 7);
+        // Expiry times before 2000 are permanent on create.
+        let mut old = put("/1/old", "x");
+        old.expiration = 1;
+        s.apply(&old).unwrap();
+        assert_eq!(s.get("/1/old").unwrap().expire_ns, None);
+    }
+}
