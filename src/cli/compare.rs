@@ -60,7 +60,10 @@ pub(super) fn run(a: &CompareArgs) -> u8 {
     let opts = CompareOptions {
         keys: if a.keys { a.max_keys.max(1) } else { 0 },
     };
-    match compare(&a.paths, opts) {
+    let spinner = super::progress::Spinner::start("comparing", super::progress::total_bytes(&a.paths));
+    let result = compare(&a.paths, opts);
+    drop(spinner);
+    match result {
         Ok(r) => {
             let out = match a.write_out {
                 Format::Json => match serde_json::to_string_pretty(&r) {

@@ -12,6 +12,55 @@ use crate::ops::ProgressFn;
 /// Pages below which no bar is shown (256 MiB of 4 KiB pages).
 const MIN_PAGES: u64 = 64 * 1024;
 
+/// Bytes of input below which no spinner is shown.
+const MIN_SPINNER_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A spinner with elapsed time, for long operations that report no page
+/// counts (restore, compare): shown only on a terminal and only when the inputs
+/// add up to at least 256 MiB. Cleared when dropped.
+pub struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    /// Starts a spinner for `label` over inputs of `bytes` in total.
+    pub fn start(label: &str, bytes: u64) -> Spinner {
+        if !std::io::stderr().is_terminal() || bytes < MIN_SPINNER_BYTES {
+            return Spinner(None);
+        }
+        let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            b.set_style(style);
+        }
+        b.set_message(label.to_string());
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(Some(b))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Total size of the files under `paths` (for deciding on a spinner).
+pub fn total_bytes(paths: &[std::path::PathBuf]) -> u64 {
+    fn walk(p: &std::path::Path, depth: u32) -> u64 {
+        let Ok(m) = std::fs::metadata(p) else { return 0 };
+        if m.is_file() {
+            return m.len();
+        }
+        if !m.is_dir() || depth > 4 {
+            return 0;
+        }
+        std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| walk(&e.path(), depth + 1)).sum())
+            .unwrap_or(0)
+    }
+    paths.iter().map(|p| walk(p, 0)).sum()
+}
+
 /// A bar that appears on the first progress report of a big enough pass.
 pub struct Bar {
     label: &'static str,

@@ -148,7 +148,11 @@ fn run_restore(a: RestoreArgs) -> u8 {
         bump_revision: a.bump_revision,
         mark_compacted: a.mark_compacted,
     };
-    match restore(&o) {
+    let size = std::fs::metadata(&o.snapshot).map_or(0, |m| m.len());
+    let spinner = super::progress::Spinner::start("restoring", size);
+    let result = restore(&o);
+    drop(spinner);
+    match result {
         Ok(r) => {
             if let Err(e) = emit(&render_restore(&r, a.write_out)) {
                 print_error(&e);
