@@ -60,7 +60,8 @@ pub(super) fn run(a: &CompareArgs) -> u8 {
     let opts = CompareOptions {
         keys: if a.keys { a.max_keys.max(1) } else { 0 },
     };
-    let spinner = super::progress::Spinner::start("comparing", super::progress::total_bytes(&a.paths));
+    let spinner =
+        super::progress::Spinner::start("comparing", super::progress::total_bytes(&a.paths));
     let result = compare(&a.paths, opts);
     drop(spinner);
     match result {

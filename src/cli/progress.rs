@@ -47,7 +47,9 @@ impl Drop for Spinner {
 /// Total size of the files under `paths` (for deciding on a spinner).
 pub fn total_bytes(paths: &[std::path::PathBuf]) -> u64 {
     fn walk(p: &std::path::Path, depth: u32) -> u64 {
-        let Ok(m) = std::fs::metadata(p) else { return 0 };
+        let Ok(m) = std::fs::metadata(p) else {
+            return 0;
+        };
         if m.is_file() {
             return m.len();
         }

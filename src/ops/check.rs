@@ -160,13 +160,47 @@ pub fn check_path_observed(
             src.release_resident();
         }
     };
-    let mut r = check_bytes(
-        src.bytes(),
-        &db_path,
-        input.kind == InputKind::File,
-        &release,
-        opts,
-    )?;
+    // The sha256 is read from the file on its own thread, beside the walk.
+    let standalone = input.kind == InputKind::File;
+    let (r, streamed) = std::thread::scope(|s| {
+        let digest = opts
+            .verify_trailer
+            .then(|| s.spawn(|| Trailer::verify_file(&db_path)));
+        let deferred = CheckOptions {
+            verify_trailer: false,
+        };
+        let r = check_bytes(src.bytes(), &db_path, standalone, &release, deferred);
+        (r, digest.map(|d| d.join()))
+    });
+    let mut r = r?;
+    match streamed {
+        Some(Ok(Ok(t))) => {
+            r.trailer = t;
+            let db_size = r.sizes.db;
+            let loc = Location {
+                file: Some(db_path.clone()),
+                ..Location::default()
+            };
+            let extra = trailer_findings(
+                &r.trailer,
+                &mut r.file_kind,
+                r.sizes.file,
+                db_size,
+                standalone,
+                &loc,
+            );
+            // Findings about the file come first, as check_bytes orders them.
+            r.findings.splice(
+                0..0,
+                extra
+                    .into_iter()
+                    .filter(|f| f.code != "snapshot.trailer.absent"),
+            );
+            r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
+        }
+        Some(Ok(Err(e))) => return Err(Error::io("read", &db_path, &e)),
+        _ => {}
+    }
     r.path = path.to_path_buf();
     if let Some((pid, _)) = src.lock_holder() {
         r.findings.insert(
@@ -214,30 +248,14 @@ pub fn check_bytes(
     // What the file is, and its trailer.
     let mut file_kind = classify(file_len, db.size(), db.page_size());
     let trailer = Trailer::inspect(data, opts.verify_trailer);
-    match (&file_kind, &trailer) {
-        (FileKind::SavedSnapshot, Trailer::Mismatch { stored, computed }) => {
-            // A trailer-length file whose digest does not match: modified, or a
-            // truncated download whose length happens to be 32 mod 512.
-            if file_len - 32 < db.size() {
-                file_kind = FileKind::Truncated;
-            }
-            findings.push(Finding::error(
-                "snapshot.trailer.mismatch",
-                at(None),
-                format!(
-                    "sha256 trailer does not match the file (stored {stored}, computed {computed}): the file was {} after it was saved; a restore refuses it (etcdutl: `expected sha256 ...`)",
-                    if file_kind == FileKind::Truncated { "cut short" } else { "modified or damaged" }
-                ),
-            ));
-        }
-        (FileKind::RawDbCopy, _) if standalone => findings.push(Finding {
-            code: "snapshot.trailer.absent",
-            severity: Severity::Info,
-            at: at(None),
-            message: "no sha256 trailer: a raw db copy, not `etcdctl snapshot save` output; restore needs --skip-hash-check and may lack what was only in the WAL".into(),
-        }),
-        _ => {}
-    }
+    findings.extend(trailer_findings(
+        &trailer,
+        &mut file_kind,
+        file_len,
+        db.size(),
+        standalone,
+        &at(None),
+    ));
     if file_kind == FileKind::Truncated {
         findings.push(Finding::error(
             "file.truncated",
@@ -316,6 +334,44 @@ pub fn check_bytes(
         suppressed: schema_check.suppressed,
         sound,
     })
+}
+
+/// What the trailer says about the file: findings, and a truncated file
+/// recognised by a digest mismatch.
+fn trailer_findings(
+    trailer: &Trailer,
+    file_kind: &mut FileKind,
+    file_len: u64,
+    db_size: u64,
+    standalone: bool,
+    at: &Location,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    match (&*file_kind, trailer) {
+        (FileKind::SavedSnapshot, Trailer::Mismatch { stored, computed }) => {
+            // A trailer-length file whose digest does not match: modified, or a
+            // truncated download whose length happens to be 32 mod 512.
+            if file_len.saturating_sub(32) < db_size {
+                *file_kind = FileKind::Truncated;
+            }
+            findings.push(Finding::error(
+                "snapshot.trailer.mismatch",
+                at.clone(),
+                format!(
+                    "sha256 trailer does not match the file (stored {stored}, computed {computed}): the file was {} after it was saved; a restore refuses it (etcdutl: `expected sha256 ...`)",
+                    if *file_kind == FileKind::Truncated { "cut short" } else { "modified or damaged" }
+                ),
+            ));
+        }
+        (FileKind::RawDbCopy, _) if standalone => findings.push(Finding {
+            code: "snapshot.trailer.absent",
+            severity: Severity::Info,
+            at: at.clone(),
+            message: "no sha256 trailer: a raw db copy, not `etcdctl snapshot save` output; restore needs --skip-hash-check and may lack what was only in the WAL".into(),
+        }),
+        _ => {}
+    }
+    findings
 }
 
 /// Checks several inputs; an input that cannot be read gives its error.
