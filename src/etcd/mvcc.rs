@@ -131,6 +131,20 @@ struct KeyState {
 /// keep(R) over the whole index: the kept revisions and how many there are.
 /// Only those with main ≤ `only_le` are collected (the hash only asks those).
 fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64, i64)> {
+    keep_at_ticking(db, at, only_le, &|| {})
+}
+
+/// Entries between two calls of a pass's `tick` (to release mapped pages).
+const TICK_EVERY: u64 = 8 * 1024;
+
+/// [`keep_at`], calling `tick` every [`TICK_EVERY`] entries.
+fn keep_at_ticking(
+    db: &Db<'_>,
+    at: i64,
+    only_le: i64,
+    tick: &dyn Fn(),
+) -> Result<(HashSet<Revision>, u64, i64)> {
+    let mut seen = 0u64;
     let Some(bucket) = db.bucket(schema::KEY)? else {
         return Ok((HashSet::new(), 0, 1));
     };
@@ -138,6 +152,10 @@ fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64
     let mut last_main = 1i64;
     for e in bucket.cursor(db) {
         let e = e?;
+        seen += 1;
+        if seen % TICK_EVERY == 0 {
+            tick();
+        }
         let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
         last_main = r.main;
         let kv = KeyValueRef::decode(e.value).map_err(|w| {
@@ -200,6 +218,18 @@ pub fn hash_kv_with(
     rule: TombstoneRule,
     need_keep_len: bool,
 ) -> Result<HashKv> {
+    hash_kv_ticking(db, rev, rule, need_keep_len, &|| {})
+}
+
+/// [`hash_kv_with`], calling `tick` every 8 Ki entries of each pass (the
+/// caller releases the resident pages of its memory map there).
+pub fn hash_kv_ticking(
+    db: &Db<'_>,
+    rev: i64,
+    rule: TombstoneRule,
+    need_keep_len: bool,
+    tick: &dyn Fn(),
+) -> Result<HashKv> {
     let (finished, scheduled) = compact_revisions(db)?;
     let mut compact = finished.unwrap_or(-1);
     if let Some(s) = scheduled {
@@ -220,7 +250,7 @@ pub fn hash_kv_with(
     let (keep, keep_len, last_main) = if one_pass {
         (HashSet::new(), 0, 1)
     } else {
-        keep_at(db, at, compact)?
+        keep_at_ticking(db, at, compact, tick)?
     };
     let current = last_main.max(compact).max(scheduled.unwrap_or(0));
     if rev > current && !one_pass {
@@ -231,8 +261,13 @@ pub fn hash_kv_with(
     let mut crc = crc32c::crc32c(schema::KEY);
     let mut rules_differ = false;
     if let Some(bucket) = db.bucket(schema::KEY)? {
+        let mut seen = 0u64;
         for e in bucket.cursor(db) {
             let e = e?;
+            seen += 1;
+            if seen % TICK_EVERY == 0 {
+                tick();
+            }
             let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
             last_main = r.main;
             if r.main > at {

@@ -54,7 +54,9 @@ pub fn hashkv(path: &Path, opts: HashKvOptions) -> Result<HashKvReport> {
         RuleChoice::Auto => (TombstoneRule::V3516, true),
         RuleChoice::Fixed(r) => (r, false),
     };
-    let hash = mvcc::hash_kv(&db, opts.rev, rule).map_err(in_file)?;
+    // Keep RSS flat: drop resident mapped pages as the passes go.
+    let hash = mvcc::hash_kv_ticking(&db, opts.rev, rule, true, &|| src.release_resident())
+        .map_err(in_file)?;
     let mut notes = vec![format!(
         "tombstone rule: {}{}",
         hash.rule,
