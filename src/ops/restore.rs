@@ -478,6 +478,36 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
     let data = src.bytes();
     let parts = trailer_parts(data);
     let hash_it = parts.present && !o.skip_hash_check;
+    // The hash, the check and the rewrite all read the memory map: a helper
+    // thread drops its resident pages every 100 ms so RSS stays small (the
+    // pages stay in the page cache; reads fault them back in).
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|outer| {
+        outer.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                src.release_resident();
+            }
+        });
+        let result = run_restore_passes(o, &cluster, &targets, &src, path, data, &parts, hash_it);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
+}
+
+/// The passes of [`restore`] over the mapped snapshot.
+#[allow(clippy::too_many_arguments)]
+fn run_restore_passes(
+    o: &RestoreOptions,
+    cluster: &Cluster,
+    targets: &[Target],
+    src: &Source,
+    path: &Path,
+    data: &[u8],
+    parts: &TrailerParts<'_>,
+    hash_it: bool,
+) -> Result<RestoreReport> {
+    let _ = src;
     std::thread::scope(|s| {
         let body = parts.body;
         let mut hasher = hash_it.then(|| s.spawn(move || Sha256::digest(body)));
@@ -506,21 +536,21 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
         if let Err(e) = judge_findings(path, &checked) {
             // A bad digest says best what happened to the file.
             if let Some(d) = digest() {
-                judge_digest(path, &parts, &d, checked.sizes.db)?;
+                judge_digest(path, parts, &d, checked.sizes.db)?;
             }
             return Err(e);
         }
         let db = Db::open(data).map_err(|e| e.in_file(path))?;
-        let (temps, rewrite) = write_temps(o, &cluster, &targets, &db)?;
+        let (temps, rewrite) = write_temps(o, cluster, targets, &db)?;
         let (hash_check, sha256) = if let Some(d) = digest() {
-            let hex = judge_digest(path, &parts, &d, checked.sizes.db)?;
+            let hex = judge_digest(path, parts, &d, checked.sizes.db)?;
             (HashCheck::Verified, Some(hex))
         } else if parts.present {
             (HashCheck::Skipped, None)
         } else {
             (HashCheck::Absent, None)
         };
-        let members = commit_temps(&cluster, &targets, temps)?;
+        let members = commit_temps(cluster, targets, temps)?;
         Ok(RestoreReport {
             snapshot: o.snapshot.clone(),
             hash_check,
