@@ -137,6 +137,17 @@ fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64
 /// Entries between two calls of a pass's `tick` (to release mapped pages).
 const TICK_EVERY: u64 = 8 * 1024;
 
+/// `it`, calling `tick` after every [`TICK_EVERY`] items.
+fn ticking<'t, I: Iterator + 't>(it: I, tick: &'t dyn Fn()) -> impl Iterator<Item = I::Item> + 't {
+    let mut seen = 0u64;
+    it.inspect(move |_| {
+        seen += 1;
+        if seen % TICK_EVERY == 0 {
+            tick();
+        }
+    })
+}
+
 /// [`keep_at`], calling `tick` every [`TICK_EVERY`] entries.
 fn keep_at_ticking(
     db: &Db<'_>,
@@ -144,18 +155,13 @@ fn keep_at_ticking(
     only_le: i64,
     tick: &dyn Fn(),
 ) -> Result<(HashSet<Revision>, u64, i64)> {
-    let mut seen = 0u64;
     let Some(bucket) = db.bucket(schema::KEY)? else {
         return Ok((HashSet::new(), 0, 1));
     };
     let mut keys: HashMap<&[u8], KeyState> = HashMap::new();
     let mut last_main = 1i64;
-    for e in bucket.cursor(db) {
+    for e in ticking(bucket.cursor(db), tick) {
         let e = e?;
-        seen += 1;
-        if seen % TICK_EVERY == 0 {
-            tick();
-        }
         let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
         last_main = r.main;
         let kv = KeyValueRef::decode(e.value).map_err(|w| {
@@ -261,13 +267,8 @@ pub fn hash_kv_ticking(
     let mut crc = crc32c::crc32c(schema::KEY);
     let mut rules_differ = false;
     if let Some(bucket) = db.bucket(schema::KEY)? {
-        let mut seen = 0u64;
-        for e in bucket.cursor(db) {
+        for e in ticking(bucket.cursor(db), tick) {
             let e = e?;
-            seen += 1;
-            if seen % TICK_EVERY == 0 {
-                tick();
-            }
             let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
             last_main = r.main;
             if r.main > at {
