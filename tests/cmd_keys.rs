@@ -525,14 +525,7 @@ fn keys_on_committed_files_match_the_manifest() {
     for ver in ["etcd-3.5.1", "etcd-3.4.23"] {
         for scen in ["basic", "auth", "large"] {
             let dir = testdata().join(ver).join(scen);
-            let manifest = std::fs::read_to_string(dir.join("manifest.txt")).unwrap();
-            let field = |k: &str| {
-                manifest
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                    .map(|v| v.split_whitespace().next().unwrap().to_string())
-            };
-            let Some(live) = field("live_keys") else {
+            let Some(live) = crate::util::manifest_field(&dir, "live_keys") else {
                 continue;
             };
             for f in ["snapshot.db", "raw.db"] {

@@ -94,7 +94,7 @@ fn truncation_at_every_page_boundary_and_more() {
 /// by the file.
 #[test]
 fn regression_huge_high_water_mark() {
-    let p = util::testdata().join("regressions/bbolt_db-huge-pgid.db");
+    let p = util::repo().join("testdata/regressions/bbolt_db-huge-pgid.db");
     let data = std::fs::read(&p).unwrap();
     let (_, took) = exercise(&data);
     assert!(took < CASE_LIMIT);

@@ -77,6 +77,17 @@ pub fn testdata() -> PathBuf {
 
 /// Whether real etcd binaries are required (CI): a missing binary then fails
 /// the test instead of skipping it.
+/// The value of `key=` in a scenario's `manifest.txt` (first word only), the facts
+/// make-testdata.sh recorded from the live etcd that wrote the files.
+pub fn manifest_field(scenario_dir: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(scenario_dir.join("manifest.txt")).ok()?;
+    let prefix = format!("{key}=");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.split_whitespace().next())
+        .map(str::to_string)
+}
+
 pub fn real_etcd_required() -> bool {
     std::env::var_os("ETCD_RESCUE_REQUIRE_REAL").is_some_and(|v| v == "1")
 }
