@@ -245,6 +245,8 @@ fn render(r: &InspectReport) -> String {
                     .map(|p| format!(" BROKEN: {p}"))
                     .unwrap_or_else(|| if s.in_wal {
                         String::new()
+                    } else if s.wal_purged {
+                        " older than the WAL kept (its record was purged)".into()
                     } else {
                         " orphan (no WAL record)".into()
                     })

@@ -191,6 +191,9 @@ pub struct SnapEntry {
     pub problem: Option<SnapProblem>,
     /// A WAL snapshot record with its (term, index) exists.
     pub in_wal: bool,
+    /// Older than the first WAL file kept: its record was in a WAL file etcd
+    /// has since purged (`--max-wals`), so "no record" is expected, not a crash.
+    pub wal_purged: bool,
     /// This is the snapshot etcd would load.
     pub selected: bool,
 }
@@ -218,6 +221,7 @@ pub fn load_snaps(snap_dir: &Path) -> Result<(Vec<SnapEntry>, Vec<Option<SnapFil
             index,
             problem,
             in_wal: false,
+            wal_purged: false,
             selected: false,
         });
         files.push(file);
@@ -261,9 +265,11 @@ pub fn load(wal: &WalDir, snap_dir: Option<&Path>, raw: bool) -> Result<RaftLog>
         Some(d) if d.is_dir() => load_snaps(d)?,
         _ => (Vec::new(), Vec::new()),
     };
+    let first_kept = wal.listing.segments.first().map(|(_, n)| n.index);
     for s in &mut snaps {
         if let (Some(t), Some(i)) = (s.term, s.index) {
             s.in_wal = wal_snaps.contains(&(t, i));
+            s.wal_purged = !s.in_wal && first_kept.is_some_and(|f| i < f);
         }
     }
     let candidates: Vec<(String, Option<(u64, u64)>)> = snaps
@@ -286,7 +292,7 @@ pub fn load(wal: &WalDir, snap_dir: Option<&Path>, raw: bool) -> Result<RaftLog>
                 at_file(&path),
                 format!("{}: {p}; etcd renames such a file to {}.broken and falls back to an older snapshot", s.name, s.name),
             ));
-        } else if !s.in_wal {
+        } else if !s.in_wal && !s.wal_purged {
             findings.push(Finding::warning(
                 "snap.orphan",
                 at_file(&path),
@@ -327,4 +333,81 @@ pub fn load(wal: &WalDir, snap_dir: Option<&Path>, raw: bool) -> Result<RaftLog>
         start: (start_index, start_term),
         findings,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::formats::proto::{etcdserverpb, raftpb, walpb};
+    use crate::formats::wal::{write::Encoder, RecordType};
+
+    fn snap_at(index: u64) -> Vec<u8> {
+        snap::encode(&raftpb::Snapshot {
+            data: Some(b"{}".to_vec()),
+            metadata: raftpb::SnapshotMetadata {
+                conf_state: raftpb::ConfState {
+                    voters: vec![1],
+                    ..raftpb::ConfState::default()
+                },
+                index,
+                term: 2,
+            },
+        })
+    }
+
+    /// A .snap older than the first WAL file kept lost its record to WAL
+    /// purging (`--max-wals`): not an orphan. One newer than that with no
+    /// record is.
+    #[test]
+    fn snap_older_than_the_wal_kept_is_not_an_orphan() {
+        let root = tempfile::tempdir().unwrap();
+        let (wal_dir, snap_dir) = (root.path().join("wal"), root.path().join("snap"));
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        std::fs::create_dir_all(&snap_dir).unwrap();
+        // One WAL file starting at index 100 (seq 5: earlier ones purged).
+        let mut enc = Encoder::new(0);
+        enc.crc_record();
+        let meta = etcdserverpb::Metadata {
+            node_id: 1,
+            cluster_id: 2,
+        };
+        enc.message(RecordType::Metadata, &meta);
+        enc.message(
+            RecordType::Snapshot,
+            &walpb::Snapshot {
+                index: 100,
+                term: 2,
+                conf_state: None,
+            },
+        );
+        enc.message(
+            RecordType::State,
+            &raftpb::HardState {
+                term: 2,
+                vote: 1,
+                commit: 100,
+            },
+        );
+        std::fs::write(
+            wal_dir.join("0000000000000005-0000000000000064.wal"),
+            enc.bytes(),
+        )
+        .unwrap();
+        for i in [50u64, 100, 150] {
+            std::fs::write(snap_dir.join(snap::file_name(2, i)), snap_at(i)).unwrap();
+        }
+        let wal = WalDir::open(&wal_dir).unwrap();
+        let log = load(&wal, Some(&snap_dir), false).unwrap();
+        let by_index = |i: u64| log.snaps.iter().find(|s| s.index == Some(i)).unwrap();
+        assert!(by_index(50).wal_purged && !by_index(50).in_wal);
+        assert!(by_index(100).in_wal && by_index(100).selected);
+        assert!(!by_index(150).in_wal && !by_index(150).wal_purged);
+        let orphans: Vec<_> = log
+            .findings
+            .iter()
+            .filter(|f| f.code == "snap.orphan")
+            .collect();
+        assert_eq!(orphans.len(), 1, "{:?}", log.findings);
+    }
 }
