@@ -6,16 +6,87 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use memmap2::{Mmap, UncheckedAdvice};
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// Files at least this big get a [`Releaser`].
+const RELEASE_FROM_BYTES: u64 = 64 << 20;
+
+/// How often a [`Releaser`] drops the resident mapped pages.
+const RELEASE_PERIOD: Duration = Duration::from_millis(100);
+
 /// An input file, mapped read-only.
 #[derive(Debug)]
 pub struct Source {
     path: PathBuf,
-    map: Option<Mmap>,
+    map: Option<Arc<Mmap>>,
+    // Declared after `map` only for reading order: it holds its own `Arc`.
+    _releaser: Option<Releaser>,
+}
+
+/// A helper thread that drops a big mapping's resident pages every
+/// [`RELEASE_PERIOD`] while its [`Source`] lives, so every pass over a
+/// multi-GiB file (status, check, hashkv, compare, inspect, restore) keeps a
+/// small RSS without each one having to remember to. Pages stay in the page
+/// cache; a read just maps them again.
+#[derive(Debug)]
+struct Releaser {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Releaser {
+    fn start(map: Arc<Mmap>) -> Option<Releaser> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("release-mapped".into())
+            .spawn(move || {
+                let (lock, cv) = &*flag;
+                let Ok(mut stopped) = lock.lock() else { return };
+                while !*stopped {
+                    match cv.wait_timeout(stopped, RELEASE_PERIOD) {
+                        Ok((g, _)) => stopped = g,
+                        Err(_) => return,
+                    }
+                    if !*stopped {
+                        release(&map);
+                    }
+                }
+            })
+            // No thread (resource limits): the pass still works, with a bigger RSS.
+            .ok()?;
+        Some(Releaser {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        if let Ok(mut stopped) = lock.lock() {
+            *stopped = true;
+        }
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn release(m: &Mmap) {
+    // SAFETY: MADV_DONTNEED on a read-only shared file mapping discards only
+    // page-table entries; later reads fault the same file bytes back in from
+    // the page cache. Nothing we hold points at anonymous or private-modified
+    // memory that could be lost.
+    #[allow(unsafe_code)]
+    let _ = unsafe { m.unchecked_advise(UncheckedAdvice::DontNeed) };
 }
 
 impl Source {
@@ -37,17 +108,22 @@ impl Source {
             // bounds-checked and a torn page is reported, not trusted.
             #[allow(unsafe_code)]
             let m = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, &e))?;
-            Some(m)
+            Some(Arc::new(m))
         };
+        let releaser = map
+            .as_ref()
+            .filter(|_| meta.len() >= RELEASE_FROM_BYTES)
+            .and_then(|m| Releaser::start(Arc::clone(m)));
         Ok(Source {
             path: path.to_path_buf(),
             map,
+            _releaser: releaser,
         })
     }
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_deref().map_or(&[], |m| &m[..])
     }
 
     /// Drops this process's resident copies of the mapped pages, so that a
@@ -55,12 +131,7 @@ impl Source {
     /// page cache; touching them again just maps them again.
     pub fn release_resident(&self) {
         if let Some(m) = &self.map {
-            // SAFETY: MADV_DONTNEED on a read-only shared file mapping discards
-            // only page-table entries; later reads fault the same file bytes back
-            // in from the page cache. Nothing we hold points at anonymous or
-            // private-modified memory that could be lost.
-            #[allow(unsafe_code)]
-            let _ = unsafe { m.unchecked_advise(UncheckedAdvice::DontNeed) };
+            release(m);
         }
     }
 

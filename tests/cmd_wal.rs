@@ -97,7 +97,7 @@ fn records_re_encode_byte_for_byte() {
         let seg = Segment {
             name: SegmentName { seq: 0, index: 0 },
             path: path.clone(),
-            bytes: &bytes,
+            bytes: bytes.clone().into(),
         };
         let d = wal::decode(std::slice::from_ref(&seg), false);
         assert_eq!(d.stop, wal::Stop::Eof, "{}", path.display());
@@ -211,7 +211,7 @@ fn restore_wal_for(names: &[(&str, String)], me: &str, token: &str, conf_state: 
             r#type: 1,
             term: 1,
             index: i as u64 + 1,
-            data: Some(cc.encode_to_vec()),
+            data: Some(cc.encode_to_vec().into()),
         };
         e.message(RecordType::Entry, &ent);
     }
@@ -642,7 +642,7 @@ fn make_big_wal() {
                 r#type: 0,
                 term: 2,
                 index,
-                data: Some(irr.encode_to_vec()),
+                data: Some(irr.encode_to_vec().into()),
             },
         );
         e.message(

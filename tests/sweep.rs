@@ -122,7 +122,7 @@ fn every_byte_of_a_real_wal_segment_mutated() {
         let segs = [Segment {
             name: SegmentName { seq: 0, index: 0 },
             path: PathBuf::from("0.wal"),
-            bytes,
+            bytes: bytes::Bytes::copy_from_slice(bytes),
         }];
         let t = Instant::now();
         for raw in [false, true] {

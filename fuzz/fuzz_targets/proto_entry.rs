@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = entry::payload(&e).summary();
     }
     for t in 0..3 {
-        let e = raftpb::Entry { r#type: t, term: 1, index: 1, data: Some(data.to_vec()) };
+        let e = raftpb::Entry { r#type: t, term: 1, index: 1, data: Some(data.to_vec().into()) };
         let _ = serde_json::to_string(&entry::payload(&e));
     }
     let _ = walpb::Record::decode(data);

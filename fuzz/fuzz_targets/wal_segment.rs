@@ -18,9 +18,9 @@ fuzz_target!(|data: &[u8]| {
         Some((_, rest)) => (rest, &[][..]),
         None => (data, &[][..]),
     };
-    let mut segs = vec![Segment { name: SegmentName { seq: 0, index: 0 }, path: PathBuf::from("0.wal"), bytes: a }];
+    let mut segs = vec![Segment { name: SegmentName { seq: 0, index: 0 }, path: PathBuf::from("0.wal"), bytes: a.to_vec().into() }];
     if !b.is_empty() {
-        segs.push(Segment { name: SegmentName { seq: 1, index: 1 }, path: PathBuf::from("1.wal"), bytes: b });
+        segs.push(Segment { name: SegmentName { seq: 1, index: 1 }, path: PathBuf::from("1.wal"), bytes: b.to_vec().into() });
     }
     for raw in [false, true] {
         let d = wal::decode(&segs, raw);

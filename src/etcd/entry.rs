@@ -240,7 +240,7 @@ mod tests {
             r#type: entry_type::NORMAL,
             term: 1,
             index: 1,
-            data: Some(data),
+            data: Some(data.into()),
         }
     }
 

@@ -369,7 +369,8 @@ mod tests {
                     node_id: id,
                     context: ctx.map(|c| c.as_bytes().to_vec()),
                 }
-                .encode_to_vec(),
+                .encode_to_vec()
+                .into(),
             ),
         }
     }

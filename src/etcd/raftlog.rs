@@ -42,8 +42,9 @@ pub struct WalDir {
 pub struct WalFile {
     /// The path.
     pub path: PathBuf,
-    /// The bytes up to the last non-zero byte.
-    pub bytes: Vec<u8>,
+    /// The bytes up to the last non-zero byte (shared with the records and
+    /// entries decoded from them).
+    pub bytes: bytes::Bytes,
     /// The file's size on disk.
     pub size: u64,
 }
@@ -67,7 +68,7 @@ impl WalFile {
         bytes.shrink_to_fit();
         Ok(WalFile {
             path: path.to_path_buf(),
-            bytes,
+            bytes: bytes.into(),
             size,
         })
     }
@@ -114,7 +115,7 @@ impl WalDir {
     }
 
     /// The segments, ready for [`wal::decode`].
-    pub fn segments(&self) -> Vec<Segment<'_>> {
+    pub fn segments(&self) -> Vec<Segment> {
         self.listing
             .segments
             .iter()
@@ -122,7 +123,7 @@ impl WalDir {
             .map(|((_, name), f)| Segment {
                 name: *name,
                 path: f.path.clone(),
-                bytes: &f.bytes,
+                bytes: f.bytes.clone(),
             })
             .collect()
     }

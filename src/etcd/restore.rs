@@ -319,7 +319,7 @@ pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
                 r#type: raftpb::entry_type::CONF_CHANGE,
                 term: RESTORE_TERM,
                 index: i,
-                data: Some(cc.encode_to_vec()),
+                data: Some(cc.encode_to_vec().into()),
             },
         );
     }

@@ -478,21 +478,9 @@ pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
     let data = src.bytes();
     let parts = trailer_parts(data);
     let hash_it = parts.present && !o.skip_hash_check;
-    // The hash, the check and the rewrite all read the memory map: a helper
-    // thread drops its resident pages every 100 ms so RSS stays small (the
-    // pages stay in the page cache; reads fault them back in).
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|outer| {
-        outer.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                src.release_resident();
-            }
-        });
-        let result = run_restore_passes(o, &cluster, &targets, &src, path, data, &parts, hash_it);
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    })
+    // The hash, the check and the rewrite all read the memory map; the
+    // Source's releaser keeps its resident pages (RSS) small meanwhile.
+    run_restore_passes(o, &cluster, &targets, &src, path, data, &parts, hash_it)
 }
 
 /// The passes of [`restore`] over the mapped snapshot.

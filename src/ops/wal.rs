@@ -220,7 +220,7 @@ pub fn dump_to<F: FnMut(DumpEvent<'_>)>(
     let mut shown = 0u64;
     for rec in &decoded.records {
         let rtype = RecordType::of(rec.rtype);
-        let data = rec.data.as_slice();
+        let data = &rec.data[..];
         let body = match rtype {
             RecordType::Metadata => match etcdserverpb::Metadata::decode(data) {
                 Ok(m) => Body::Metadata(m),

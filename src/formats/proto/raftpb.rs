@@ -76,8 +76,8 @@ pub struct Entry {
     #[prost(uint64, required, tag = "3")]
     pub index: u64,
     /// Payload; `None` when gogo had a nil slice (written as absent).
-    #[prost(bytes = "vec", optional, tag = "4")]
-    pub data: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "4")]
+    pub data: Option<bytes::Bytes>,
 }
 
 /// Raft's persistent state.

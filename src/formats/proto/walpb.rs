@@ -18,8 +18,8 @@ pub struct Record {
     #[prost(uint32, required, tag = "2")]
     pub crc: u32,
     /// The record's payload.
-    #[prost(bytes = "vec", optional, tag = "3")]
-    pub data: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "3")]
+    pub data: Option<bytes::Bytes>,
 }
 
 /// A snapshot marker in the WAL.

@@ -17,6 +17,7 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use prost::Message;
 use serde::Serialize;
 
@@ -27,13 +28,14 @@ use crate::formats::proto::{etcdserverpb, raftpb, walpb};
 
 /// One WAL file to read.
 #[derive(Debug, Clone)]
-pub struct Segment<'a> {
+pub struct Segment {
     /// Parsed name (seq, index).
     pub name: SegmentName,
     /// Path, for findings.
     pub path: PathBuf,
-    /// The file's bytes.
-    pub bytes: &'a [u8],
+    /// The file's bytes. Shared, so records and entries decoded from it are
+    /// views into it rather than copies (a WAL dir is often hundreds of MiB).
+    pub bytes: Bytes,
 }
 
 /// WAL record types.
@@ -93,8 +95,8 @@ pub struct RecordAt {
     pub rtype: i64,
     /// The stored CRC.
     pub crc: u32,
-    /// The record's data.
-    pub data: Vec<u8>,
+    /// The record's data (a view into the file's bytes).
+    pub data: Bytes,
     /// Whether the stored CRC matched the chain (only `false` in raw mode).
     pub crc_ok: bool,
 }
@@ -151,7 +153,7 @@ pub struct Decoded {
     pub zero_extended: Vec<usize>,
 }
 
-fn loc(seg: &Segment<'_>, offset: u64) -> Location {
+fn loc(seg: &Segment, offset: u64) -> Location {
     Location {
         file: Some(seg.path.clone()),
         page: None,
@@ -161,7 +163,7 @@ fn loc(seg: &Segment<'_>, offset: u64) -> Location {
 
 /// Decodes every record of `segments` (in order). With `raw`, damaged frames
 /// are reported and skipped instead of ending the read.
-pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
+pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
     let mut out = Decoded {
         records: Vec::new(),
         stop: Stop::Eof,
@@ -181,7 +183,7 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
         let is_last = si == last_index;
         let mut off: u64 = 0;
         loop {
-            let frame = read_frame(seg.bytes, off);
+            let frame = read_frame(&seg.bytes, off);
             let (len, pad, bytes, past_eof) = match frame {
                 Frame::End { zero_word } => {
                     if zero_word {
@@ -245,9 +247,20 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
             };
             let body_at = off.saturating_add(LEN_WORD);
             let next = body_at.saturating_add(len).saturating_add(pad);
-            let rec_bytes = crate::bytes::to_usize(len)
-                .and_then(|n| bytes.get(..n))
-                .unwrap_or(&[]);
+            // The record as a view into the file when it lies inside it; a
+            // zero-extended frame is copied.
+            let rec_bytes = match &bytes {
+                std::borrow::Cow::Borrowed(_) => crate::bytes::to_usize(body_at)
+                    .zip(crate::bytes::to_usize(len))
+                    .and_then(|(a, n)| Some(a..a.checked_add(n)?))
+                    .filter(|r| r.end <= seg.bytes.len())
+                    .map(|r| seg.bytes.slice(r))
+                    .unwrap_or_default(),
+                std::borrow::Cow::Owned(v) => crate::bytes::to_usize(len)
+                    .and_then(|n| v.get(..n))
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default(),
+            };
             let torn = || is_last && is_torn(&bytes, body_at);
             let rec = match walpb::Record::decode(rec_bytes) {
                 Ok(r) => r,
@@ -366,7 +379,7 @@ pub fn decode(segments: &[Segment<'_>], raw: bool) -> Decoded {
     out
 }
 
-fn torn_finding(seg: &Segment<'_>, off: u64) -> Finding {
+fn torn_finding(seg: &Segment, off: u64) -> Finding {
     Finding::warning(
         "wal.tail.torn",
         loc(seg, off),
@@ -434,7 +447,7 @@ impl ReadAll {
 /// starting after the snapshot `(start_index, start_term)`.
 pub fn read_all(
     decoded: &Decoded,
-    segments: &[Segment<'_>],
+    segments: &[Segment],
     from_segment: usize,
     start_index: u64,
     start_term: u64,
@@ -449,7 +462,7 @@ pub fn read_all(
     for rec in decoded.records.iter().filter(|r| r.segment >= from_segment) {
         match RecordType::of(rec.rtype) {
             RecordType::Entry => {
-                let e = match raftpb::Entry::decode(rec.data.as_slice()) {
+                let e = match raftpb::Entry::decode(rec.data.clone()) {
                     Ok(e) => e,
                     Err(err) => {
                         r.findings.push(Finding::error(
@@ -487,7 +500,7 @@ pub fn read_all(
                     });
                 }
             }
-            RecordType::State => match raftpb::HardState::decode(rec.data.as_slice()) {
+            RecordType::State => match raftpb::HardState::decode(&rec.data[..]) {
                 Ok(s) => r.state = Some(s),
                 Err(err) => {
                     r.findings.push(Finding::error(
@@ -500,7 +513,7 @@ pub fn read_all(
             },
             RecordType::Metadata => {
                 if let Some(m) = metadata_raw {
-                    if m != rec.data.as_slice() {
+                    if m != &rec.data[..] {
                         r.findings.push(Finding::error(
                             "wal.metadata.conflict",
                             at(rec),
@@ -511,8 +524,8 @@ pub fn read_all(
                         break;
                     }
                 }
-                metadata_raw = Some(rec.data.as_slice());
-                match etcdserverpb::Metadata::decode(rec.data.as_slice()) {
+                metadata_raw = Some(&rec.data[..]);
+                match etcdserverpb::Metadata::decode(&rec.data[..]) {
                     Ok(m) => r.metadata = Some(m),
                     Err(err) => r.findings.push(Finding::error(
                         "wal.metadata.unmarshal",
@@ -522,7 +535,7 @@ pub fn read_all(
                 }
             }
             RecordType::Crc => {}
-            RecordType::Snapshot => match walpb::Snapshot::decode(rec.data.as_slice()) {
+            RecordType::Snapshot => match walpb::Snapshot::decode(&rec.data[..]) {
                 Ok(s) => {
                     if s.index == start_index {
                         if s.term != start_term {
@@ -586,12 +599,12 @@ pub fn snapshot_records(decoded: &Decoded) -> (Vec<walpb::Snapshot>, Option<raft
     for rec in &decoded.records {
         match RecordType::of(rec.rtype) {
             RecordType::Snapshot => {
-                if let Ok(s) = walpb::Snapshot::decode(rec.data.as_slice()) {
+                if let Ok(s) = walpb::Snapshot::decode(&rec.data[..]) {
                     snaps.push(s);
                 }
             }
             RecordType::State => {
-                if let Ok(s) = raftpb::HardState::decode(rec.data.as_slice()) {
+                if let Ok(s) = raftpb::HardState::decode(&rec.data[..]) {
                     state = Some(s);
                 }
             }
@@ -614,16 +627,16 @@ mod tests {
                 r#type: 0,
                 term,
                 index,
-                data: Some(vec![1, 2, 3]),
+                data: Some(vec![1, 2, 3].into()),
             },
         );
     }
 
-    fn seg(bytes: &[u8]) -> Segment<'_> {
+    fn seg(bytes: &[u8]) -> Segment {
         Segment {
             name: SegmentName { seq: 0, index: 0 },
             path: PathBuf::from("w"),
-            bytes,
+            bytes: Bytes::copy_from_slice(bytes),
         }
     }
 

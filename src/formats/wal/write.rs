@@ -41,7 +41,7 @@ impl Encoder {
         let rec = walpb::Record {
             r#type: rtype.number(),
             crc: self.crc,
-            data: data.map(<[u8]>::to_vec),
+            data: data.map(bytes::Bytes::copy_from_slice),
         };
         let body = rec.encode_to_vec();
         let (word, pad) = encode_len_word(crate::bytes::to_u64(body.len()));
