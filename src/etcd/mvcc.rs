@@ -456,6 +456,27 @@ impl<'a> crate::formats::bbolt::Visitor<'a> for HashKvVisitor<'_> {
             .saturating_add(crate::bytes::to_u64(v.len()));
     }
 
+    fn takes_packed(&self, run: &crate::formats::bbolt::LeafRun<'a>) -> bool {
+        if !self.in_key {
+            return true;
+        }
+        // Every revision of the page is hashed: all within (compact, rev].
+        let p = self.plan;
+        run.min_key_len >= 17
+            && rev_of(run.first).is_some_and(|r| r.main > p.compact)
+            && rev_of(run.last).is_some_and(|r| r.main <= p.rev)
+    }
+
+    fn packed(&mut self, run: &crate::formats::bbolt::LeafRun<'a>) {
+        if !self.in_key {
+            return;
+        }
+        self.crc = crc32c::crc32c_append(self.crc, run.bytes);
+        self.len = self
+            .len
+            .saturating_add(crate::bytes::to_u64(run.bytes.len()));
+    }
+
     fn fork(&self) -> Self {
         HashKvVisitor {
             plan: self.plan,
@@ -586,6 +607,19 @@ mod tests {
             ),
             db(&[(2, false, "a"), (3, false, "b"), (4, true, "a")], None),
         ];
+        // Several leaf pages, so whole pages take the packed path and the
+        // pages holding the compact or hash revision take the per-entry one.
+        let names: Vec<String> = (0..10).map(|i| format!("key-{i}")).collect();
+        let many: Vec<(i64, bool, &str)> = (2..400)
+            .map(|r| (r, r % 7 == 0, names[(r % 10) as usize].as_str()))
+            .collect();
+        let cases = [
+            cases.as_slice(),
+            &[db(&many, Some(150)), db(&many, None)],
+        ]
+        .concat();
+        let big = Db::open(cases.last().unwrap()).unwrap();
+        assert!(big.meta().pgid > 8, "pages: {}", big.meta().pgid);
         for b in &cases {
             let d = Db::open(b).unwrap();
             let current = last_revision(&d).unwrap().unwrap();

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::formats::bbolt::{self, CheckReport, Db, Progress, Visitor};
+use crate::formats::bbolt::{self, CheckReport, Db, LeafRun, Progress, Visitor};
 use crate::formats::proto::KeyValueRef;
 
 use super::revision::{is_tombstone, main_of};
@@ -127,6 +127,19 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
                     });
                 }
             }
+        }
+    }
+
+    fn takes_packed(&self, run: &LeafRun<'a>) -> bool {
+        // 3.6 counting decodes every value; a revision needs 8 key bytes.
+        self.live.is_none() && (!self.in_key_bucket || run.min_key_len >= 8)
+    }
+
+    fn packed(&mut self, run: &LeafRun<'a>) {
+        self.hash(run.bytes);
+        self.pairs += crate::bytes::to_u64(run.count);
+        if self.in_key_bucket {
+            self.revision = main_of(run.last).or(self.revision);
         }
     }
 

@@ -46,14 +46,41 @@ pub trait Visitor<'a>: Send + Sized {
     /// An entry of the current top-level bucket, in key order; `value` is `None`
     /// for a nested bucket (Go's `ForEach` gives nil).
     fn entry(&mut self, _key: &'a [u8], _value: Option<&'a [u8]>) {}
+    /// Whether [`Visitor::packed`] can stand for the `entry` calls of `run`.
+    fn takes_packed(&self, _run: &LeafRun<'a>) -> bool {
+        false
+    }
+    /// A whole leaf page's entries at once, instead of one `entry` call each
+    /// (only after [`Visitor::takes_packed`] said yes).
+    fn packed(&mut self, _run: &LeafRun<'a>) {}
     /// An empty visitor for a later key range of the current bucket.
     fn fork(&self) -> Self;
     /// Appends the results of a fork that saw the entries right after ours.
     fn join(&mut self, later: Self);
 }
 
+/// The entries of one leaf page of a top-level bucket, when none is a nested
+/// bucket and their bytes lie back to back in the page. bbolt writes every
+/// leaf this way, so a hashing visitor can hash a page in one call.
+#[derive(Debug, Clone, Copy)]
+pub struct LeafRun<'a> {
+    /// `key0 value0 key1 value1 …`, as they lie in the page.
+    pub bytes: &'a [u8],
+    /// Number of entries.
+    pub count: usize,
+    /// The first key.
+    pub first: &'a [u8],
+    /// The last key.
+    pub last: &'a [u8],
+    /// The length of the shortest key.
+    pub min_key_len: usize,
+}
+
 /// A visitor that does nothing (a plain structural check).
-impl Visitor<'_> for () {
+impl<'a> Visitor<'a> for () {
+    fn takes_packed(&self, _run: &LeafRun<'a>) -> bool {
+        true
+    }
     fn fork(&self) -> Self {}
     fn join(&mut self, _later: Self) {}
 }
@@ -70,6 +97,13 @@ where
     fn entry(&mut self, k: &'a [u8], v: Option<&'a [u8]>) {
         self.0.entry(k, v);
         self.1.entry(k, v);
+    }
+    fn takes_packed(&self, run: &LeafRun<'a>) -> bool {
+        self.0.takes_packed(run) && self.1.takes_packed(run)
+    }
+    fn packed(&mut self, run: &LeafRun<'a>) {
+        self.0.packed(run);
+        self.1.packed(run);
     }
     fn fork(&self) -> Self {
         (self.0.fork(), self.1.fork())
@@ -462,14 +496,24 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
             self.walk_pages(frontier, level, children);
             return;
         }
+        // One expanded level can hold thousands of subtrees; walk them in at
+        // most PARALLEL_SUBTREES runs of consecutive ones, because every fork
+        // costs a join (a CRC combine per hashing visitor) on this thread.
         // Forks are made here so that the visitor need not be shared across threads.
-        let forks: Vec<(PageJob<'a>, Walker<'s, 'a, V>)> =
-            frontier.into_iter().map(|job| (job, self.fork())).collect();
+        let per_fork = frontier.len().div_ceil(PARALLEL_SUBTREES).max(1);
+        let mut forks: Vec<(Vec<PageJob<'a>>, Walker<'s, 'a, V>)> = Vec::new();
+        let mut jobs = frontier.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let mut run: Vec<PageJob<'a>> = jobs.by_ref().take(per_fork).collect();
+            // walk_pages pops from the end: reverse to visit in key order.
+            run.reverse();
+            forks.push((run, self.fork()));
+        }
         let results: Vec<(Walker<'s, 'a, V>, Children<'a>)> = forks
             .into_par_iter()
-            .map(|(job, mut w)| {
+            .map(|(run, mut w)| {
                 let mut ch = Vec::new();
-                w.walk_pages(vec![job], level, &mut ch);
+                w.walk_pages(run, level, &mut ch);
                 (w.progress)(w.pending);
                 w.pending = 0;
                 (w, ch)
@@ -640,7 +684,16 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
         max_open: Option<&'a [u8]>,
         children: &mut Children<'a>,
     ) {
-        for i in 0..page.count() {
+        let count = page.count();
+        let mut good = count;
+        // Whether every element is plain and each key starts where the
+        // previous value ended (addresses within this one page): then the
+        // visitor may take the page as one run of bytes.
+        let base = page.bytes.as_ptr() as usize;
+        let mut run: Option<(usize, usize)> = None;
+        let mut packed = level == 1;
+        let mut min_key_len = usize::MAX;
+        for i in 0..count {
             let e: LeafElement<'a> = match page.leaf_element(i) {
                 Ok(e) => e,
                 Err(k) => {
@@ -649,23 +702,63 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
                         page.id,
                         format!("page {}: leaf {k}", page.id),
                     );
+                    good = i;
+                    packed = false;
                     break;
                 }
             };
             let prev = self.last_key;
             self.check_order(page.id, "leaf", i, e.key, prev, min_closed, max_open);
             self.last_key = Some(e.key);
-            match level {
-                0 => children.push((e.key, e.is_bucket().then_some(e.value))),
-                _ => {
-                    if level == 1 {
-                        self.visitor
-                            .entry(e.key, (!e.is_bucket()).then_some(e.value));
+            if e.is_bucket() {
+                packed = false;
+                children.push((e.key, Some(e.value)));
+            } else if level == 0 {
+                children.push((e.key, None));
+            }
+            if packed {
+                min_key_len = min_key_len.min(e.key.len());
+                let (k, v_end) = (
+                    e.key.as_ptr() as usize,
+                    e.value.as_ptr() as usize + e.value.len(),
+                );
+                run = match run {
+                    None => Some((k, v_end)),
+                    Some((start, end)) if end == k => Some((start, v_end)),
+                    Some(_) => {
+                        packed = false;
+                        None
                     }
-                    if e.is_bucket() {
-                        children.push((e.key, Some(e.value)));
-                    }
-                }
+                };
+            }
+        }
+        if level != 1 || good == 0 {
+            return;
+        }
+        let (Ok(first), Ok(last)) = (page.leaf_element(0), page.leaf_element(good - 1)) else {
+            return;
+        };
+        let bytes = run.filter(|_| packed).and_then(|(start, end)| {
+            page.bytes
+                .get(start.checked_sub(base)?..end.checked_sub(base)?)
+        });
+        if let Some(bytes) = bytes {
+            let run = LeafRun {
+                bytes,
+                count: good,
+                first: first.key,
+                last: last.key,
+                min_key_len,
+            };
+            if self.visitor.takes_packed(&run) {
+                self.visitor.packed(&run);
+                return;
+            }
+        }
+        for i in 0..good {
+            if let Ok(e) = page.leaf_element(i) {
+                self.visitor
+                    .entry(e.key, (!e.is_bucket()).then_some(e.value));
             }
         }
     }

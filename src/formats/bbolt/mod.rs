@@ -23,7 +23,7 @@ pub mod scan;
 pub mod write;
 
 pub use bucket::{Bucket, BucketRoot};
-pub use check::{check, walk, walk_observed, CheckReport, PageStats, Progress, Visitor};
+pub use check::{check, walk, walk_observed, CheckReport, LeafRun, PageStats, Progress, Visitor};
 pub use cursor::Cursor;
 pub use db::Db;
 pub use meta::{Meta, MetaChoice, MetaSlot};
