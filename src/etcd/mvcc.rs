@@ -302,6 +302,85 @@ pub fn hash_kv_ticking(
     })
 }
 
+/// [`hash_kv`] by the parallel structural walk: the `keep` pass only when the
+/// db was compacted, then one walk of every page with a [`HashKvVisitor`]
+/// (whole leaf pages hashed at once). What `hashkv` runs; a damaged db is an
+/// error naming what the structural check found.
+pub fn hash_kv_walk(
+    db: &Db<'_>,
+    rev: i64,
+    rule: TombstoneRule,
+    progress: crate::formats::bbolt::Progress<'_>,
+) -> Result<HashKv> {
+    let (finished, scheduled) = compact_revisions(db)?;
+    let compact = finished.unwrap_or(-1).max(scheduled.unwrap_or(-1));
+    let compacted = match rule {
+        TombstoneRule::Legacy => rev > 0 && rev <= compact,
+        TombstoneRule::V3516 => rev > 0 && rev < compact,
+    };
+    if compacted {
+        return Err(Error::new(ErrorKind::Compacted {
+            rev,
+            compact_rev: compact,
+        }));
+    }
+    // An empty store is at revision 1, as etcd starts.
+    let current = last_revision(db)?
+        .unwrap_or(1)
+        .max(compact)
+        .max(scheduled.unwrap_or(0));
+    if rev > current {
+        return Err(Error::new(ErrorKind::FutureRevision { rev, current }));
+    }
+    let at = if rev > 0 { rev } else { current };
+    let plan = HashKvPlan::after_check(db, at, rule, compact)?;
+    let mut visitor = HashKvVisitor::new(&plan);
+    let report = crate::formats::bbolt::walk_observed(db, &mut visitor, progress);
+    if !report.findings.is_empty() {
+        return Err(Error::new(ErrorKind::IntegrityCheckFailed(
+            report.messages(),
+        )));
+    }
+    let Some(hash) = visitor.hash() else {
+        return Err(Error::new(ErrorKind::Schema(
+            "bucket key: a key is not a revision key (shorter than 17 bytes)".into(),
+        )));
+    };
+    Ok(HashKv {
+        hash,
+        hash_revision: at,
+        compact_revision: compact,
+        current_revision: current,
+        rule,
+        rules_differ: compact >= 1 && tombstone_at(db, compact, &plan)?,
+        keep_len: plan.keep_len,
+    })
+}
+
+/// Whether the `key` bucket holds a tombstone with main revision `main` that
+/// the hash would take (where the two tombstone rules give different
+/// hashes): one seek.
+fn tombstone_at(db: &Db<'_>, main: i64, plan: &HashKvPlan) -> Result<bool> {
+    let Some(bucket) = db.bucket(schema::KEY)? else {
+        return Ok(false);
+    };
+    let mut cursor = bucket.cursor(db);
+    cursor.seek(&main.to_be_bytes())?;
+    for e in cursor {
+        let e = e?;
+        match rev_of(e.key) {
+            Some(r) if r.main == main => {
+                let kept = plan.keep_len == 0 || plan.keep.contains(&r);
+                if is_tombstone(e.key) && kept {
+                    return Ok(true);
+                }
+            }
+            _ => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
 /// Main revision of the last key of the `key` bucket (`snapshot status`
 /// REVISION), found by descending the rightmost path: a few pages, not a walk.
 /// `None` when the bucket is absent or empty.
@@ -375,6 +454,12 @@ impl HashKvPlan {
                 compact_rev: compact,
             }));
         }
+        Self::after_check(db, rev, rule, compact)
+    }
+
+    /// The plan once the revision was found hashable (etcd checks the
+    /// revision asked for, before 0 becomes the current one).
+    fn after_check(db: &Db<'_>, rev: i64, rule: TombstoneRule, compact: i64) -> Result<HashKvPlan> {
         let (keep, keep_len) = if compact < 1 {
             (HashSet::new(), 0)
         } else {
@@ -623,6 +708,16 @@ mod tests {
         for b in &cases {
             let d = Db::open(b).unwrap();
             let current = last_revision(&d).unwrap().unwrap();
+            // rev 0 means the current revision, hashable even when it is the
+            // compact revision under the legacy rule.
+            for rule in [TombstoneRule::V3516, TombstoneRule::Legacy] {
+                let want = hash_kv(&d, 0, rule).unwrap();
+                let walked = hash_kv_walk(&d, 0, rule, &|_| {}).unwrap();
+                assert_eq!(
+                    (walked.hash, walked.hash_revision, walked.rules_differ),
+                    (want.hash, want.hash_revision, want.rules_differ)
+                );
+            }
             for rev in 1..=current {
                 for rule in [TombstoneRule::V3516, TombstoneRule::Legacy] {
                     let Ok(want) = hash_kv(&d, rev, rule) else {
@@ -636,6 +731,13 @@ mod tests {
                     assert_eq!(v.hash(), Some(want.hash), "rev {rev} {rule:?}");
                     let one = hash_kv_with(&d, rev, rule, false).unwrap();
                     assert_eq!(one.hash, want.hash);
+                    let walked = hash_kv_walk(&d, rev, rule, &|_| {}).unwrap();
+                    assert_eq!(
+                        (walked.hash, walked.hash_revision, walked.compact_revision),
+                        (want.hash, want.hash_revision, want.compact_revision)
+                    );
+                    assert_eq!(walked.current_revision, want.current_revision);
+                    assert_eq!(walked.rules_differ, want.rules_differ, "rev {rev}");
                 }
             }
         }

@@ -498,13 +498,15 @@ fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> 
         None => None,
     };
     let mut report = CheckReport::default();
+    let ticker = super::WalkTicker::new(&src, db.meta().pgid, None);
+    let tick = |n: u64| ticker.tick(n);
     let (status, hash_kv) = match &plan {
         Some(plan) => {
             let mut v = HashKvVisitor::new(plan);
-            let s = status::compute_with(&db, None, &mut report, &|_| {}, &mut v);
+            let s = status::compute_with(&db, None, &mut report, &tick, &mut v);
             (s, v.hash())
         }
-        None => (status::compute(&db, None, &mut report), None),
+        None => (status::compute_observed(&db, None, &mut report, &tick), None),
     };
     Ok(match status {
         Ok(s) => Walked {

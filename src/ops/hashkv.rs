@@ -54,9 +54,8 @@ pub fn hashkv(path: &Path, opts: HashKvOptions) -> Result<HashKvReport> {
         RuleChoice::Auto => (TombstoneRule::V3516, true),
         RuleChoice::Fixed(r) => (r, false),
     };
-    // Keep RSS flat: drop resident mapped pages as the passes go.
-    let hash = mvcc::hash_kv_ticking(&db, opts.rev, rule, true, &|| src.release_resident())
-        .map_err(in_file)?;
+    let ticker = super::WalkTicker::new(&src, db.meta().pgid, None);
+    let hash = mvcc::hash_kv_walk(&db, opts.rev, rule, &|n| ticker.tick(n)).map_err(in_file)?;
     let mut notes = vec![format!(
         "tombstone rule: {}{}",
         hash.rule,

@@ -1,7 +1,6 @@
 //! `snapshot status`: etcdutl's figures for a snapshot, a db, or a data dir.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::etcd::datadir::Input;
@@ -11,9 +10,6 @@ use crate::formats::trailer::Trailer;
 use crate::source::Source;
 
 use super::ProgressFn;
-
-/// Pages walked between two releases of the mapped pages (128 MiB of 4 KiB pages).
-const RELEASE_EVERY: u64 = 32 * 1024;
 
 /// Options of `snapshot status`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,19 +74,9 @@ pub fn status_observed(
         ));
     }
     let mut report = CheckReport::default();
-    let walked = AtomicU64::new(0);
-    let release = |n: u64| {
-        // Every RELEASE_EVERY pages, let go of the resident mapped pages.
-        let before = walked.fetch_add(n, Ordering::Relaxed);
-        if let Some(p) = &progress {
-            p(before + n, db.meta().pgid);
-        }
-        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
-            src.release_resident();
-        }
-    };
-    let status =
-        status::compute_observed(&db, opts.compat, &mut report, &release).map_err(in_file)?;
+    let ticker = super::WalkTicker::new(&src, db.meta().pgid, progress);
+    let status = status::compute_observed(&db, opts.compat, &mut report, &|n| ticker.tick(n))
+        .map_err(in_file)?;
     let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);
     if let Trailer::Mismatch { stored, computed } = &trailer {
         warnings.push(format!(
