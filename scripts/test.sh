@@ -32,7 +32,7 @@ trap 'rm -rf "$fresh"' EXIT
 scripts/make-testdata.sh --out "$fresh"
 ETCD_RESCUE_TESTDATA="$fresh" cargo test --test integration -- \
   golden matches_live_goldens single_node_matches cluster3_members wal_ahead_replay v2_patroni \
-  real_files_are_sound 2>&1
+  real_files_are_sound real_data_dirs_are_sound 2>&1
 
 if [[ "${FUZZ:-1}" != 0 ]]; then
   step "fuzz smoke (${FUZZ_SECONDS:-10}s per target)"

@@ -3,9 +3,11 @@
 //!
 //! One walk does the bbolt structural check, the etcd schema check and the
 //! status figures; the sha256 trailer is verified in a second pass over the file.
+//! For a data dir or member dir, the WAL and `.snap` files are read as
+//! `inspect` reads them (CRC chain, metadata, snapshot/WAL agreement, the
+//! db's consistent index against the WAL) and their problems join the list.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -20,9 +22,6 @@ use crate::formats::trailer::{self, Trailer};
 use crate::source::Source;
 
 use super::ProgressFn;
-
-/// Pages walked between two releases of the mapped pages.
-const RELEASE_EVERY: u64 = 32 * 1024;
 
 /// What kind of file a db input is, judged from its length and trailer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,17 +148,8 @@ pub fn check_path_observed(
     let db_path = input.db_path()?;
     let src = Source::open(&db_path)?;
     let total_pages = Db::open(src.bytes()).map_or(0, |d| d.meta().pgid);
-    let walked = AtomicU64::new(0);
-    let release = |n: u64| {
-        // Every RELEASE_EVERY pages, let go of the resident mapped pages.
-        let before = walked.fetch_add(n, Ordering::Relaxed);
-        if let Some(p) = &progress {
-            p(before + n, total_pages);
-        }
-        if (before + n) / RELEASE_EVERY != before / RELEASE_EVERY {
-            src.release_resident();
-        }
-    };
+    let ticker = super::WalkTicker::new(&src, total_pages, progress);
+    let release = |n: u64| ticker.tick(n);
     // The sha256 is read from the file on its own thread, beside the walk.
     let standalone = input.kind == InputKind::File;
     let (r, streamed) = std::thread::scope(|s| {
@@ -202,6 +192,9 @@ pub fn check_path_observed(
         _ => {}
     }
     r.path = path.to_path_buf();
+    if input.kind != InputKind::File {
+        raft_findings(path, &mut r);
+    }
     if let Some((pid, _)) = src.lock_holder() {
         r.findings.insert(
             0,
@@ -217,6 +210,57 @@ pub fn check_path_observed(
         );
     }
     Ok(r)
+}
+
+/// Whether an `inspect` warning is about the raft side of a data dir (WAL,
+/// `.snap`, membership, leftovers, db against WAL), which the db walk of
+/// `check` does not see.
+fn is_raft_code(code: &str) -> bool {
+    ["wal.", "snap.", "membership.", "datadir."]
+        .iter()
+        .any(|p| code.starts_with(p))
+        || matches!(
+            code,
+            "db.behind-snapshot" | "db.ahead-of-wal" | "db.term-ahead" | "db.tmp"
+        )
+}
+
+/// Adds the WAL and `.snap` findings of a data dir or member dir, read by
+/// the same reader as `inspect`.
+fn raft_findings(path: &Path, r: &mut CheckResult) {
+    let at = |file: Option<PathBuf>, offset: Option<u64>| Location {
+        file,
+        page: None,
+        offset,
+    };
+    match super::inspect::inspect_with(path, super::inspect::InspectOptions { status_walk: false }) {
+        Ok(rep) => {
+            for w in rep.warnings.iter().filter(|w| is_raft_code(w.code)) {
+                r.findings.push(Finding {
+                    code: w.code,
+                    severity: w.severity,
+                    at: at(w.file.clone(), w.offset),
+                    message: format!("{} (to do: {})", w.message, w.action),
+                });
+            }
+            // What could not be read at all, except the db (checked above).
+            for u in rep.unreadable.iter().filter(|u| !u.starts_with("db")) {
+                r.findings.push(Finding {
+                    code: "datadir.unreadable",
+                    severity: Severity::Error,
+                    at: at(Some(path.to_path_buf()), None),
+                    message: format!("cannot read {u}"),
+                });
+            }
+        }
+        Err(e) => r.findings.push(Finding {
+            code: "datadir.unreadable",
+            severity: Severity::Error,
+            at: at(Some(path.to_path_buf()), None),
+            message: format!("cannot read the WAL and .snap files: {e}"),
+        }),
+    }
+    r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
 }
 
 /// Checks a db held in memory (`db_path` names it in findings). `standalone`:
