@@ -2,7 +2,8 @@
 //! cluster given on the command line: the rewritten db, the WAL and the `.snap`.
 //!
 //! ```text
-//! db (one streaming copy of the source, every bucket in order):
+//! db (a byte copy of the source patched copy-on-write, `patch_db`; or, for
+//! layouts the patch does not handle, one streaming rewrite, `rewrite_db`):
 //!   members          replaced: <hex id> = member JSON, one per member
 //!   members_removed  emptied
 //!   cluster          kept (created empty when missing)
@@ -59,7 +60,8 @@ pub struct DbRewrite {
     pub bumped_revision: Option<i64>,
     /// Consistent index written (the number of members).
     pub consistent_index: u64,
-    /// What the writer wrote.
+    /// What was written: the whole file for a rewrite; for a patch the new
+    /// pages (counts) and the file after it (`pgid`, `root`, `file_len`).
     pub written: WriteSummary,
 }
 
@@ -85,21 +87,7 @@ pub fn rewrite_db<W: Write + Seek>(
     out: W,
 ) -> Result<(W, DbRewrite)> {
     let n = crate::bytes::to_u64(cluster.members.len());
-    // Fixed plans for the buckets restore rewrites or creates.
-    let mut plans: BTreeMap<&[u8], Plan> = BTreeMap::new();
-    let mut members: Vec<(Vec<u8>, Vec<u8>)> = cluster
-        .members
-        .iter()
-        .map(|m| (m.bucket_key().into_bytes(), m.to_json().into_bytes()))
-        .collect();
-    members.sort();
-    plans.insert(schema::MEMBERS, Plan::Replace(members));
-    plans.insert(schema::MEMBERS_REMOVED, Plan::Replace(Vec::new()));
-    plans.insert(schema::CLUSTER, Plan::Merge(BTreeMap::new()));
-    let mut meta = BTreeMap::new();
-    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), u64_be(n));
-    meta.insert(schema::meta_key::TERM.to_vec(), u64_be(RESTORE_TERM));
-    plans.insert(schema::META, Plan::Merge(meta));
+    let plans = plans(cluster);
 
     let mut w = DbWriter::new(out, WriterOptions::like(db))?;
     let mut latest = Revision::default();
@@ -168,7 +156,7 @@ pub fn rewrite_db<W: Write + Seek>(
                     &bucket,
                     top.key,
                     plan,
-                    &mut w,
+                    &mut |k, v| w.put(k, v),
                     is_key.then_some(&mut latest),
                 )?;
                 if is_key && bump > 0 {
@@ -190,6 +178,227 @@ pub fn rewrite_db<W: Write + Seek>(
             written,
         },
     ))
+}
+
+/// Fixed plans for the buckets restore rewrites or creates.
+fn plans(cluster: &Cluster) -> BTreeMap<&'static [u8], Plan> {
+    let n = crate::bytes::to_u64(cluster.members.len());
+    let mut plans: BTreeMap<&[u8], Plan> = BTreeMap::new();
+    let mut members: Vec<(Vec<u8>, Vec<u8>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.bucket_key().into_bytes(), m.to_json().into_bytes()))
+        .collect();
+    members.sort();
+    plans.insert(schema::MEMBERS, Plan::Replace(members));
+    plans.insert(schema::MEMBERS_REMOVED, Plan::Replace(Vec::new()));
+    plans.insert(schema::CLUSTER, Plan::Merge(BTreeMap::new()));
+    let mut meta = BTreeMap::new();
+    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), u64_be(n));
+    meta.insert(schema::meta_key::TERM.to_vec(), u64_be(RESTORE_TERM));
+    plans.insert(schema::META, Plan::Merge(meta));
+    plans
+}
+
+/// Bytes of a rewritten small bucket (members, members_removed, cluster,
+/// meta) that [`patch_db`] puts on one leaf page; more falls back to
+/// [`rewrite_db`].
+const PATCH_BUCKET_MAX: usize = 1 << 20;
+
+/// Deepest tree [`patch_db`] descends.
+const PATCH_MAX_DEPTH: usize = 64;
+
+/// Does what [`rewrite_db`] does, by copy-on-write over `out`, which already
+/// holds a byte copy of the source's `pgid × page_size` bytes: the buckets
+/// restore changes (members, members_removed, cluster, meta) get new leaf
+/// pages, with a bump the `key` bucket's rightmost path gets new pages too,
+/// then a new root bucket page and a new meta (see [`bbolt::patch`]). Every
+/// other page stays byte for byte where it was. Much less to write than a
+/// rewrite, and the bulk copy can be done by the kernel.
+///
+/// `Ok(None)`, having written nothing past the copy, when the source is laid
+/// out in a way this does not handle (a root bucket over several pages, a
+/// plain top-level key, a changed bucket over [`PATCH_BUCKET_MAX`], a bump
+/// without a paged `key` bucket): then use [`rewrite_db`].
+///
+/// [`bbolt::patch`]: crate::formats::bbolt::patch
+pub fn patch_db(
+    db: &Db<'_>,
+    cluster: &Cluster,
+    bump: u64,
+    out: &std::fs::File,
+) -> Result<Option<DbRewrite>> {
+    use crate::formats::bbolt::page::BUCKET_LEAF_FLAG;
+    use crate::formats::bbolt::patch::Patcher;
+    use crate::formats::bbolt::BucketRoot;
+
+    let n = crate::bytes::to_u64(cluster.members.len());
+    let root = db.page(db.meta().root)?;
+    if !root.header.is_leaf() {
+        return Ok(None);
+    }
+    let mut tops = Vec::new();
+    for e in root.leaf_elements() {
+        let e = e.map_err(|k| Error::at(k, db.location(root.id)))?;
+        if !e.is_bucket() {
+            return Ok(None);
+        }
+        tops.push(e);
+    }
+    // The key bucket's rightmost path (root first) and the latest revision.
+    let mut path = Vec::new();
+    if let Some(k) = tops.iter().find(|e| e.key == schema::KEY) {
+        let bucket = Bucket::from_value(k.key, k.value)?;
+        let mut id = match bucket.root {
+            BucketRoot::Paged(id) => id,
+            BucketRoot::Inline(_) => return Ok(None),
+        };
+        loop {
+            let page = db.page(id)?;
+            if path.len() >= PATCH_MAX_DEPTH {
+                return Ok(None);
+            }
+            let child = if page.header.is_branch() && page.count() > 0 {
+                let last = page
+                    .branch_element(page.count() - 1)
+                    .map_err(|k| Error::at(k, db.location(page.id)))?;
+                Some(last.child)
+            } else if page.header.is_leaf() {
+                None
+            } else {
+                return Ok(None);
+            };
+            path.push(page);
+            match child {
+                Some(c) => id = c,
+                None => break,
+            }
+        }
+    } else if bump > 0 {
+        return Ok(None);
+    }
+    let latest_main = match path.last() {
+        Some(leaf) if leaf.count() > 0 => {
+            let last = leaf
+                .leaf_element(leaf.count() - 1)
+                .map_err(|k| Error::at(k, db.location(leaf.id)))?;
+            if last.key.len() < REV_KEY_LEN {
+                return Ok(None);
+            }
+            crate::bytes::u64_be(last.key, 0).map_or(0, |m| i64::from_be_bytes(m.to_be_bytes()))
+        }
+        _ => 0,
+    };
+    let latest = Revision {
+        main: latest_main,
+        sub: 0,
+    };
+    let mut bumped = None;
+    let mut patch = Patcher::new(out, db);
+    // New bucket headers, by name.
+    let mut headers: BTreeMap<Vec<u8>, [u8; 16]> = BTreeMap::new();
+    let header = |root: u64, seq: u64| {
+        let mut h = [0u8; 16];
+        h[..8].copy_from_slice(&root.to_le_bytes());
+        h[8..].copy_from_slice(&seq.to_le_bytes());
+        h
+    };
+    for (name, mut plan) in plans(cluster) {
+        if name == schema::META {
+            add_bump_meta(&mut plan, &latest, bump, &mut bumped)?;
+        }
+        let source = tops.iter().find(|e| e.key == name);
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut size = 0usize;
+        let mut collect = |k: &[u8], v: &[u8]| -> Result<()> {
+            size = size.saturating_add(k.len() + v.len() + 16);
+            if size <= PATCH_BUCKET_MAX {
+                entries.push((k.to_vec(), v.to_vec()));
+            }
+            Ok(())
+        };
+        let seq = match source {
+            Some(e) => {
+                let bucket = Bucket::from_value(e.key, e.value)?;
+                copy_bucket(db, &bucket, name, Some(plan), &mut collect, None)?;
+                bucket.sequence
+            }
+            None => {
+                match plan {
+                    Plan::Replace(v) => v.into_iter().try_for_each(|(k, v)| collect(&k, &v))?,
+                    Plan::Merge(m) => m.into_iter().try_for_each(|(k, v)| collect(&k, &v))?,
+                }
+                0
+            }
+        };
+        if size > PATCH_BUCKET_MAX {
+            return Ok(None);
+        }
+        let refs: Vec<(u32, &[u8], &[u8])> = entries
+            .iter()
+            .map(|(k, v)| (0, k.as_slice(), v.as_slice()))
+            .collect();
+        let id = patch.leaf(&refs)?;
+        headers.insert(name.to_vec(), header(id, seq));
+    }
+    if bump > 0 {
+        let rev = bump_revision(&latest, bump)?;
+        let bump_key = rev.to_key();
+        bumped = Some(rev.main);
+        // New rightmost leaf, then each ancestor with its last child replaced.
+        let mut child = None;
+        for page in path.iter().rev() {
+            let id = if page.header.is_leaf() {
+                let mut entries = Vec::new();
+                for e in page.leaf_elements() {
+                    let e = e.map_err(|k| Error::at(k, db.location(page.id)))?;
+                    entries.push((e.flags, e.key, e.value));
+                }
+                entries.push((0, bump_key.as_slice(), &[][..]));
+                patch.leaf(&entries)?
+            } else {
+                let mut elems = Vec::new();
+                for e in page.branch_elements() {
+                    let e = e.map_err(|k| Error::at(k, db.location(page.id)))?;
+                    elems.push((e.key, e.child));
+                }
+                if let (Some(last), Some(c)) = (elems.last_mut(), child) {
+                    last.1 = c;
+                }
+                patch.branch(&elems)?
+            };
+            child = Some(id);
+        }
+        let seq = tops
+            .iter()
+            .find(|e| e.key == schema::KEY)
+            .map(|e| Bucket::from_value(e.key, e.value))
+            .transpose()?
+            .map_or(0, |b| b.sequence);
+        if let Some(c) = child {
+            headers.insert(schema::KEY.to_vec(), header(c, seq));
+        }
+    }
+    // The root bucket: every source entry, the changed ones with new headers,
+    // plus the buckets the source lacked, in key order.
+    let mut root_entries: Vec<(u32, &[u8], &[u8])> = tops
+        .iter()
+        .filter(|e| !headers.contains_key(e.key))
+        .map(|e| (e.flags, e.key, e.value))
+        .collect();
+    for (name, h) in &headers {
+        root_entries.push((BUCKET_LEAF_FLAG, name.as_slice(), h.as_slice()));
+    }
+    root_entries.sort_by(|a, b| a.1.cmp(b.1));
+    let buckets = crate::bytes::to_u64(root_entries.len());
+    let root_id = patch.leaf(&root_entries)?;
+    let written = patch.commit(root_id, buckets)?;
+    Ok(Some(DbRewrite {
+        latest_revision: latest.main,
+        bumped_revision: bumped,
+        consistent_index: n,
+        written,
+    }))
 }
 
 fn bump_revision(latest: &Revision, bump: u64) -> Result<Revision> {
@@ -230,20 +439,23 @@ fn add_bump_meta(
     Ok(())
 }
 
+/// Where [`copy_bucket`] sends each entry.
+type PutFn<'p> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'p;
+
 /// Copies one bucket's entries, applying `plan`; tracks the largest revision
 /// key when `latest` is given.
-fn copy_bucket<W: Write + Seek>(
+fn copy_bucket(
     db: &Db<'_>,
     bucket: &Bucket<'_>,
     name: &[u8],
     plan: Option<Plan>,
-    w: &mut DbWriter<W>,
+    put: &mut PutFn<'_>,
     mut latest: Option<&mut Revision>,
 ) -> Result<()> {
     let mut merge = match plan {
         Some(Plan::Replace(v)) => {
             for (k, v) in v {
-                w.put(&k, &v)?;
+                put(&k, &v)?;
             }
             return Ok(());
         }
@@ -259,12 +471,12 @@ fn copy_bucket<W: Write + Seek>(
             ))));
         }
         while let Some((k, v)) = merge.next_if(|(k, _)| k.as_slice() < e.key) {
-            w.put(&k, &v)?;
+            put(&k, &v)?;
         }
         if let Some((_, v)) = merge.next_if(|(k, _)| k.as_slice() == e.key) {
-            w.put(e.key, &v)?;
+            put(e.key, &v)?;
         } else {
-            w.put(e.key, e.value)?;
+            put(e.key, e.value)?;
         }
         if let Some(l) = latest.as_deref_mut() {
             if let (Some(main), Some(sub)) = (
@@ -282,7 +494,7 @@ fn copy_bucket<W: Write + Seek>(
         }
     }
     for (k, v) in merge {
-        w.put(&k, &v)?;
+        put(&k, &v)?;
     }
     Ok(())
 }
@@ -575,6 +787,64 @@ mod tests {
                 assert_eq!(k.len(), 4);
                 assert_eq!(k[&rev(17, 0, false)], b"");
                 assert_eq!(meta[&b"scheduledCompactRev".to_vec()], rev(17, 0, false));
+            }
+        }
+    }
+
+    /// The copy-on-write patch gives the same buckets as the rewrite, passes
+    /// the structural check, and leaves every source page as it was; with a
+    /// bump it copies the key bucket's whole rightmost path (three levels).
+    #[test]
+    fn patch_equals_rewrite() {
+        let mut src = Model::new();
+        let mut key = BTreeMap::new();
+        for i in 0..4000i64 {
+            key.insert(rev(i + 2, 0, i % 9 == 0), vec![b'v'; 200 + (i % 50) as usize]);
+        }
+        src.insert(b"key".to_vec(), key);
+        let mut lease = BTreeMap::new();
+        lease.insert(5u64.to_be_bytes().to_vec(), b"lease".to_vec());
+        src.insert(b"lease".to_vec(), lease);
+        let mut meta = BTreeMap::new();
+        meta.insert(b"consistent_index".to_vec(), 99u64.to_be_bytes().to_vec());
+        src.insert(b"meta".to_vec(), meta);
+        let mut members = BTreeMap::new();
+        members.insert(b"1234".to_vec(), b"{}".to_vec());
+        let mut with_members = src.clone();
+        with_members.insert(b"members".to_vec(), members);
+        let c = Cluster::from_initial_cluster("a=http://h1:1,b=http://h2:1", "t").unwrap();
+        for model in [&src, &with_members] {
+            let bytes = write_model(model);
+            let db = Db::open(&bytes).unwrap();
+            for bump in [0u64, 10] {
+                let (out, want_r) =
+                    rewrite_db(&db, &c, bump, std::io::Cursor::new(Vec::new())).unwrap();
+                let want = read_model(&out.into_inner());
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(&bytes).unwrap();
+                let r = patch_db(&db, &c, bump, &f).unwrap().expect("patchable");
+                let mut got_bytes = Vec::new();
+                f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                std::io::Read::read_to_end(&mut f, &mut got_bytes).unwrap();
+                assert_eq!(read_model(&got_bytes), want, "bump {bump}");
+                assert_eq!(
+                    (r.latest_revision, r.bumped_revision, r.consistent_index),
+                    (want_r.latest_revision, want_r.bumped_revision, want_r.consistent_index)
+                );
+                // Source pages unchanged; the new meta is in the other slot.
+                let ps = usize::try_from(db.page_size()).unwrap();
+                let old_end = usize::try_from(db.meta().pgid).unwrap() * ps;
+                let slot = usize::try_from((db.meta().txid + 1) % 2).unwrap();
+                for (i, (a, b)) in bytes[..old_end]
+                    .chunks(ps)
+                    .zip(got_bytes[..old_end].chunks(ps))
+                    .enumerate()
+                {
+                    assert!(i == slot || a == b, "page {i} changed");
+                }
+                if bump > 0 {
+                    assert!(r.written.branch_pages >= 2, "{:?}", r.written);
+                }
             }
         }
     }

@@ -9,7 +9,9 @@
 //! 3. The trailer judged as etcdutl judges it (`size % 512 == 32`), with errors
 //!    that say what the file is.
 //! 4. Per target, a temporary dir beside it (`.<name>.restore-<pid>`) gets
-//!    `member/snap/db` (one streaming rewrite; copied for further members),
+//!    `member/snap/db` (a kernel-side copy of the source's pages patched
+//!    copy-on-write, or a streaming rewrite for layouts the patch does not
+//!    handle; copied for further members),
 //!    the `.snap` and the WAL; files are fsynced; then every temporary dir is
 //!    renamed to its target. On any failure every temporary dir is removed.
 
@@ -24,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::bytes::{hex, to_u64};
 use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::etcd::ids::{parse_urls, Cluster};
-use crate::etcd::restore::{rewrite_db, snap_file, wal_frames, DbRewrite};
+use crate::etcd::restore::{patch_db, rewrite_db, snap_file, wal_frames, DbRewrite};
 use crate::formats::bbolt::Db;
 use crate::formats::trailer::{has_trailer, TRAILER_LEN};
 use crate::formats::wal::SEGMENT_SIZE;
@@ -495,21 +497,32 @@ fn run_restore_passes(
     parts: &TrailerParts<'_>,
     hash_it: bool,
 ) -> Result<RestoreReport> {
-    let _ = src;
     std::thread::scope(|s| {
         let body = parts.body;
-        let mut hasher = hash_it.then(|| s.spawn(move || Sha256::digest(body)));
+        // Hashed in 128 MiB steps, dropping the resident mapped pages after
+        // each, so the hash does not hold the file in RSS.
+        let mut hasher = hash_it.then(|| {
+            s.spawn(move || {
+                let mut h = Sha256::new();
+                for chunk in body.chunks(128 << 20) {
+                    h.update(chunk);
+                    src.release_resident();
+                }
+                h.finalize()
+            })
+        });
         let mut digest = || -> Option<Vec<u8>> {
             hasher
                 .take()
                 .and_then(|h| h.join().ok())
                 .map(|d| d.to_vec())
         };
+        let ticker = super::WalkTicker::new(src, 0, None);
         let checked = check_bytes(
             data,
             path,
             true,
-            &|_| {},
+            &|n| ticker.tick(n),
             CheckOptions {
                 verify_trailer: false,
             },
@@ -554,6 +567,44 @@ fn run_restore_passes(
 type Temps = Vec<(TempDir, Option<TempDir>)>;
 
 /// Writes every target into its temporary dir(s).
+/// Writes the restored db at `db_path` as a kernel-side copy of the source
+/// pages (`copy_file_range`, through `std::io::copy`) patched copy-on-write
+/// ([`patch_db`]), then fsyncs it. `None`, with `db_path` removed, when the
+/// source's layout needs the full rewrite instead.
+fn patch_copy(
+    o: &RestoreOptions,
+    db: &Db<'_>,
+    cluster: &Cluster,
+    db_path: &Path,
+) -> Result<Option<DbRewrite>> {
+    let len = db.meta().pgid.saturating_mul(u64::from(db.page_size()));
+    let mut out = create_file(db_path, 0o600)?;
+    let src = File::open(&o.snapshot).map_err(|e| Error::io("open", &o.snapshot, &e))?;
+    let copied = std::io::copy(&mut std::io::Read::take(&src, len), &mut out)
+        .map_err(|e| Error::io("copy", db_path, &e))?;
+    if copied != len {
+        return Err(Error::io(
+            "copy",
+            db_path,
+            &std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the snapshot ended after {copied} of {len} db bytes"),
+            ),
+        ));
+    }
+    match patch_db(db, cluster, o.bump_revision, &out).map_err(|e| e.in_file(db_path))? {
+        Some(r) => {
+            out.sync_all().map_err(|e| Error::io("fsync", db_path, &e))?;
+            Ok(Some(r))
+        }
+        None => {
+            drop(out);
+            std::fs::remove_file(db_path).map_err(|e| Error::io("remove", db_path, &e))?;
+            Ok(None)
+        }
+    }
+}
+
 fn write_temps(
     o: &RestoreOptions,
     cluster: &Cluster,
@@ -574,6 +625,9 @@ fn write_temps(
             File::open(&db_path)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::io("fsync", &db_path, &e))?;
+        } else if let Some(r) = patch_copy(o, db, cluster, &db_path)? {
+            rewrite = Some(r);
+            first_db = Some(db_path.clone());
         } else {
             let f = create_file(&db_path, 0o600)?;
             let syncer = f.try_clone().map_err(|e| Error::io("open", &db_path, &e))?;

@@ -9,8 +9,10 @@
 //! One file per on-disk concept: [`page`] (header and elements), [`meta`] (meta
 //! pages and their choice), [`bucket`] (bucket headers, inline buckets),
 //! [`freelist`] (freelist pages), [`cursor`] (in-order walk), [`check`] (the
-//! structural check and the shared whole-db walk), [`db`] (opening), and [`write`], the one writer: a streaming compact rewrite
-//! into a new file. Everything else is read-only and works on a borrowed `&[u8]`.
+//! structural check and the shared whole-db walk), [`db`] (opening), and the two
+//! writers: [`write`], a streaming compact rewrite into a new file, and [`patch`],
+//! copy-on-write pages and a new meta over a byte copy (what restore uses).
+//! Everything else is read-only and works on a borrowed `&[u8]`.
 
 pub mod bucket;
 pub mod check;
@@ -20,6 +22,7 @@ pub mod freelist;
 pub mod meta;
 pub mod page;
 pub mod scan;
+pub mod patch;
 pub mod write;
 
 pub use bucket::{Bucket, BucketRoot};

@@ -146,31 +146,31 @@ fn io_err(op: &'static str, e: &std::io::Error) -> Error {
     })
 }
 
-fn u32_of(v: usize) -> u32 {
+pub(super) fn u32_of(v: usize) -> u32 {
     // Sizes here are bounded by MAX_KEY_SIZE/MAX_VALUE_SIZE and the page span
     // rules, which keep them below 2^32.
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-fn put_u16(buf: &mut [u8], off: usize, v: u16) {
+pub(super) fn put_u16(buf: &mut [u8], off: usize, v: u16) {
     if let Some(d) = buf.get_mut(off..off + 2) {
         d.copy_from_slice(&v.to_le_bytes());
     }
 }
 
-fn put_u32(buf: &mut [u8], off: usize, v: u32) {
+pub(super) fn put_u32(buf: &mut [u8], off: usize, v: u32) {
     if let Some(d) = buf.get_mut(off..off + 4) {
         d.copy_from_slice(&v.to_le_bytes());
     }
 }
 
-fn put_u64(buf: &mut [u8], off: usize, v: u64) {
+pub(super) fn put_u64(buf: &mut [u8], off: usize, v: u64) {
     if let Some(d) = buf.get_mut(off..off + 8) {
         d.copy_from_slice(&v.to_le_bytes());
     }
 }
 
-fn put_bytes(buf: &mut [u8], off: usize, src: &[u8]) {
+pub(super) fn put_bytes(buf: &mut [u8], off: usize, src: &[u8]) {
     if let Some(d) = buf.get_mut(off..off + src.len()) {
         d.copy_from_slice(src);
     }
@@ -207,10 +207,10 @@ impl<W: Write> Pager<W> {
 
 /// A node being filled: elements plus their key (and value) bytes.
 #[derive(Debug, Default)]
-struct Node {
+pub(super) struct Node {
     /// Per element: (leaf flags, key size, value size, child page for branches).
-    elems: Vec<(u32, u32, u32, u64)>,
-    data: Vec<u8>,
+    pub(super) elems: Vec<(u32, u32, u32, u64)>,
+    pub(super) data: Vec<u8>,
 }
 
 impl Node {
@@ -230,7 +230,7 @@ impl Node {
 
     /// Lays the node out as a page image into `buf` (header fields other than
     /// the id filled in later by the pager). Returns the bytes used.
-    fn layout(&self, buf: &mut Vec<u8>, branch: bool) -> usize {
+    pub(super) fn layout(&self, buf: &mut Vec<u8>, branch: bool) -> usize {
         let n = self.elems.len();
         let used = self.size();
         buf.clear();
