@@ -203,7 +203,7 @@ fn plans(cluster: &Cluster) -> BTreeMap<&'static [u8], Plan> {
 /// Bytes of a rewritten small bucket (members, members_removed, cluster,
 /// meta) that [`patch_db`] puts on one leaf page; more falls back to
 /// [`rewrite_db`].
-const PATCH_BUCKET_MAX: usize = 1 << 20;
+pub const PATCH_BUCKET_MAX: usize = 1 << 20;
 
 /// Deepest tree [`patch_db`] descends.
 const PATCH_MAX_DEPTH: usize = 64;
