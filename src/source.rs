@@ -80,6 +80,15 @@ impl Drop for Releaser {
     }
 }
 
+/// A mapping handed to [`bytes::Bytes`] as its owner.
+struct SharedMap(Arc<Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..]
+    }
+}
+
 fn release(m: &Mmap) {
     // SAFETY: MADV_DONTNEED on a read-only shared file mapping discards only
     // page-table entries; later reads fault the same file bytes back in from
@@ -141,6 +150,16 @@ impl Source {
     /// available.
     pub fn lock_holder(&self) -> Option<(u32, bool)> {
         lock_holder(&self.path)
+    }
+
+    /// The mapped bytes as a shared [`bytes::Bytes`] (no copy; the mapping
+    /// lives as long as any view of it). Without the releaser: the caller
+    /// keeps what it needs resident.
+    pub fn into_shared_bytes(self) -> bytes::Bytes {
+        match self.map {
+            Some(m) => bytes::Bytes::from_owner(SharedMap(m)),
+            None => bytes::Bytes::new(),
+        }
     }
 
     /// The path it was opened from.

@@ -31,13 +31,14 @@ pub struct WalDir {
     pub files: Vec<WalFile>,
 }
 
-/// A WAL file read into memory, without its trailing zeros.
+/// A WAL file's bytes, without its trailing zeros.
 ///
-/// WAL files are read, not mapped: a running etcd truncates the tail of a file
-/// when it cuts it or repairs it, and a mapped page that disappears raises
-/// SIGBUS. The trailing zeros (usually most of the 64,000,000 bytes) are
-/// dropped after reading; the decoder reads bytes past the end as zeros, so
-/// nothing changes, and only one file's full size is in memory at a time.
+/// A WAL file that no process holds a lock on (etcd locks every WAL file it
+/// has open) is mapped read-only, so a WAL dir costs no heap. One a running
+/// etcd holds is read into memory instead: etcd truncates a file's tail when
+/// it repairs it, and a mapped page that disappears raises SIGBUS. The
+/// trailing zeros (usually most of the 64,000,000 bytes) are left out; the
+/// decoder reads bytes past the end as zeros, so nothing changes.
 #[derive(Debug)]
 pub struct WalFile {
     /// The path.
@@ -52,25 +53,43 @@ pub struct WalFile {
 impl WalFile {
     /// Reads `path`.
     pub fn read(path: &Path) -> Result<WalFile> {
+        if crate::source::lock_holder(path).is_none() {
+            let mapped = Source::open(path)?.into_shared_bytes();
+            let size = crate::bytes::to_u64(mapped.len());
+            let keep = Self::data_len(&mapped, size);
+            return Ok(WalFile {
+                path: path.to_path_buf(),
+                bytes: mapped.slice(..keep),
+                size,
+            });
+        }
         let mut bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
         let size = crate::bytes::to_u64(bytes.len());
-        // Only the preallocated area of a segment is zeros. A file that grew
-        // past the segment size ends exactly at its last frame, whose padding
-        // may be zeros: cutting those would make that frame run "past the end"
-        // of the shortened file (seen on a real 3.5.1 WAL of 64,009,432 bytes).
-        if size <= crate::formats::wal::SEGMENT_SIZE {
-            let keep = bytes
-                .iter()
-                .rposition(|b| *b != 0)
-                .map_or(0, |i| i.saturating_add(1));
-            bytes.truncate(keep);
-        }
+        let keep = Self::data_len(&bytes, size);
+        bytes.truncate(keep);
         bytes.shrink_to_fit();
         Ok(WalFile {
             path: path.to_path_buf(),
             bytes: bytes.into(),
             size,
         })
+    }
+
+    /// How many of a file's `size` bytes to keep: up to the last non-zero
+    /// byte of a preallocated segment, all of a longer file.
+    fn data_len(bytes: &[u8], size: u64) -> usize {
+        // Only the preallocated area of a segment is zeros. A file that grew
+        // past the segment size ends exactly at its last frame, whose padding
+        // may be zeros: cutting those would make that frame run "past the end"
+        // of the shortened file (seen on a real 3.5.1 WAL of 64,009,432 bytes).
+        if size <= crate::formats::wal::SEGMENT_SIZE {
+            bytes
+                .iter()
+                .rposition(|b| *b != 0)
+                .map_or(0, |i| i.saturating_add(1))
+        } else {
+            bytes.len()
+        }
     }
 }
 

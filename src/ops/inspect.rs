@@ -485,7 +485,7 @@ fn inspect_file(path: &Path, r: &mut InspectReport, opts: InspectOptions) -> Res
     });
     match db_res {
         Ok(db) => {
-            let rep = db_part(path, size, &db, r, opts);
+            let rep = db_part(path, size, &db, &src, r, opts);
             r.db = Some(rep);
         }
         Err(e) => r.unreadable.push(format!("db: {}", e.in_file(path))),
@@ -514,12 +514,14 @@ fn db_part(
     path: &Path,
     size: u64,
     db: &Db<'_>,
+    src: &Source,
     r: &mut InspectReport,
     opts: InspectOptions,
 ) -> DbReport {
     let mut check = CheckReport::default();
+    let ticker = super::WalkTicker::new(src, db.meta().pgid, None);
     let walked = if opts.status_walk {
-        status::compute(db, None, &mut check)
+        status::compute_observed(db, None, &mut check, &|n| ticker.tick(n))
     } else {
         Err(Error::new(ErrorKind::IntegrityCheckFailed(Vec::new())))
     };
@@ -803,6 +805,7 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport, opts: InspectOptions) -> Result
         &db_path,
         crate::bytes::to_u64(src.bytes().len()),
         &db,
+        &src,
         r,
         opts,
     );
