@@ -350,9 +350,11 @@ fn membership_of(r: &InspectReport) -> (Option<Vec<u64>>, Option<&'static str>) 
 /// Runs `compare` on `paths`.
 pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport> {
     let rule = TombstoneRule::V3516;
-    // 1. Read every input.
+    // 1. Read every input, one at a time: each one's WAL records are held
+    //    while it is read (tens of MiB for a full WAL dir), so the heap stays
+    //    that of one member; the db walks below run in parallel.
     let read: Vec<Result<(MemberRow, Option<PathBuf>)>> = paths
-        .par_iter()
+        .iter()
         .map(|p| -> Result<(MemberRow, Option<PathBuf>)> {
             if is_empty_dir(p) {
                 return Ok((empty_row(p), None));
