@@ -236,21 +236,7 @@ pub fn hash_kv_ticking(
     need_keep_len: bool,
     tick: &dyn Fn(),
 ) -> Result<HashKv> {
-    let (finished, scheduled) = compact_revisions(db)?;
-    let mut compact = finished.unwrap_or(-1);
-    if let Some(s) = scheduled {
-        compact = compact.max(s);
-    }
-    let compacted = match rule {
-        TombstoneRule::Legacy => rev > 0 && rev <= compact,
-        TombstoneRule::V3516 => rev > 0 && rev < compact,
-    };
-    if compacted {
-        return Err(Error::new(ErrorKind::Compacted {
-            rev,
-            compact_rev: compact,
-        }));
-    }
+    let (compact, scheduled) = hashable(db, rev, rule)?;
     let at = if rev > 0 { rev } else { i64::MAX };
     let one_pass = !need_keep_len && compact < 1 && rev > 0;
     let (keep, keep_len, last_main) = if one_pass {
@@ -302,16 +288,9 @@ pub fn hash_kv_ticking(
     })
 }
 
-/// [`hash_kv`] by the parallel structural walk: the `keep` pass only when the
-/// db was compacted, then one walk of every page with a [`HashKvVisitor`]
-/// (whole leaf pages hashed at once). What `hashkv` runs; a damaged db is an
-/// error naming what the structural check found.
-pub fn hash_kv_walk(
-    db: &Db<'_>,
-    rev: i64,
-    rule: TombstoneRule,
-    progress: crate::formats::bbolt::Progress<'_>,
-) -> Result<HashKv> {
+/// The compact revision (-1 if none) and the scheduled one, after etcd's
+/// check that `rev` (0: current) was not compacted away under `rule`.
+fn hashable(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<(i64, Option<i64>)> {
     let (finished, scheduled) = compact_revisions(db)?;
     let compact = finished.unwrap_or(-1).max(scheduled.unwrap_or(-1));
     let compacted = match rule {
@@ -324,6 +303,20 @@ pub fn hash_kv_walk(
             compact_rev: compact,
         }));
     }
+    Ok((compact, scheduled))
+}
+
+/// [`hash_kv`] by the parallel structural walk: the `keep` pass only when the
+/// db was compacted, then one walk of every page with a [`HashKvVisitor`]
+/// (whole leaf pages hashed at once). What `hashkv` runs; a damaged db is an
+/// error naming what the structural check found.
+pub fn hash_kv_walk(
+    db: &Db<'_>,
+    rev: i64,
+    rule: TombstoneRule,
+    progress: crate::formats::bbolt::Progress<'_>,
+) -> Result<HashKv> {
+    let (compact, scheduled) = hashable(db, rev, rule)?;
     // An empty store is at revision 1, as etcd starts.
     let current = last_revision(db)?
         .unwrap_or(1)

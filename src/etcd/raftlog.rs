@@ -363,17 +363,7 @@ mod tests {
     use crate::formats::wal::{write::Encoder, RecordType};
 
     fn snap_at(index: u64) -> Vec<u8> {
-        snap::encode(&raftpb::Snapshot {
-            data: Some(b"{}".to_vec()),
-            metadata: raftpb::SnapshotMetadata {
-                conf_state: raftpb::ConfState {
-                    voters: vec![1],
-                    ..raftpb::ConfState::default()
-                },
-                index,
-                term: 2,
-            },
-        })
+        snap::encode(&crate::formats::snap::tests::snap(2, index))
     }
 
     /// A .snap older than the first WAL file kept lost its record to WAL

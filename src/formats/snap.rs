@@ -177,10 +177,11 @@ pub fn select(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn snap(term: u64, index: u64) -> raftpb::Snapshot {
+    /// A small snapshot (`{}` store, one voter) at `term`/`index`.
+    pub(crate) fn snap(term: u64, index: u64) -> raftpb::Snapshot {
         raftpb::Snapshot {
             data: Some(b"{}".to_vec()),
             metadata: raftpb::SnapshotMetadata {

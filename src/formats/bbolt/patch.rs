@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 use super::meta::{Meta, NO_FREELIST};
 use super::page::{BRANCH, LEAF, META, PAGE_HEADER_SIZE};
-use super::write::{put_bytes, put_u16, put_u32, put_u64, u32_of, Node, WriteSummary};
+use super::write::{io_err, put_bytes, put_u16, put_u32, put_u64, u32_of, Node, WriteSummary};
 use super::Db;
 
 /// Appends pages to a copy of a db and commits them with a new meta.
@@ -39,13 +39,6 @@ pub struct Patcher<'f> {
     leaf_pages: u64,
     branch_pages: u64,
     entries: u64,
-}
-
-fn io_err(op: &'static str, e: &std::io::Error) -> Error {
-    Error::new(ErrorKind::Io {
-        op,
-        message: e.to_string(),
-    })
 }
 
 impl<'f> Patcher<'f> {

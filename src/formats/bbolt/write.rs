@@ -139,7 +139,7 @@ struct Pager<W> {
     branch_pages: u64,
 }
 
-fn io_err(op: &'static str, e: &std::io::Error) -> Error {
+pub(super) fn io_err(op: &'static str, e: &std::io::Error) -> Error {
     Error::new(ErrorKind::Io {
         op,
         message: e.to_string(),
