@@ -28,8 +28,8 @@ targets() { "${FUZZ[@]}" list; }
 
 seeds() {
   # Seeds: every small real file under testdata, routed by kind.
+  local t n=0
   for t in $(targets); do mkdir -p "corpus/$t"; done
-  local n=0
   while IFS= read -r -d '' f; do
     local size; size=$(stat -c %s "$f")
     [[ $size -gt 4000000 ]] && continue
