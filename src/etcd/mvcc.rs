@@ -131,36 +131,12 @@ struct KeyState {
 /// keep(R) over the whole index: the kept revisions and how many there are.
 /// Only those with main ≤ `only_le` are collected (the hash only asks those).
 fn keep_at(db: &Db<'_>, at: i64, only_le: i64) -> Result<(HashSet<Revision>, u64, i64)> {
-    keep_at_ticking(db, at, only_le, &|| {})
-}
-
-/// Entries between two calls of a pass's `tick` (to release mapped pages).
-const TICK_EVERY: u64 = 8 * 1024;
-
-/// `it`, calling `tick` after every [`TICK_EVERY`] items.
-fn ticking<'t, I: Iterator + 't>(it: I, tick: &'t dyn Fn()) -> impl Iterator<Item = I::Item> + 't {
-    let mut seen = 0u64;
-    it.inspect(move |_| {
-        seen += 1;
-        if seen % TICK_EVERY == 0 {
-            tick();
-        }
-    })
-}
-
-/// [`keep_at`], calling `tick` every [`TICK_EVERY`] entries.
-fn keep_at_ticking(
-    db: &Db<'_>,
-    at: i64,
-    only_le: i64,
-    tick: &dyn Fn(),
-) -> Result<(HashSet<Revision>, u64, i64)> {
     let Some(bucket) = db.bucket(schema::KEY)? else {
         return Ok((HashSet::new(), 0, 1));
     };
     let mut keys: HashMap<&[u8], KeyState> = HashMap::new();
     let mut last_main = 1i64;
-    for e in ticking(bucket.cursor(db), tick) {
+    for e in bucket.cursor(db) {
         let e = e?;
         let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
         last_main = r.main;
@@ -217,24 +193,13 @@ pub fn hash_kv(db: &Db<'_>, rev: i64, rule: TombstoneRule) -> Result<HashKv> {
 
 /// [`hash_kv`]; with `need_keep_len` false, a never-compacted db (compact
 /// revision < 1, so `keep` cannot matter) is hashed in one pass instead of
-/// two, and `keep_len` is reported as 0.
+/// two, and `keep_len` is reported as 0. The cursor-based reference for
+/// [`hash_kv_walk`], which `hashkv` and `compare` run.
 pub fn hash_kv_with(
     db: &Db<'_>,
     rev: i64,
     rule: TombstoneRule,
     need_keep_len: bool,
-) -> Result<HashKv> {
-    hash_kv_ticking(db, rev, rule, need_keep_len, &|| {})
-}
-
-/// [`hash_kv_with`], calling `tick` every 8 Ki entries of each pass (the
-/// caller releases the resident pages of its memory map there).
-pub fn hash_kv_ticking(
-    db: &Db<'_>,
-    rev: i64,
-    rule: TombstoneRule,
-    need_keep_len: bool,
-    tick: &dyn Fn(),
 ) -> Result<HashKv> {
     let (compact, scheduled) = hashable(db, rev, rule)?;
     let at = if rev > 0 { rev } else { i64::MAX };
@@ -242,7 +207,7 @@ pub fn hash_kv_ticking(
     let (keep, keep_len, last_main) = if one_pass {
         (HashSet::new(), 0, 1)
     } else {
-        keep_at_ticking(db, at, compact, tick)?
+        keep_at(db, at, compact)?
     };
     let current = last_main.max(compact).max(scheduled.unwrap_or(0));
     if rev > current && !one_pass {
@@ -253,7 +218,7 @@ pub fn hash_kv_ticking(
     let mut crc = crc32c::crc32c(schema::KEY);
     let mut rules_differ = false;
     if let Some(bucket) = db.bucket(schema::KEY)? {
-        for e in ticking(bucket.cursor(db), tick) {
+        for e in bucket.cursor(db) {
             let e = e?;
             let r = rev_of(e.key).ok_or_else(|| bad_rev(e.key))?;
             last_main = r.main;
