@@ -195,8 +195,14 @@ fn real_data_dirs_are_sound() {
         }
     }
     // wal-ahead: the committed entries past the db are reported (info).
-    let ahead = dirs.iter().position(|d| d.to_string_lossy().contains("wal-ahead")).unwrap();
-    assert!(codes(&v, ahead).contains(&"wal.ahead-of-db".to_string()), "{v:#}");
+    let ahead = dirs
+        .iter()
+        .position(|d| d.to_string_lossy().contains("wal-ahead"))
+        .unwrap();
+    assert!(
+        codes(&v, ahead).contains(&"wal.ahead-of-db".to_string()),
+        "{v:#}"
+    );
     guard.check();
 }
 
@@ -224,7 +230,10 @@ fn damaged_wal_and_snap_in_a_data_dir() {
         .find(|f| f["code"] == "wal.crc.mismatch" || f["code"] == "wal.record.unmarshal")
         .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(crc["severity"], "error");
-    assert!(crc["at"]["file"].as_str().unwrap().ends_with(".wal"), "{crc}");
+    assert!(
+        crc["at"]["file"].as_str().unwrap().ends_with(".wal"),
+        "{crc}"
+    );
     assert!(crc["at"]["offset"].is_u64(), "{crc}");
 
     // .snap: the newest .snap's body damaged; etcd would fall back.
@@ -244,6 +253,9 @@ fn damaged_wal_and_snap_in_a_data_dir() {
     std::fs::write(&newest, &bytes).unwrap();
     let r = run(&["check", "-w", "json", dir.to_str().unwrap()]);
     let v = json(&r);
-    assert!(codes(&v, 0).contains(&"snap.unreadable".to_string()), "{v:#}");
+    assert!(
+        codes(&v, 0).contains(&"snap.unreadable".to_string()),
+        "{v:#}"
+    );
     assert!(r.code == 0 || r.code == 1, "{r}");
 }

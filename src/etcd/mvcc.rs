@@ -656,11 +656,7 @@ mod tests {
         let many: Vec<(i64, bool, &str)> = (2..400)
             .map(|r| (r, r % 7 == 0, names[(r % 10) as usize].as_str()))
             .collect();
-        let cases = [
-            cases.as_slice(),
-            &[db(&many, Some(150)), db(&many, None)],
-        ]
-        .concat();
+        let cases = [cases.as_slice(), &[db(&many, Some(150)), db(&many, None)]].concat();
         let big = Db::open(cases.last().unwrap()).unwrap();
         assert!(big.meta().pgid > 8, "pages: {}", big.meta().pgid);
         for b in &cases {

@@ -799,7 +799,10 @@ mod tests {
         let mut src = Model::new();
         let mut key = BTreeMap::new();
         for i in 0..4000i64 {
-            key.insert(rev(i + 2, 0, i % 9 == 0), vec![b'v'; 200 + (i % 50) as usize]);
+            key.insert(
+                rev(i + 2, 0, i % 9 == 0),
+                vec![b'v'; 200 + (i % 50) as usize],
+            );
         }
         src.insert(b"key".to_vec(), key);
         let mut lease = BTreeMap::new();
@@ -829,7 +832,11 @@ mod tests {
                 assert_eq!(read_model(&got_bytes), want, "bump {bump}");
                 assert_eq!(
                     (r.latest_revision, r.bumped_revision, r.consistent_index),
-                    (want_r.latest_revision, want_r.bumped_revision, want_r.consistent_index)
+                    (
+                        want_r.latest_revision,
+                        want_r.bumped_revision,
+                        want_r.consistent_index
+                    )
                 );
                 // Source pages unchanged; the new meta is in the other slot.
                 let ps = usize::try_from(db.page_size()).unwrap();

@@ -233,7 +233,8 @@ fn raft_findings(path: &Path, r: &mut CheckResult) {
         page: None,
         offset,
     };
-    match super::inspect::inspect_with(path, super::inspect::InspectOptions { status_walk: false }) {
+    match super::inspect::inspect_with(path, super::inspect::InspectOptions { status_walk: false })
+    {
         Ok(rep) => {
             for w in rep.warnings.iter().filter(|w| is_raft_code(w.code)) {
                 r.findings.push(Finding {

@@ -508,7 +508,10 @@ fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> 
             let s = status::compute_with(&db, None, &mut report, &tick, &mut v);
             (s, v.hash())
         }
-        None => (status::compute_observed(&db, None, &mut report, &tick), None),
+        None => (
+            status::compute_observed(&db, None, &mut report, &tick),
+            None,
+        ),
     };
     Ok(match status {
         Ok(s) => Walked {

@@ -19,7 +19,11 @@ pub(crate) struct WalkTicker<'s> {
 }
 
 impl<'s> WalkTicker<'s> {
-    pub(crate) fn new(src: &'s crate::source::Source, total: u64, progress: Option<ProgressFn>) -> Self {
+    pub(crate) fn new(
+        src: &'s crate::source::Source,
+        total: u64,
+        progress: Option<ProgressFn>,
+    ) -> Self {
         WalkTicker {
             src,
             total,

@@ -594,7 +594,8 @@ fn patch_copy(
     }
     match patch_db(db, cluster, o.bump_revision, &out).map_err(|e| e.in_file(db_path))? {
         Some(r) => {
-            out.sync_all().map_err(|e| Error::io("fsync", db_path, &e))?;
+            out.sync_all()
+                .map_err(|e| Error::io("fsync", db_path, &e))?;
             Ok(Some(r))
         }
         None => {

@@ -21,8 +21,8 @@ pub mod db;
 pub mod freelist;
 pub mod meta;
 pub mod page;
-pub mod scan;
 pub mod patch;
+pub mod scan;
 pub mod write;
 
 pub use bucket::{Bucket, BucketRoot};
