@@ -54,46 +54,23 @@ impl Trailer {
         }
         let split = file.len().saturating_sub(TRAILER_LEN);
         let (body, stored) = file.split_at(split);
-        let stored = hex(stored);
         if !verify {
-            return Trailer::Unverified { stored };
+            return Trailer::Unverified {
+                stored: hex(stored),
+            };
         }
-        let computed = hex(&Sha256::digest(body));
+        Trailer::from_digests(stored, &Sha256::digest(body))
+    }
+
+    /// The verdict for a `stored` trailer and the `computed` SHA-256 of the
+    /// bytes before it (taken elsewhere, e.g. beside a walk).
+    pub fn from_digests(stored: &[u8], computed: &[u8]) -> Trailer {
+        let (stored, computed) = (hex(stored), hex(computed));
         if computed == stored {
             Trailer::Valid { sha256: computed }
         } else {
             Trailer::Mismatch { stored, computed }
         }
-    }
-
-    /// Like [`Trailer::inspect`] with verification, but reads the file in
-    /// chunks instead of touching a memory map, so a multi-GiB check keeps a
-    /// small RSS and can run beside a walk of the map.
-    pub fn verify_file(path: &std::path::Path) -> std::io::Result<Trailer> {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path)?;
-        let len = f.metadata()?.len();
-        if !has_trailer(len) {
-            return Ok(Trailer::Absent);
-        }
-        let mut body_left = len - TRAILER_LEN as u64;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        while body_left > 0 {
-            let want = usize::try_from(body_left.min(buf.len() as u64)).unwrap_or(buf.len());
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            f.read_exact(chunk)?;
-            h.update(&*chunk);
-            body_left -= want as u64;
-        }
-        let mut stored = [0u8; TRAILER_LEN];
-        f.read_exact(&mut stored)?;
-        let (stored, computed) = (hex(&stored), hex(&h.finalize()));
-        Ok(if computed == stored {
-            Trailer::Valid { sha256: computed }
-        } else {
-            Trailer::Mismatch { stored, computed }
-        })
     }
 
     /// The bytes before the trailer (the whole file when there is none).

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bytes::to_u64;
 use crate::error::{Error, Finding, Location, Result, Severity};
 use crate::etcd::datadir::{Input, InputKind};
 use crate::etcd::dbinfo::{self, DbFacts};
@@ -18,7 +19,7 @@ use crate::etcd::schema;
 use crate::etcd::schema_check::{KeyStats, SchemaCheck};
 use crate::etcd::status::{self, DbStatus};
 use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
-use crate::formats::trailer::{self, Trailer};
+use crate::formats::trailer::{self, has_trailer, Trailer, TRAILER_LEN};
 use crate::source::Source;
 
 use super::ProgressFn;
@@ -150,46 +151,43 @@ pub fn check_path_observed(
     let total_pages = Db::open(src.bytes()).map_or(0, |d| d.meta().pgid);
     let ticker = super::WalkTicker::new(&src, total_pages, progress);
     let release = |n: u64| ticker.tick(n);
-    // The sha256 is read from the file on its own thread, beside the walk.
+    // The sha256 is taken on its own thread, beside the walk.
     let standalone = input.kind == InputKind::File;
-    let (r, streamed) = std::thread::scope(|s| {
-        let digest = opts
-            .verify_trailer
-            .then(|| s.spawn(|| Trailer::verify_file(&db_path)));
-        let deferred = CheckOptions {
-            verify_trailer: false,
-        };
-        let r = check_bytes(src.bytes(), &db_path, standalone, &release, deferred);
-        (r, digest.map(|d| d.join()))
-    });
+    let data = src.bytes();
+    let split = data.len().saturating_sub(TRAILER_LEN);
+    let has = has_trailer(to_u64(data.len()));
+    let deferred = CheckOptions {
+        verify_trailer: false,
+    };
+    let (r, digest) = super::beside_sha256(
+        &src,
+        data.get(..split).unwrap_or_default(),
+        opts.verify_trailer && has,
+        |digest| {
+            let r = check_bytes(data, &db_path, standalone, &release, deferred);
+            (r, digest())
+        },
+    );
     let mut r = r?;
-    match streamed {
-        Some(Ok(Ok(t))) => {
-            r.trailer = t;
-            let db_size = r.sizes.db;
-            let loc = Location {
-                file: Some(db_path.clone()),
-                ..Location::default()
-            };
-            let extra = trailer_findings(
-                &r.trailer,
-                &mut r.file_kind,
-                r.sizes.file,
-                db_size,
-                standalone,
-                &loc,
-            );
-            // Findings about the file come first, as check_bytes orders them.
-            r.findings.splice(
-                0..0,
-                extra
-                    .into_iter()
-                    .filter(|f| f.code != "snapshot.trailer.absent"),
-            );
-            r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
-        }
-        Some(Ok(Err(e))) => return Err(Error::io("read", &db_path, &e)),
-        _ => {}
+    // Without a trailer nothing was hashed, and check_bytes has said so.
+    if let Some(computed) = digest {
+        r.trailer = Trailer::from_digests(data.get(split..).unwrap_or_default(), &computed);
+        let db_size = r.sizes.db;
+        let loc = Location {
+            file: Some(db_path.clone()),
+            ..Location::default()
+        };
+        let extra = trailer_findings(
+            &r.trailer,
+            &mut r.file_kind,
+            r.sizes.file,
+            db_size,
+            standalone,
+            &loc,
+        );
+        // Findings about the file come first, as check_bytes orders them.
+        r.findings.splice(0..0, extra);
+        r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
     }
     r.path = path.to_path_buf();
     if input.kind != InputKind::File {

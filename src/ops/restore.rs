@@ -21,7 +21,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::bytes::{hex, to_u64};
 use crate::error::{Error, ErrorKind, Result, Severity};
@@ -497,26 +496,7 @@ fn run_restore_passes(
     parts: &TrailerParts<'_>,
     hash_it: bool,
 ) -> Result<RestoreReport> {
-    std::thread::scope(|s| {
-        let body = parts.body;
-        // Hashed in 128 MiB steps, dropping the resident mapped pages after
-        // each, so the hash does not hold the file in RSS.
-        let mut hasher = hash_it.then(|| {
-            s.spawn(move || {
-                let mut h = Sha256::new();
-                for chunk in body.chunks(128 << 20) {
-                    h.update(chunk);
-                    src.release_resident();
-                }
-                h.finalize()
-            })
-        });
-        let mut digest = || -> Option<Vec<u8>> {
-            hasher
-                .take()
-                .and_then(|h| h.join().ok())
-                .map(|d| d.to_vec())
-        };
+    super::beside_sha256(src, parts.body, hash_it, |digest| {
         let ticker = super::WalkTicker::new(src, 0, None);
         let checked = check_bytes(
             data,
