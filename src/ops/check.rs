@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bytes::to_u64;
 use crate::error::{Error, Finding, Location, Result, Severity};
 use crate::etcd::datadir::{Input, InputKind};
 use crate::etcd::dbinfo::{self, DbFacts};
@@ -19,7 +18,7 @@ use crate::etcd::schema;
 use crate::etcd::schema_check::{KeyStats, SchemaCheck};
 use crate::etcd::status::{self, DbStatus};
 use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
-use crate::formats::trailer::{self, has_trailer, Trailer, TRAILER_LEN};
+use crate::formats::trailer::{self, Trailer};
 use crate::source::Source;
 
 use super::ProgressFn;
@@ -154,15 +153,14 @@ pub fn check_path_observed(
     // The sha256 is taken on its own thread, beside the walk.
     let standalone = input.kind == InputKind::File;
     let data = src.bytes();
-    let split = data.len().saturating_sub(TRAILER_LEN);
-    let has = has_trailer(to_u64(data.len()));
+    let body = Trailer::body(data);
     let deferred = CheckOptions {
         verify_trailer: false,
     };
     let (r, digest) = super::beside_sha256(
         &src,
-        data.get(..split).unwrap_or_default(),
-        opts.verify_trailer && has,
+        body,
+        opts.verify_trailer && body.len() < data.len(),
         |digest| {
             let r = check_bytes(data, &db_path, standalone, &release, deferred);
             (r, digest())
@@ -171,7 +169,7 @@ pub fn check_path_observed(
     let mut r = r?;
     // Without a trailer nothing was hashed, and check_bytes has said so.
     if let Some(computed) = digest {
-        r.trailer = Trailer::from_digests(data.get(split..).unwrap_or_default(), &computed);
+        r.trailer = Trailer::from_digests(data.get(body.len()..).unwrap_or_default(), &computed);
         let db_size = r.sizes.db;
         let loc = Location {
             file: Some(db_path.clone()),

@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::etcd::ids::{parse_urls, Cluster};
 use crate::etcd::restore::{patch_db, rewrite_db, snap_file, wal_frames, DbRewrite};
 use crate::formats::bbolt::Db;
-use crate::formats::trailer::{has_trailer, TRAILER_LEN};
+use crate::formats::trailer::Trailer;
 use crate::formats::wal::SEGMENT_SIZE;
 use crate::ops::check::{check_bytes, CheckOptions};
 use crate::source::Source;
@@ -265,17 +265,11 @@ struct TrailerParts<'a> {
 }
 
 fn trailer_parts(data: &[u8]) -> TrailerParts<'_> {
-    let present = has_trailer(to_u64(data.len()));
-    let body_len = if present {
-        data.len().saturating_sub(TRAILER_LEN)
-    } else {
-        data.len()
-    };
-    let (body, stored) = data.split_at(body_len);
+    let body = Trailer::body(data);
     TrailerParts {
-        present,
+        present: body.len() < data.len(),
         body,
-        stored,
+        stored: data.get(body.len()..).unwrap_or_default(),
     }
 }
 
