@@ -11,14 +11,22 @@ Subcommands:
   big PORT NAME SIZE SEED      put a deterministic patterned value of SIZE bytes at key NAME
   check-trailer FILE           exit 1 unless size % 512 == 32 and the last 32 bytes are
                                sha256 of the rest
-  bbolt-info FILE [BUCKET]     print page size, high-water mark, meta/consistent_index and
-                               meta/term, depth of BUCKET's B+tree (default "key") and its
+  bbolt-info FILE [BUCKET]     print page size, high-water mark, meta/consistent_index,
+                               meta/term, the meta bucket's key names, meta/storageVersion
+                               (3.6+), depth of BUCKET's B+tree (default "key") and its
                                overflow page count, as key=value
   seq-put PORT PREFIX COUNT    COUNT sequential puts PREFIX%05d = v<i> (keep-alive connection)
   trim-wal FILE                truncate a WAL file after its last record frame (only zeros are
                                removed); prints old and new size
+  trim-db FILE                 truncate a bbolt file after max(high-water mark * page size, last
+                               non-zero byte rounded up to a page): bbolt 1.4+/etcd 3.6+ grow a
+                               small db file to ~16 MiB of zeros; only zero bytes are removed;
+                               prints old and new size
   trim-zeros FILE [ALIGN]      truncate FILE after its last non-zero byte, rounded up to ALIGN
                                (default 8); prints old and new size
+  bucket-keys FILE BUCKET      print the keys of a top-level bucket, one a line (UTF-8, else hex)
+  wal-metadata FILE            print node_id and cluster_id of the WAL's metadata record (the
+                               first record of type 2 in the file), as key=value
   hash PORT [USER PASSWORD]    print the JSON response of POST /v3/maintenance/hash
                                (Maintenance.Hash; etcdctl has no command for it)
   json-kv FILE NAME=PATH[=DEFAULT]...
@@ -26,7 +34,7 @@ Subcommands:
   json-get FILE PATH [DEFAULT] print a value from a JSON file (PATH like 0.Status.header.revision);
                                DEFAULT is printed when the path is absent (Go omits zero values)
 
-The JSON API paths used (/v3/kv/put, /v3/lease/grant) are served by both etcd 3.4 and 3.5.
+The JSON API paths used (/v3/kv/put, /v3/lease/grant) are served by etcd 3.4 through 3.7.
 """
 import base64
 import hashlib
@@ -219,6 +227,13 @@ def bbolt_info(path, bucket=b"key"):
     term = db.get(b"meta", b"term")
     if term is not None and len(term) == 8:
         print("meta_term=%d" % struct.unpack(">Q", term)[0])
+    meta = db.bucket(b"meta")
+    if meta is not None:
+        keys = sorted(k.decode("utf-8", "backslashreplace") for _, k, _ in db.iter_bucket_value(meta))
+        print("meta_keys=%s" % ",".join(keys))
+    sv = db.get(b"meta", b"storageVersion")
+    if sv is not None:  # etcd 3.6+: meta/storageVersion (absent in 3.5 and older)
+        print("meta_storage_version=%s" % (sv.decode("utf-8", "backslashreplace") or "(empty)"))
     bval = db.bucket(bucket)
     if bval is None:
         print("bucket_%s=missing" % name)
@@ -232,6 +247,76 @@ def bbolt_info(path, bucket=b"key"):
     for k in ("depth", "entries", "branch_nodes", "leaf_nodes", "pages", "overflowed_nodes",
               "overflow_pages"):
         print("bucket_%s_%s=%d" % (name, k, stats[k]))
+
+
+def bucket_keys(path, bucket):
+    db = Bolt(path)
+    b = db.bucket(bucket)
+    if b is None:
+        raise SystemExit("%s: no bucket %r" % (path, bucket))
+    for _, k, _ in db.iter_bucket_value(b):
+        try:
+            print(k.decode("utf-8"))
+        except UnicodeDecodeError:
+            print("hex:" + k.hex())
+
+
+def _varint(buf, off):
+    shift = val = 0
+    while True:
+        if off >= len(buf):
+            raise SystemExit("truncated varint")
+        b = buf[off]
+        off += 1
+        val |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return val, off
+
+
+def _proto_fields(buf):
+    """(field number, wire type, value) of a protobuf message; value is int or bytes."""
+    off = 0
+    while off < len(buf):
+        tag, off = _varint(buf, off)
+        num, wt = tag >> 3, tag & 7
+        if wt == 0:
+            val, off = _varint(buf, off)
+        elif wt == 2:
+            n, off = _varint(buf, off)
+            val = buf[off:off + n]
+            off += n
+        elif wt == 5:
+            val = buf[off:off + 4]
+            off += 4
+        elif wt == 1:
+            val = buf[off:off + 8]
+            off += 8
+        else:
+            raise SystemExit("unsupported wire type %d" % wt)
+        yield num, wt, val
+
+
+def wal_metadata(path):
+    """walpb.Record{type=1, crc=2, data=3}; metadataType = 1; etcdserverpb.Metadata{NodeID=1, ClusterID=2}."""
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 0
+    while off + 8 <= len(data):
+        (lenf,) = struct.unpack("<Q", data[off:off + 8])
+        if lenf == 0:
+            break
+        rec = lenf & ~(0xFF << 56)
+        pad = (lenf >> 56) & 0x7 if lenf & (1 << 63) else 0
+        body = data[off + 8:off + 8 + rec]
+        off += 8 + rec + pad
+        fields = {num: val for num, _, val in _proto_fields(body)}
+        if fields.get(1) == 1:
+            meta = {num: val for num, _, val in _proto_fields(fields.get(3, b""))}
+            print("node_id=%d (0x%x)" % (meta.get(1, 0), meta.get(1, 0)))
+            print("cluster_id=%d (0x%x)" % (meta.get(2, 0), meta.get(2, 0)))
+            return 0
+    raise SystemExit("%s: no metadata record" % path)
 
 
 def check_trailer(path):
@@ -274,6 +359,20 @@ def trim_wal(path):
     new = max(off, (nz + 7) // 8 * 8)
     new = min(new, len(data))
     assert data[new:].count(0) == len(data) - new
+    with open(path, "r+b") as f:
+        f.truncate(new)
+    print("%d %d" % (len(data), new))
+
+
+def trim_db(path):
+    db = Bolt(path)
+    data = db.data
+    ps = db.ps
+    nz = len(data.rstrip(b"\0"))
+    new = max(db.meta["pgid"] * ps, (nz + ps - 1) // ps * ps)
+    new = min(new, len(data))
+    if data[new:].count(0) != len(data) - new:
+        raise SystemExit("%s: refusing to trim: non-zero bytes after %d" % (path, new))
     with open(path, "r+b") as f:
         f.truncate(new)
     print("%d %d" % (len(data), new))
@@ -361,19 +460,25 @@ def main(argv):
         if "hash" not in obj:
             raise SystemExit("POST /v3/maintenance/hash -> %s" % data[:500])
         sys.stdout.write(data.decode().rstrip("\n") + "\n")
+    elif cmd == "bucket-keys":
+        bucket_keys(args[0], args[1].encode())
+    elif cmd == "wal-metadata":
+        return wal_metadata(args[0])
     elif cmd == "check-trailer":
         return check_trailer(args[0])
     elif cmd == "bbolt-info":
         bbolt_info(args[0], (args[1] if len(args) > 1 else "key").encode())
     elif cmd == "trim-wal":
         trim_wal(args[0])
+    elif cmd == "trim-db":
+        trim_db(args[0])
     elif cmd == "trim-zeros":
         trim_zeros(args[0], int(args[1]) if len(args) > 1 else 8)
     elif cmd == "json-kv":
         for spec in args[1:]:
             name, _, rest = spec.partition("=")
-            path, _, default = rest.partition("=")
-            print("%s=%s" % (name, json_lookup(args[0], path, default or None)))
+            path, sep, default = rest.partition("=")   # NAME=PATH= means default ""
+            print("%s=%s" % (name, json_lookup(args[0], path, default if sep else None)))
     elif cmd == "json-get":
         json_get(args[0], args[1], args[2] if len(args) > 2 else None)
     else:

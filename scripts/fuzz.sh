@@ -29,6 +29,10 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "installing cargo-fuzz"
   timeout 900 cargo install cargo-fuzz --locked
 fi
+if [[ ! -f Cargo.lock ]]; then
+  echo "fuzz.sh: fuzz/Cargo.lock is missing; it is committed so the fuzz build is pinned" >&2
+  exit 1
+fi
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   FUZZ=(cargo +nightly fuzz)
 else
@@ -36,12 +40,26 @@ else
   FUZZ=(cargo fuzz)
 fi
 
-targets() { "${FUZZ[@]}" list; }
+# The target list, once; zero targets (or a failing `cargo fuzz list`) is an
+# error, never a smoke run that passes having fuzzed nothing.
+TARGETS=()
+targets_or_die() {
+  local out
+  if ! out=$("${FUZZ[@]}" list); then
+    echo "fuzz.sh: 'cargo fuzz list' failed" >&2
+    exit 1
+  fi
+  mapfile -t TARGETS < <(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d')
+  if [[ ${#TARGETS[@]} -eq 0 ]]; then
+    echo "fuzz.sh: no fuzz targets found in fuzz/Cargo.toml" >&2
+    exit 1
+  fi
+}
 
 seeds() {
   # Seeds: every small real file under testdata, routed by kind.
   local t n=0
-  for t in $(targets); do mkdir -p "corpus/$t"; done
+  for t in "${TARGETS[@]}"; do mkdir -p "corpus/$t"; done
   while IFS= read -r -d '' f; do
     local size; size=$(stat -c %s "$f")
     [[ $size -gt 4000000 ]] && continue
@@ -59,15 +77,41 @@ seeds() {
   echo "seeded from $n files"
 }
 
+# The build is pinned by the committed fuzz/Cargo.lock: cargo-fuzz has no
+# --locked, so a run that had to change the lock file fails instead.
+lock_before=$(sha256sum Cargo.lock)
+check_lock() {
+  if [[ "$(sha256sum Cargo.lock)" != "$lock_before" ]]; then
+    echo "fuzz.sh: the build changed fuzz/Cargo.lock (a dependency moved); review and commit it" >&2
+    exit 1
+  fi
+}
+trap check_lock EXIT
+targets_or_die
+
 case "${1:-smoke}" in
   seeds) seeds ;;
   smoke)
     secs=${2:-15}
     seeds
-    for t in $(targets); do
+    ran=0
+    for t in "${TARGETS[@]}"; do
       echo "--- $t (${secs}s)"
-      "${FUZZ[@]}" run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 2>&1 | tail -3
-    done ;;
+      log=$(mktemp)
+      # The whole output goes to a log: on success show its last lines, on a
+      # crash show enough to read the panic and the artifact path, then fail.
+      if "${FUZZ[@]}" run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 >"$log" 2>&1; then
+        tail -3 "$log"
+        rm -f "$log"
+        ran=$((ran+1))
+      else
+        echo "fuzz.sh: target $t FAILED; last 80 lines of its output:" >&2
+        tail -80 "$log" >&2
+        echo "full log: $log; artifacts: fuzz/artifacts/$t/" >&2
+        exit 1
+      fi
+    done
+    echo "fuzz smoke: $ran of ${#TARGETS[@]} targets ran ${secs}s each without a crash" ;;
   run)
     t=$2; shift 2
     seeds

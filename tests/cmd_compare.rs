@@ -63,8 +63,13 @@ fn names(f: &Value) -> Vec<String> {
     n
 }
 
+fn golden_json(p: &Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap()
+}
+
 #[test]
-fn cluster3_members_are_consistent() {
+fn golden_compare_cluster3_members() {
     let dirs = [
         td("cluster3/data/n1"),
         td("cluster3/data/n2"),
@@ -99,7 +104,8 @@ fn cluster3_members_are_consistent() {
     }
     assert!(v["best_seed"]["member"].is_string());
     assert_eq!(v["bump"]["highest_revision"], rev);
-    assert_eq!(v["bump"]["margin"], 1000);
+    // The documented margin, max(1000, highest / 100), from the live revision.
+    assert_eq!(v["bump"]["margin"], 1000.max(rev / 100));
     // The table names the columns and the verdict.
     let r = run(&[
         "compare".to_string(),
@@ -165,16 +171,24 @@ fn empty_dir_beside_members_with_data() {
 #[test]
 fn snapshot_bump_advice_and_unreadable_path() {
     let (a, snap) = (td("single-node/data/n1"), td("basic/snapshot.db"));
-    let (_, v) = compare(&[&a, &snap], &[]);
+    let (code, v) = compare(&[&a, &snap], &[]);
+    // Two different key spaces: divergent, and that is the only finding.
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(kinds(&v), ["different-data"], "{v:#}");
     let rf = v["bump"]["restore_from"].as_array().unwrap();
     let s = rf
         .iter()
         .find(|x| x["from"].as_str().unwrap().ends_with("snapshot.db"))
         .unwrap();
-    let highest = v["bump"]["highest_revision"].as_i64().unwrap();
+    // From the inputs: the data dir's live revision is the highest reached,
+    // the snapshot's revision is etcdutl's; margin max(1000, highest / 100).
+    let highest = util::manifest_u64(&td("single-node"), "live_revision");
+    let snap_rev = util::manifest_u64(&td("basic"), "snapshot.db.status.revision");
+    assert_eq!(v["bump"]["highest_revision"], highest);
+    assert_eq!(s["revision"], snap_rev);
     assert_eq!(
-        s["bump_revision"].as_i64().unwrap(),
-        highest - s["revision"].as_i64().unwrap() + 1000
+        s["bump_revision"].as_u64().unwrap(),
+        highest - snap_rev + 1000.max(highest / 100)
     );
     let r = run(&["compare", "/nonexistent/etcd-a", &a.display().to_string()]);
     r.expect_code(2);
@@ -410,17 +424,19 @@ fn live_failure_classes() {
 }
 
 #[test]
-fn compacted_snapshot_and_its_raw_db_match_live_hashkv() {
-    // expected/live.hashkv.json: hash 876240483 at revision 31, compact revision 25.
+fn golden_compare_compacted_snapshot_and_raw_db() {
+    // The live server's `endpoint hashkv` before the snapshot and the copy.
+    let live = golden_json(&td("basic/expected/live.hashkv.json"));
+    let h = &live[0]["HashKV"];
     let (a, b) = (td("basic/snapshot.db"), td("basic/raw.db"));
     let (code, v) = compare(&[&a, &b], &[]);
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(
-        (v["hash_revision"].as_i64(), v["compact_revision"].as_i64()),
-        (Some(31), Some(25))
+        (&v["hash_revision"], &v["compact_revision"]),
+        (&h["header"]["revision"], &h["compact_revision"])
     );
     for m in v["members"].as_array().unwrap() {
-        assert_eq!(m["hash_kv"], 876_240_483u32);
+        assert_eq!(m["hash_kv"], h["hash"]);
         assert_eq!(m["input"], "snapshot");
     }
 }

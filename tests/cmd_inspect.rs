@@ -1,10 +1,4 @@
 //! `inspect` on data dirs made by real etcd, compared with what the live
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 //! server reported (`etcdctl endpoint status`, `member list`), and on
 //! damaged copies.
 
@@ -56,14 +50,16 @@ fn check_against_status(r: &Value, status: &Value, clean: bool) {
     }
 }
 
-fn scenario(v: &str, s: &str) -> Option<PathBuf> {
+/// A committed scenario dir; missing is a failure, not a skip.
+#[track_caller]
+fn scenario(v: &str, s: &str) -> PathBuf {
     let p = testdata().join(format!("etcd-{v}")).join(s);
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} missing", p.display());
-        None
-    }
+    assert!(
+        p.is_dir(),
+        "{} missing (scripts/make-testdata.sh)",
+        p.display()
+    );
+    p
 }
 
 /// The newest .snap whose name is ≤ the commit (what etcd picks on a clean dir).
@@ -79,10 +75,8 @@ fn newest_snap(dir: &Path, commit: u64) -> Option<String> {
 }
 
 #[test]
-fn single_node_matches_live_status() {
-    let Some(s) = scenario("3.5.1", "single-node") else {
-        return;
-    };
+fn golden_inspect_single_node() {
+    let s = scenario("3.5.1", "single-node");
     let dir = s.join("data/n1");
     let r = inspect_json(&dir, 0);
     check_against_status(&r, &golden(&s.join("expected/endpoint-status.json")), true);
@@ -117,10 +111,8 @@ fn single_node_matches_live_status() {
 }
 
 #[test]
-fn cluster3_members_match_member_list() {
-    let Some(s) = scenario("3.5.1", "cluster3") else {
-        return;
-    };
+fn golden_inspect_cluster3_members() {
+    let s = scenario("3.5.1", "cluster3");
     let ml = golden(&s.join("expected/member-list.json"));
     let mut want: Vec<(String, String)> = ml["members"]
         .as_array()
@@ -166,10 +158,8 @@ fn cluster3_members_match_member_list() {
 }
 
 #[test]
-fn wal_ahead_replay_reaches_the_live_revision() {
-    let Some(s) = scenario("3.5.1", "wal-ahead") else {
-        return;
-    };
+fn golden_inspect_wal_ahead_replay() {
+    let s = scenario("3.5.1", "wal-ahead");
     let r = inspect_json(&s.join("data/n1"), 0);
     let live = golden(&s.join("expected/live.endpoint-status.json"));
     let committed = golden(&s.join("expected/committed.endpoint-status.json"));
@@ -194,10 +184,8 @@ fn wal_ahead_replay_reaches_the_live_revision() {
 }
 
 #[test]
-fn v2_patroni_34_snapshot_and_custom_content() {
-    let Some(s) = scenario("3.4.23", "v2-patroni") else {
-        return;
-    };
+fn golden_inspect_v2_patroni() {
+    let s = scenario("3.4.23", "v2-patroni");
     let dir = s.join("data/n1");
     let r = inspect_json(&dir, 0);
     let st = golden(&s.join("expected/endpoint-status.json"));
@@ -208,8 +196,22 @@ fn v2_patroni_34_snapshot_and_custom_content() {
         newest_snap(&dir, commit).unwrap().as_str()
     );
     assert_eq!(r["raft"]["snapshot"]["v2_custom_content"], true);
-    // Several .snap files (how many depends on timing when the data is made).
-    assert!(r["raft"]["snap_files"].as_array().unwrap().len() >= 2);
+    // Every .snap file (how many depends on timing: the manifest counted them).
+    assert_eq!(
+        r["raft"]["snap_files"].as_array().unwrap().len() as u64,
+        crate::util::manifest_u64(&s, "data/n1.snap_files")
+    );
+    // The member etcdctl listed, from the v2 store of the .snap (3.4 has no
+    // members bucket) and from the WAL's conf change.
+    let ml = golden(&s.join("expected/member-list.json"));
+    let m0 = &ml["members"][0];
+    assert_eq!(ml["members"].as_array().unwrap().len(), 1);
+    assert_eq!(r["identity"]["name"], m0["name"]);
+    assert_eq!(r["identity"]["member_id"], hex(&m0["ID"]));
+    assert_eq!(
+        r["membership"]["snap"]["members"][0]["peer_urls"],
+        m0["peerURLs"]
+    );
     assert_eq!(
         r["db"]["status"]["revision"],
         st[0]["Status"]["header"]["revision"]
@@ -220,26 +222,13 @@ fn v2_patroni_34_snapshot_and_custom_content() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
 /// A copy of the single-node data dir in a temp dir.
-pub fn damaged_copy() -> Option<(tempfile::TempDir, PathBuf)> {
-    let s = scenario("3.5.1", "single-node")?;
+pub fn damaged_copy() -> (tempfile::TempDir, PathBuf) {
+    let s = scenario("3.5.1", "single-node");
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("d");
-    copy_dir(&s.join("data/n1"), &d);
-    Some((t, d))
+    crate::util::copy_tree(&s.join("data/n1"), &d);
+    (t, d)
 }
 
 fn codes(r: &Value) -> Vec<String> {
@@ -253,9 +242,7 @@ fn codes(r: &Value) -> Vec<String> {
 
 #[test]
 fn broken_newest_snap_falls_back_to_the_older_one() {
-    let Some((_t, d)) = damaged_copy() else {
-        return;
-    };
+    let (_t, d) = damaged_copy();
     let snap_dir = d.join("member/snap");
     let mut names: Vec<_> = std::fs::read_dir(&snap_dir)
         .unwrap()
@@ -290,9 +277,7 @@ fn broken_newest_snap_falls_back_to_the_older_one() {
 
 #[test]
 fn missing_wal_dir_still_reports_the_db() {
-    let Some((_t, d)) = damaged_copy() else {
-        return;
-    };
+    let (_t, d) = damaged_copy();
     std::fs::remove_dir_all(d.join("member/wal")).unwrap();
     let r = inspect_json(&d, 1);
     assert!(r["identity"].is_null());
@@ -303,9 +288,7 @@ fn missing_wal_dir_still_reports_the_db() {
 
 #[test]
 fn crc_mismatch_and_unparsable_names_are_reported() {
-    let Some((_t, d)) = damaged_copy() else {
-        return;
-    };
+    let (_t, d) = damaged_copy();
     let wal = d.join("member/wal/0000000000000000-0000000000000000.wal");
     let mut b = std::fs::read(&wal).unwrap();
     let off = crate::cmd_wal::middle_entry_offset(&wal);
@@ -328,9 +311,7 @@ fn crc_mismatch_and_unparsable_names_are_reported() {
 
 #[test]
 fn snapshot_file_kinds() {
-    let Some(s) = scenario("3.5.1", "basic") else {
-        return;
-    };
+    let s = scenario("3.5.1", "basic");
     let r = inspect_json(&s.join("snapshot.db"), 0);
     assert_eq!(r["input"], "db-file");
     assert_eq!(r["file"]["trailer"]["state"], "valid");
@@ -339,7 +320,8 @@ fn snapshot_file_kinds() {
         .unwrap()
         .starts_with("saved snapshot"));
     assert!(r["db"]["consistent_index"].as_u64().is_some());
-    if let Some(a) = scenario("3.5.1", "auth") {
+    {
+        let a = scenario("3.5.1", "auth");
         let r = inspect_json(&a.join("snapshot.db"), 0);
         assert_eq!(r["db"]["auth_enabled"], true);
         assert_eq!(r["db"]["auth_users"], 2);
@@ -369,97 +351,40 @@ fn unreadable_path_exits_2() {
     run(&["inspect", "/nonexistent/etcd-rescue"]).expect_code(2);
 }
 
-/// Kills the child on drop, so a failing test leaves no etcd behind.
-struct Etcd(std::process::Child);
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Live: etcd 3.5.1 with backend commits held back, SIGKILL after writes; the
 /// WAL then holds committed entries beyond the db, and the replayed revision
 /// must equal what the server reported just before the kill.
 #[test]
 fn live_kill9_wal_ahead_matches_server() {
-    for v in ["3.5.1", "3.4.23", "3.5.30"] {
+    for v in ["3.5.1", "3.4.23", crate::util::ETCD_35_NEWEST] {
         live_kill9(v);
     }
 }
 
 fn live_kill9(version: &str) {
-    let Some(bin) = crate::util::etcd_bin_dir(version) else {
-        return;
-    };
     let t = tempfile::tempdir().unwrap();
     let data = t.path().join("data");
-    let (cp, pp) = (free_port(), free_port());
-    let curl = format!("http://127.0.0.1:{cp}");
-    let purl = format!("http://127.0.0.1:{pp}");
-    let child = std::process::Command::new(bin.join("etcd"))
-        .args(["--name", "live", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--listen-client-urls",
-            &curl,
-            "--advertise-client-urls",
-            &curl,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &purl,
-            "--initial-advertise-peer-urls",
-            &purl,
-        ])
-        .args(["--initial-cluster", &format!("live={purl}")])
-        .args([
-            "--backend-batch-interval",
-            "10m",
-            "--backend-batch-limit",
-            "1000000",
-            "--snapshot-count",
-            "10",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut etcd = Etcd(child);
-    let ctl = |args: &[&str]| {
-        std::process::Command::new(bin.join("etcdctl"))
-            .arg(format!("--endpoints={curl}"))
-            .args(args)
-            .output()
-            .unwrap()
+    let extra = [
+        "--backend-batch-interval",
+        "10m",
+        "--backend-batch-limit",
+        "1000000",
+        "--snapshot-count",
+        "10",
+    ];
+    let log = t.path().join("etcd.log");
+    let Some(mut etcd) = crate::util::EtcdServer::start_on(version, &data, &log, None, &extra)
+    else {
+        return;
     };
-    let mut up = false;
-    for _ in 0..100 {
-        if ctl(&["endpoint", "health"]).status.success() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(up, "etcd {version} did not come up");
     for i in 0..12 {
-        assert!(ctl(&["put", &format!("k{i}"), "v"]).status.success());
+        etcd.ctl(&["put", &format!("k{i}"), "v"]);
     }
-    ctl(&["del", "k3"]);
-    ctl(&["del", "nope"]);
-    let out = ctl(&["endpoint", "status", "-w", "json"]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let _ = etcd.0.kill();
-    let _ = etcd.0.wait();
+    etcd.ctl(&["del", "k3"]);
+    etcd.ctl(&["del", "nope"]);
+    let status: Value =
+        serde_json::from_str(&etcd.ctl(&["endpoint", "status", "-w", "json"])).unwrap();
+    etcd.kill9();
     drop(etcd);
     let r = inspect_json(&data, 0);
     let st = &status[0]["Status"];
@@ -468,7 +393,7 @@ fn live_kill9(version: &str) {
         r["identity"]["cluster_id"],
         hex(&st["header"]["cluster_id"])
     );
-    assert_eq!(r["identity"]["name"], "live");
+    assert_eq!(r["identity"]["name"], "n1");
     assert_eq!(r["raft"]["hard_state"]["commit"], st["raftIndex"]);
     assert_eq!(r["raft"]["hard_state"]["term"], st["raftTerm"]);
     assert_eq!(
@@ -480,4 +405,77 @@ fn live_kill9(version: &str) {
         "{:#}",
         r["wal_db"]
     );
+}
+
+/// `inspect` of a WAL dir alone, of one `.snap` file, of several paths at
+/// once, and the table output, against the live member list and status.
+#[test]
+fn golden_inspect_wal_dir_snap_file_several_paths_and_table() {
+    let s = scenario("3.5.1", "single-node");
+    let dir = s.join("data/n1");
+    let ml = golden(&s.join("expected/member-list.json"));
+    let st = golden(&s.join("expected/endpoint-status.json"));
+    let m0 = &ml["members"][0];
+    let member = hex(&m0["ID"]);
+    let cluster = hex(&ml["header"]["cluster_id"]);
+
+    // The WAL dir: identity and membership from the WAL alone.
+    let r = inspect_json(&dir.join("member/wal"), 0);
+    assert_eq!(r["input"], "wal-dir");
+    assert_eq!(r["identity"]["member_id"], member.as_str());
+    assert_eq!(r["identity"]["cluster_id"], cluster.as_str());
+    let wal_members = r["membership"]["wal"]["members"].as_array().unwrap();
+    assert_eq!(wal_members.len(), 1);
+    assert_eq!(wal_members[0]["member_id"], member.as_str());
+    assert_eq!(wal_members[0]["peer_urls"], m0["peerURLs"]);
+    assert_eq!(
+        r["raft"]["hard_state"]["commit"],
+        st[0]["Status"]["raftIndex"]
+    );
+    assert!(r["db"].is_null(), "no db in a WAL dir: {:#}", r["db"]);
+
+    // One .snap file: the membership in its v2 store.
+    let snaps = crate::util::snap_names(&dir.join("member/snap"));
+    let snap = dir.join("member/snap").join(snaps.last().unwrap());
+    let r = inspect_json(&snap, 0);
+    assert_eq!(r["input"], "snap-file");
+    let snap_members = r["membership"]["snap"]["members"].as_array().unwrap();
+    assert_eq!(snap_members.len(), 1);
+    assert_eq!(snap_members[0]["member_id"], member.as_str());
+
+    // Several paths: one JSON array, in the order given.
+    let basic = testdata().join("etcd-3.5.1/basic/snapshot.db");
+    let r = run(&[
+        "inspect".as_ref(),
+        basic.as_os_str(),
+        dir.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
+    r.expect_code(0);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let paths: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [basic.to_str().unwrap(), dir.to_str().unwrap()]);
+    // An unreadable path among them: the others still reported, exit 2.
+    let r = run(&[
+        "inspect".as_ref(),
+        basic.as_os_str(),
+        "/nonexistent/x".as_ref(),
+    ]);
+    r.expect_code(2);
+    assert!(r.stdout.contains(basic.to_str().unwrap()), "{r}");
+    assert!(r.stderr.contains("/nonexistent/x"), "{r}");
+
+    // The table: the live member, cluster and revision figures.
+    let r = run(&["inspect".as_ref(), dir.as_os_str()]);
+    r.expect_code(0);
+    let rev = st[0]["Status"]["header"]["revision"].as_u64().unwrap();
+    for needle in [member.clone(), cluster, format!("revision={rev}")] {
+        assert!(r.stdout.contains(&needle), "table lacks {needle}:\n{r}");
+    }
 }

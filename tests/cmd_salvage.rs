@@ -116,8 +116,7 @@ fn salvage_recovers_all_but_the_damaged_page() {
     // The new db is sound for us and for Go's bbolt.
     run(&["check".as_ref(), out.as_os_str()]).expect_code(0);
     if let Some(bin) = util::etcd_bin_dir("3.5.1") {
-        let oracle = bin.parent().unwrap().join("bbolt-check");
-        if oracle.exists() {
+        if let Some(oracle) = util::bbolt_check_bin() {
             let o = Command::new(&oracle).arg(&out).output().unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
         }
@@ -131,7 +130,6 @@ fn restore_and_start(bin: &Path, db: &Path, dir: &Path, at_least: usize) {
     let data = dir.join("restored");
     let (cp, pp) = (util::free_port(), util::free_port());
     let peer = format!("http://127.0.0.1:{pp}");
-    let client = format!("http://127.0.0.1:{cp}");
     let o = Command::new(bin.join("etcdutl"))
         .args(["snapshot", "restore", "--skip-hash-check", "--name", "n1"])
         .arg(db)
@@ -150,54 +148,11 @@ fn restore_and_start(bin: &Path, db: &Path, dir: &Path, at_least: usize) {
         "etcdutl restore: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-    let mut child = Command::new(bin.join("etcd"))
-        .args(["--name", "n1", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-        ])
-        .args(["--initial-cluster", &format!("n1={peer}")])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let ctl = |args: &[&str]| {
-        Command::new(bin.join("etcdctl"))
-            .args(["--endpoints", &client, "--command-timeout", "5s"])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut healthy = false;
-    while std::time::Instant::now() < deadline {
-        if ctl(&["endpoint", "health"]).status.success() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let count = ctl(&["get", "", "--prefix", "--count-only", "-w", "fields"]);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let stop = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < stop {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(healthy, "etcd did not start on the salvaged, restored db");
+    let log = dir.join("etcd.log");
+    let mut etcd = util::EtcdServer::start_on("3.5.1", &data, &log, Some((cp, pp)), &[])
+        .expect("3.5.1 present: the restore above used it");
+    let count = etcd.etcdctl(&["get", "", "--prefix", "--count-only", "-w", "fields"]);
+    etcd.stop();
     let text = String::from_utf8_lossy(&count.stdout);
     let n: usize = text
         .lines()

@@ -1,10 +1,4 @@
 //! `wal dump` and the WAL reader/writer on WALs written by real etcd:
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 //! decoding, byte-exact re-encoding, `etcdutl snapshot restore`'s WAL, and
 //! corruption (CRC mismatch, torn tail, sequence gap, bad names).
 
@@ -17,14 +11,16 @@ use serde_json::Value;
 
 use crate::util::{etcd_bin_dir, run, testdata, InputGuard};
 
-fn single_node_wal() -> Option<PathBuf> {
+/// The committed single-node WAL dir; missing is a failure, not a skip.
+#[track_caller]
+fn single_node_wal() -> PathBuf {
     let p = testdata().join("etcd-3.5.1/single-node/data/n1/member/wal");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} missing", p.display());
-        None
-    }
+    assert!(
+        p.is_dir(),
+        "{} missing (scripts/make-testdata.sh)",
+        p.display()
+    );
+    p
 }
 
 fn dump_json(path: &Path, extra: &[&str], code: i32) -> Vec<Value> {
@@ -55,7 +51,7 @@ pub fn middle_entry_offset(file: &Path) -> u64 {
 
 #[test]
 fn dump_single_node() {
-    let Some(w) = single_node_wal() else { return };
+    let w = single_node_wal();
     let lines = dump_json(&w, &[], 0);
     let end = lines.last().unwrap();
     assert_eq!(end["type"], "end");
@@ -81,7 +77,7 @@ fn dump_single_node() {
 
 #[test]
 fn records_re_encode_byte_for_byte() {
-    let Some(w) = single_node_wal() else { return };
+    let w = single_node_wal();
     for path in [
         w.join("0000000000000000-0000000000000000.wal"),
         testdata()
@@ -90,9 +86,7 @@ fn records_re_encode_byte_for_byte() {
             "etcd-3.4.23/v2-patroni/data/n1/member/wal/0000000000000000-0000000000000000.wal",
         ),
     ] {
-        if !path.is_file() {
-            continue;
-        }
+        assert!(path.is_file(), "{} missing", path.display());
         let bytes = std::fs::read(&path).unwrap();
         let seg = Segment {
             name: SegmentName { seq: 0, index: 0 },
@@ -245,9 +239,7 @@ fn restore_wal_matches_etcdutl_351() {
         return;
     };
     let snap = testdata().join("etcd-3.5.1/basic/snapshot.db");
-    if !snap.is_file() {
-        return;
-    }
+    assert!(snap.is_file(), "{} missing", snap.display());
     for members in [1usize, 3] {
         let t = tempfile::tempdir().unwrap();
         let peers: Vec<(&str, String)> = ["n1", "n2", "n3"][..members]
@@ -330,13 +322,13 @@ fn restore_wal_matches_etcdutl_351() {
         );
         assert_eq!(v["raft"]["snapshot"]["v2_custom_content"], false);
         let out_path = t.path().join("written.wal");
-        wal::write::write_segment_file(&out_path, &want[..frames_len]).unwrap();
+        etcd_rescue::sink::write_segment_file(&out_path, &want[..frames_len]).unwrap();
         assert!(std::fs::read(&out_path).unwrap() == got);
     }
 }
 
-fn copy_wal() -> Option<(tempfile::TempDir, PathBuf)> {
-    let w = single_node_wal()?;
+fn copy_wal() -> (tempfile::TempDir, PathBuf) {
+    let w = single_node_wal();
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("wal");
     std::fs::create_dir(&d).unwrap();
@@ -344,7 +336,7 @@ fn copy_wal() -> Option<(tempfile::TempDir, PathBuf)> {
         let e = e.unwrap();
         std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
     }
-    Some((t, d))
+    (t, d)
 }
 
 const FILE0: &str = "0000000000000000-0000000000000000.wal";
@@ -355,7 +347,7 @@ fn findings(lines: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn crc_mismatch_mid_file_stops_or_goes_on_with_raw() {
-    let Some((_t, d)) = copy_wal() else { return };
+    let (_t, d) = copy_wal();
     let f = d.join(FILE0);
     let off = middle_entry_offset(&f);
     let mut b = std::fs::read(&f).unwrap();
@@ -390,7 +382,7 @@ fn crc_mismatch_mid_file_stops_or_goes_on_with_raw() {
 
 #[test]
 fn torn_tail_is_reported_not_fatal() {
-    let Some((_t, d)) = copy_wal() else { return };
+    let (_t, d) = copy_wal();
     let f = d.join(FILE0);
     let clean = dump_json(&d, &[], 0);
     let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
@@ -415,7 +407,7 @@ fn torn_tail_is_reported_not_fatal() {
 
 #[test]
 fn sequence_gap_and_bad_names() {
-    let Some((_t, d)) = copy_wal() else { return };
+    let (_t, d) = copy_wal();
     // A second file with seq 2: seq 1 is missing.
     let mut e = Encoder::new(0);
     e.crc_record();
@@ -455,9 +447,10 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
         "etcd-3.4.23/v2-patroni/data/n1/member/snap",
     ] {
         let d = testdata().join(dir);
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
+        let rd = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        let scenario = d.ancestors().nth(4).unwrap();
+        let want = crate::util::manifest_u64(scenario, "data/n1.snap_files");
+        let before = n;
         for e in rd {
             let p = e.unwrap().path();
             if p.extension().and_then(|x| x.to_str()) != Some("snap") {
@@ -472,13 +465,14 @@ fn snap_files_decode_and_re_encode_byte_for_byte() {
             assert_eq!(st.current_version, 2);
             n += 1;
         }
+        assert_eq!(n - before, want, "{}: .snap files vs manifest", d.display());
     }
-    eprintln!("{n} .snap files checked");
+    assert!(n > 0, "no .snap files checked");
 }
 
 #[test]
 fn metadata_conflict_between_files() {
-    let Some((_t, d)) = copy_wal() else { return };
+    let (_t, d) = copy_wal();
     let clean = dump_json(&d, &[], 0);
     let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
     let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
@@ -516,7 +510,7 @@ fn metadata_conflict_between_files() {
 /// entries of the first file with a new term, then one more.
 #[test]
 fn second_file_continues_the_chain_and_overwrites_entries() {
-    let Some((_t, d)) = copy_wal() else { return };
+    let (_t, d) = copy_wal();
     let clean = dump_json(&d, &[], 0);
     let recs: Vec<&Value> = clean.iter().filter(|l| l.get("crc_ok").is_some()).collect();
     let last_crc = recs.last().unwrap()["crc"].as_u64().unwrap() as u32;
@@ -656,7 +650,7 @@ fn make_big_wal() {
     }
     let p = dir.join("0000000000000000-0000000000000000.wal");
     let _ = std::fs::remove_file(&p);
-    wal::write::write_segment_file(&p, e.bytes()).unwrap();
+    etcd_rescue::sink::write_segment_file(&p, e.bytes()).unwrap();
     eprintln!("{index} entries");
 }
 
@@ -666,9 +660,7 @@ fn restore_wal_matches_etcdctl_3423() {
         return;
     };
     let snap = testdata().join("etcd-3.5.1/basic/snapshot.db");
-    if !snap.is_file() {
-        return;
-    }
+    assert!(snap.is_file(), "{} missing", snap.display());
     let t = tempfile::tempdir().unwrap();
     let peers = vec![
         ("n1", "http://127.0.0.1:12380".to_string()),
@@ -711,5 +703,54 @@ fn restore_wal_matches_etcdctl_3423() {
         "3.4.23 restore WAL differs: lens {} {}, first diff at {first:?}",
         got.len(),
         want.len()
+    );
+}
+
+/// `wal dump --type a,b` keeps exactly the records of those kinds (counted
+/// against the unfiltered dump), the conf change is the live member's, and
+/// the table lists the same records as the JSON.
+#[test]
+fn golden_wal_dump_type_filter_and_table() {
+    let w = single_node_wal();
+    let all = dump_json(&w, &[], 0);
+    let count = |lines: &[Value], f: &dyn Fn(&Value) -> bool| lines.iter().filter(|v| f(v)).count();
+    let is_state = |v: &Value| v["type"] == "state";
+    let is_cc = |v: &Value| v["type"] == "entry" && v["kind"] == "conf_change";
+    let (states, ccs) = (count(&all, &is_state), count(&all, &is_cc));
+    assert!(states > 0 && ccs > 0);
+    let some = dump_json(&w, &["--type", "conf_change,state"], 0);
+    let records: Vec<&Value> = some.iter().filter(|v| v["type"] != "end").collect();
+    assert_eq!(records.len(), states + ccs, "{some:?}");
+    assert!(records.iter().all(|v| is_state(v) || is_cc(v)));
+    // The one conf change adds the member etcdctl listed.
+    let ml: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            testdata().join("etcd-3.5.1/single-node/expected/member-list.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cc = records.iter().find(|v| is_cc(v)).unwrap();
+    assert_eq!(
+        cc["member_id"],
+        format!("{:016x}", ml["members"][0]["ID"].as_u64().unwrap())
+    );
+    assert_eq!(cc["context"]["name"], ml["members"][0]["name"]);
+    assert_eq!(cc["context"]["peerURLs"], ml["members"][0]["peerURLs"]);
+
+    // The table: one row per record, and the same count in its last line.
+    let n = all.iter().filter(|v| v["type"] != "end").count();
+    let r = run(&["wal".as_ref(), "dump".as_ref(), w.as_os_str()]);
+    r.expect_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("FILE")).unwrap();
+    let rows = lines.len() - header - 2;
+    assert_eq!(rows, n, "{r}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("{n} records; stop:")),
+        "{r}"
     );
 }

@@ -2,17 +2,10 @@
 //! restore` (3.5.1) writes: the `members` bucket of the restored db (keys and
 //! JSON byte for byte) and the cluster id it logs.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use etcd_rescue::etcd::ids::Cluster;
+use etcd_rescue::etcd::member::Cluster;
 use etcd_rescue::formats::bbolt::Db;
 
 use crate::util::{etcd_bin_dir, testdata, InputGuard};
@@ -88,11 +81,10 @@ fn three_member_restore_matches_etcdutl() {
 /// A started etcd 3.5.1 reports the member and cluster ids we compute.
 #[test]
 fn live_member_list_matches() {
-    let Some(bin) = etcd_bin_dir("3.5.1") else {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut live) = crate::util::EtcdServer::start("3.5.1", tmp.path(), &[]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let live = crate::cmd_hashkv::Live::start(&bin, &tmp.path().join("data"), None);
     let (_, peer) = live.ports;
     let out = live.ctl(&["member", "list", "-w", "json"]);
     live.stop();

@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
         failed: 0,
         store,
         findings: Vec::new(),
+        storage_version: None,
     };
     let _ = loaded.ls("/", true).map(|v| v.len());
     let _ = loaded.lookup("/a/b");

@@ -7,10 +7,11 @@ use clap::{Args, ValueEnum};
 
 use super::output::humanize_bytes;
 use super::style::{paint, Style};
-use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::error::Severity;
-use crate::formats::trailer::Trailer;
-use crate::ops::check::{check_all, CheckOptions, CheckResult};
+use super::{emit, print_error, EXIT_OK, EXIT_UNREADABLE};
+use etcd_rescue::error::Severity;
+use etcd_rescue::formats::trailer::Trailer;
+use etcd_rescue::ops::check::{check_all, CheckOptions, CheckResult};
+use etcd_rescue::ops::verdict::Verdict;
 
 /// Output format of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,7 +30,19 @@ finds, plus key order, without panicking where bbolt does), and etcd's schema:
 revision keys and KeyValue records, tombstones, meta keys and compaction marks,
 members, leases, auth and alarm records.
 
-Exit codes: 0 sound, 1 problems found, 2 could not read.
+Verdicts (JSON `verdict`) and exit codes:
+  sound             0  nothing to report
+  sound-with-notes  0  usable as it is; the notes say what to know
+  damaged           1  data lost or unverifiable; `next_steps` names the way out
+  unusable          1  read, but etcd cannot use it (salvage may still recover keys)
+A path that cannot be read at all exits 2.
+
+JSON (-w json): {\"sound\", \"inputs\": [{\"path\", \"db_path\", \"file_kind\"
+(saved-snapshot|raw-db-copy|truncated|extra-bytes|partial-trailer), \"sizes\",
+\"trailer\" {\"state\", ...}, \"meta\", \"status\", \"facts\", \"keys\", \"pages\",
+\"findings\" [{\"code\", \"severity\", \"at\" {\"file\", \"page\", \"offset\"}, \"message\"}],
+\"suppressed\", \"sound\", \"verdict\", \"next_steps\" [strings]}]}; an input that
+cannot be read is {\"path\", \"sound\": false, \"error\"}.
 
 Examples:
   etcd-rescue check backup.db
@@ -57,8 +70,7 @@ pub(super) fn run(a: &CheckArgs) -> u8 {
     let mut code = EXIT_OK;
     for r in &results {
         code = code.max(match r {
-            Ok(c) if c.sound => EXIT_OK,
-            Ok(_) => EXIT_PROBLEMS,
+            Ok(c) => c.verdict.exit_code(),
             Err(_) => EXIT_UNREADABLE,
         });
     }
@@ -145,22 +157,23 @@ fn render_text(c: &CheckResult) -> String {
     for (code, n) in &c.suppressed {
         let _ = writeln!(s, "  ...      {code}: {n} more not listed");
     }
-    let _ = writeln!(
-        s,
-        "  verdict:   {}\n",
-        if c.sound {
-            paint("SOUND", Style::Good)
-        } else {
-            paint(
-                "PROBLEMS FOUND: do not restore from this file as it is",
-                Style::Bad,
-            )
-        }
-    );
+    let style = match c.verdict {
+        Verdict::Sound => Style::Good,
+        Verdict::SoundWithNotes => Style::Warn,
+        Verdict::Damaged | Verdict::Unusable => Style::Bad,
+    };
+    let _ = writeln!(s, "  verdict:   {}", paint(c.verdict.headline(), style));
+    for step in &c.next_steps {
+        let _ = writeln!(s, "  next:      {step}");
+    }
+    s.push('\n');
     s
 }
 
-fn render_json(paths: &[PathBuf], results: &[Result<CheckResult, crate::error::Error>]) -> String {
+fn render_json(
+    paths: &[PathBuf],
+    results: &[Result<CheckResult, etcd_rescue::error::Error>],
+) -> String {
     let inputs: Vec<serde_json::Value> = paths
         .iter()
         .zip(results)

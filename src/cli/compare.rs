@@ -8,8 +8,8 @@ use clap::Args;
 use super::output::{table, Align};
 use super::wal::Format;
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::etcd::membership::id_hex;
-use crate::ops::compare::{compare, CompareOptions, CompareReport, Verdict};
+use etcd_rescue::etcd::membership::id_hex;
+use etcd_rescue::ops::compare::{compare, CompareOptions, CompareReport, Verdict};
 
 const HELP: &str = "\
 Examples:

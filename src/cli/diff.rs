@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::keys::{json_line, KvJson, ListFormat, Out};
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::error::Result;
-use crate::etcd::values::printable;
-use crate::ops::diff::{diff, Change, DiffOptions};
+use etcd_rescue::error::Result;
+use etcd_rescue::etcd::values::printable;
+use etcd_rescue::ops::diff::{diff, Change, DiffOptions};
 
 pub(super) const DIFF_EXAMPLES: &str = "\
 Examples:

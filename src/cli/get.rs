@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::keys::{json_line, lease_cell, text_or_base64, ListFormat, Out};
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::etcd::values::{self, Decoded};
-use crate::ops::get::{get, Found, GetReport};
+use etcd_rescue::etcd::values::{self, Decoded};
+use etcd_rescue::ops::get::{get, Found, GetReport};
 
 /// Most bytes of a binary value shown as a hexdump (`--raw` writes all).
 const HEXDUMP_MAX: usize = 64 * 1024;
@@ -79,7 +79,7 @@ pub(super) fn run(a: &GetArgs) -> u8 {
         );
         return EXIT_PROBLEMS;
     };
-    let kv = crate::formats::proto::KeyValueRef {
+    let kv = etcd_rescue::formats::proto::KeyValueRef {
         key: &r.key,
         create_revision: *create_revision,
         mod_revision: *mod_revision,
@@ -110,7 +110,7 @@ pub(super) fn run(a: &GetArgs) -> u8 {
 }
 
 /// The person-readable rendering.
-fn render(r: &GetReport, kv: &crate::formats::proto::KeyValueRef<'_>) -> String {
+fn render(r: &GetReport, kv: &etcd_rescue::formats::proto::KeyValueRef<'_>) -> String {
     let (key_text, _) = text_or_base64(kv.key);
     let mut s = format!(
         "key:      {}\nrevision: create {}, mod {}, version {}, lease {} (read at {})\n",

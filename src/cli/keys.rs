@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::output::{table, Align};
 use super::{print_error, EXIT_OK, EXIT_UNREADABLE};
-use crate::error::{Error, ErrorKind, Result};
-use crate::etcd::values::{base64, printable};
-use crate::formats::proto::KeyValueRef;
-use crate::ops::keys::{keys, KeysOptions, Row};
+use etcd_rescue::error::{Error, ErrorKind, Result};
+use etcd_rescue::etcd::values::{base64, printable};
+use etcd_rescue::formats::proto::KeyValueRef;
+use etcd_rescue::ops::keys::{keys, KeysOptions, Row};
 
 /// Output of the listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,7 +239,7 @@ pub(super) fn run(a: &KeysArgs) -> u8 {
                 kv.mod_revision.to_string(),
                 kv.version.to_string(),
                 lease_cell(kv.lease),
-                crate::bytes::to_u64(kv.value.len()).to_string(),
+                etcd_rescue::bytes::to_u64(kv.value.len()).to_string(),
             ]);
         }
         rows.push(row);

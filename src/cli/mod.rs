@@ -8,12 +8,15 @@ mod get;
 mod hashkv;
 mod inspect;
 mod keys;
+mod migrate;
 pub mod output;
+mod patroni;
 pub mod progress;
 mod salvage;
 mod snapshot;
 mod space;
 pub mod style;
+mod upgrade_check;
 mod v2;
 mod wal;
 
@@ -22,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
+use etcd_rescue::error::Error;
 
 /// Exit code: everything is fine.
 pub const EXIT_OK: u8 = 0;
@@ -63,34 +66,23 @@ pub struct Cli {
     command: Command,
 }
 
+/// Commands, in the order of a recovery: look, compare, check, restore
+/// (or salvage), then the tools for a closer look.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// etcdutl-compatible snapshot commands.
-    #[command(subcommand)]
-    Snapshot(snapshot::SnapshotCommand),
-    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
-    Check(check::CheckArgs),
-    /// Recover what a damaged db still holds into a new, valid db.
-    Salvage(salvage::SalvageArgs),
-    /// Print a shell completion script.
-    #[command(
-        after_help = "Examples:\n  etcd-rescue completions bash > /etc/bash_completion.d/etcd-rescue\n  etcd-rescue completions zsh > \"${fpath[1]}/_etcd-rescue\"\n  etcd-rescue completions fish > ~/.config/fish/completions/etcd-rescue.fish"
-    )]
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff) on stdout.
-    #[command(
-        after_help = "Example:\n  etcd-rescue man > /usr/local/share/man/man1/etcd-rescue.1"
-    )]
-    Man,
-    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
-    Hashkv(hashkv::HashKvArgs),
     /// Report what a data dir, member dir, WAL dir or snapshot file holds, and what disagrees.
     Inspect(inspect::InspectArgs),
     /// Compare stopped members and snapshots: identity, membership, data; best seed and bump.
     Compare(compare::CompareArgs),
+    /// Verify snapshots and dbs offline: trailer, bbolt structure, etcd schema.
+    Check(check::CheckArgs),
+    /// etcdutl-compatible snapshot commands.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Recover what a damaged db still holds into a new, valid db.
+    Salvage(salvage::SalvageArgs),
+    /// Change a data dir's storage version (as etcdutl migrate), into a new data dir.
+    Migrate(migrate::MigrateArgs),
     /// Write-ahead log commands.
     #[command(subcommand)]
     Wal(wal::WalCommand),
@@ -106,9 +98,34 @@ enum Command {
     /// Where the bytes go: largest keys, most revisions, totals per prefix.
     #[command(after_help = space::SPACE_EXAMPLES)]
     Space(space::SpaceArgs),
+    /// etcd's HashKV (MVCC hash of the key space) at a revision, offline.
+    Hashkv(hashkv::HashKvArgs),
     /// The v2 store (etcd 3.4/3.5 --enable-v2 keys, e.g. Patroni): ls, get.
     #[command(subcommand)]
     V2(v2::V2Command),
+    /// Patroni (PostgreSQL HA) clusters in etcd: members, leader, history, config, advisories.
+    #[command(after_help = patroni::EXAMPLES)]
+    Patroni(patroni::PatroniArgs),
+    /// What stops stopped members from being upgraded to etcd 3.6 or 3.7, each with what to do.
+    UpgradeCheck(upgrade_check::UpgradeCheckArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  etcd-rescue completions bash > /etc/bash_completion.d/etcd-rescue\n  etcd-rescue completions zsh > \"${fpath[1]}/_etcd-rescue\"\n  etcd-rescue completions fish > ~/.config/fish/completions/etcd-rescue.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command.
+    #[command(
+        after_help = "Examples:\n  etcd-rescue man > /usr/local/share/man/man1/etcd-rescue.1\n  etcd-rescue man --out-dir /usr/local/share/man/man1     # etcd-rescue.1 and etcd-rescue-<command>.1 for every command"
+    )]
+    Man {
+        /// Write etcd-rescue.1 and a page for every command (etcd-rescue-check.1, ...)
+        /// into this dir (new or empty) instead of printing the main page.
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Prints an error once, on stderr, the way etcdutl does (`Error: ...`).
@@ -121,12 +138,27 @@ pub fn emit(s: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::new(crate::error::ErrorKind::Io {
+            Err(Error::new(etcd_rescue::error::ErrorKind::Io {
                 op: "write",
                 message: e.to_string(),
             }))
         }
         _ => Ok(()),
+    }
+}
+
+/// The end of a command that read its input: each of `notes` on stderr as
+/// `<label>: <note>`, then `text` on stdout; the exit code.
+pub fn emit_with_notes(label: &str, notes: &[String], text: &str) -> u8 {
+    for n in notes {
+        eprintln!("{label}: {n}");
+    }
+    match emit(text) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            print_error(&e);
+            EXIT_UNREADABLE
+        }
     }
 }
 
@@ -140,6 +172,37 @@ fn emit_bytes(b: &[u8]) -> u8 {
     }
 }
 
+/// Writes the main page and one page per command into `dir` (new or empty),
+/// so that every page the main page names exists.
+fn man_pages(dir: &std::path::Path) -> u8 {
+    let non_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if non_empty {
+        eprintln!(
+            "Error: --out-dir {} is not empty; name a new or empty dir (then copy the pages where man finds them)",
+            dir.display()
+        );
+        return EXIT_UNREADABLE;
+    }
+    let written =
+        std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir));
+    match written {
+        Ok(()) => {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            emit_bytes(format!("{}\n", names.join("\n")).as_bytes())
+        }
+        Err(e) => {
+            eprintln!("Error: writing the man pages into {}: {e}", dir.display());
+            EXIT_UNREADABLE
+        }
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -147,14 +210,17 @@ pub fn main() -> ExitCode {
         Command::Snapshot(c) => snapshot::run(c),
         Command::Check(a) => check::run(&a),
         Command::Salvage(a) => salvage::run(&a),
+        Command::Migrate(a) => migrate::run(a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "etcd-rescue", &mut out);
             emit_bytes(&out)
         }
-        Command::Man => {
+        Command::Man { out_dir: Some(dir) } => man_pages(&dir),
+        Command::Man { out_dir: None } => {
             let mut out = Vec::new();
-            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+            let cmd = Cli::command().disable_help_subcommand(true);
+            match clap_mangen::Man::new(cmd).render(&mut out) {
                 Ok(()) => emit_bytes(&out),
                 Err(e) => {
                     eprintln!("Error: rendering the man page: {e}");
@@ -171,6 +237,8 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(&a),
         Command::Space(a) => space::run(&a),
         Command::V2(c) => v2::run(c),
+        Command::Patroni(a) => patroni::run(&a),
+        Command::UpgradeCheck(a) => upgrade_check::run(&a),
     };
     ExitCode::from(code)
 }

@@ -38,6 +38,49 @@ pub enum Align {
 /// `+-|` borders, one space of padding, headers upper-cased and centred
 /// (floor(gap/2) spaces on the left), data cells aligned per `align`.
 pub fn table(headers: &[&str], rows: &[Vec<String>], align: Align) -> String {
+    table_with(headers, rows, align, Border::Ascii)
+}
+
+/// How a table's lines are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// `+-|`: tablewriter v0.0.5 (etcdutl 3.4–3.6).
+    Ascii,
+    /// `┌─┬┐│├┼┤└┴┘`: tablewriter 1.x (etcdutl 3.7); same padding and alignment.
+    Box,
+}
+
+/// The glyphs of one horizontal rule: left end, fill, junction, right end.
+fn rule(border: Border, width: &[usize], at: Rule) -> String {
+    let (l, f, j, r) = match (border, at) {
+        (Border::Ascii, _) => ('+', '-', '+', '+'),
+        (Border::Box, Rule::Top) => ('┌', '─', '┬', '┐'),
+        (Border::Box, Rule::Middle) => ('├', '─', '┼', '┤'),
+        (Border::Box, Rule::Bottom) => ('└', '─', '┴', '┘'),
+    };
+    let mut b = String::new();
+    b.push(l);
+    for (i, w) in width.iter().enumerate() {
+        if i > 0 {
+            b.push(j);
+        }
+        b.extend(std::iter::repeat_n(f, w + 2));
+    }
+    b.push(r);
+    b.push('\n');
+    b
+}
+
+#[derive(Clone, Copy)]
+enum Rule {
+    Top,
+    Middle,
+    Bottom,
+}
+
+/// [`table`] with the given border style.
+pub fn table_with(headers: &[&str], rows: &[Vec<String>], align: Align, border: Border) -> String {
+    let bar = if border == Border::Box { '│' } else { '|' };
     let heads: Vec<String> = headers.iter().map(|h| title(h)).collect();
     let ncol = heads.len();
     let mut width: Vec<usize> = heads.iter().map(|h| h.chars().count()).collect();
@@ -49,17 +92,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], align: Align) -> String {
         }
     }
     let mut out = String::new();
-    let border: String = {
-        let mut b = String::from("+");
-        for w in &width {
-            b.push_str(&"-".repeat(w + 2));
-            b.push('+');
-        }
-        b.push('\n');
-        b
-    };
-    out.push_str(&border);
-    out.push('|');
+    out.push_str(&rule(border, &width, Rule::Top));
+    out.push(bar);
     for (h, w) in heads.iter().zip(&width) {
         let gap = w.saturating_sub(h.chars().count());
         let left = gap / 2;
@@ -67,12 +101,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], align: Align) -> String {
         out.push_str(&" ".repeat(left));
         out.push_str(h);
         out.push_str(&" ".repeat(gap - left));
-        out.push_str(" |");
+        out.push(' ');
+        out.push(bar);
     }
     out.push('\n');
-    out.push_str(&border);
+    out.push_str(&rule(border, &width, Rule::Middle));
     for row in rows {
-        out.push('|');
+        out.push(bar);
         for (i, w) in width.iter().enumerate() {
             let cell = row.get(i).map_or("", String::as_str);
             let gap = w.saturating_sub(cell.chars().count());
@@ -87,11 +122,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], align: Align) -> String {
                     out.push_str(&" ".repeat(gap));
                 }
             }
-            out.push_str(" |");
+            out.push(' ');
+            out.push(bar);
         }
         out.push('\n');
     }
-    out.push_str(&border);
+    out.push_str(&rule(border, &width, Rule::Bottom));
     out
 }
 
@@ -134,6 +170,25 @@ mod tests {
         assert_eq!(humanize_bytes(1000), "1.0 kB");
         assert_eq!(humanize_bytes(999), "999 B");
         assert_eq!(humanize_bytes(1_073_741_824), "1.1 GB");
+    }
+
+    #[test]
+    fn box_table_matches_etcdutl_3_7() {
+        // testdata/etcd-3.7.3/basic/expected/raw.db.hashkv.table
+        let t = table_with(
+            &["hash", "hash revision", "compact revision"],
+            &[vec!["876240483".into(), "31".into(), "25".into()]],
+            Align::Right,
+            Border::Box,
+        );
+        let want = "\
+┌───────────┬───────────────┬──────────────────┐
+│   HASH    │ HASH REVISION │ COMPACT REVISION │
+├───────────┼───────────────┼──────────────────┤
+│ 876240483 │            31 │               25 │
+└───────────┴───────────────┴──────────────────┘
+";
+        assert_eq!(t, want);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ops::ProgressFn;
+use etcd_rescue::ops::ProgressFn;
 
 /// Pages below which no bar is shown (256 MiB of 4 KiB pages).
 const MIN_PAGES: u64 = 64 * 1024;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::style::{paint, Style};
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::ops::salvage::{salvage, SalvageReport};
+use etcd_rescue::ops::salvage::{salvage, SalvageReport};
 
 /// Output format of `salvage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,8 +27,22 @@ a new valid db to --out, marked compacted at the newest revision found.
 The input is only read. Restore the result with
 `snapshot restore NEW.db --skip-hash-check` (ours or etcdutl's).
 
+Everything not carried over is listed: keys (`tree.lost_keys`, null when the
+original tree cannot be read to the end) and whole buckets (`lost_buckets`:
+name, entries readable before it failed or null when not found, reason,
+consequence). Losing `auth`, `authUsers` or `authRoles` is said loudly: the
+restored cluster would come up with auth off or without users.
+
+JSON (-w json): input, output, page_size, scan {slots, leaf_pages,
+revision_entries, unreadable_elements, min_revision, max_revision}, keys_seen,
+keys_recovered, keys_deleted, compact_revision, buckets [{name, state
+(recovered|copied|lost), entries, reason}], lost_buckets [...], warnings
+[strings], tree {readable, tree_live_keys, lost_keys, stale_keys,
+reappeared_keys, lost_examples}, written {...}.
+
 Exit codes: 0 written, nothing known lost; 1 written, some data lost or
-damage found (see the report); 2 nothing written.
+damage found (see the report); 2 nothing written (not a bbolt db, nothing of
+etcd's in it, bad --out).
 
 Examples:
   etcd-rescue salvage /backup/broken.db --out /tmp/salvaged.db
@@ -102,18 +117,19 @@ fn render(r: &SalvageReport) -> String {
             b.name,
             b.state,
             b.entries,
-            b.reason
-                .as_ref()
-                .map(|x| format!(" ({x})"))
-                .unwrap_or_default()
+            if b.state == "lost" {
+                " (see LOST below)".to_string()
+            } else {
+                String::new()
+            }
         );
     }
     let t = &r.tree;
-    if t.readable {
+    if let (true, Some(lost)) = (t.readable, t.lost_keys) {
         let _ = writeln!(
             s,
-            "  vs tree:   {} live keys in the original tree: {} lost, {} only in an older version, {} reappeared from free pages",
-            t.tree_live_keys, t.lost_keys, t.stale_keys, t.reappeared_keys
+            "  vs tree:   {} live keys in the original tree: {lost} lost, {} only in an older version, {} reappeared from free pages",
+            t.tree_live_keys, t.stale_keys, t.reappeared_keys
         );
         if !t.lost_examples.is_empty() {
             let _ = writeln!(s, "  lost:      {}", t.lost_examples.join(", "));
@@ -123,6 +139,37 @@ fn render(r: &SalvageReport) -> String {
             s,
             "  vs tree:   the original key tree cannot be read to the end, so what was lost cannot be listed exactly"
         );
+    }
+    // Lost buckets: grouped by reason (a damaged root loses them all at
+    // once), then what each loss means.
+    let mut reasons: Vec<&str> = Vec::new();
+    for b in &r.lost_buckets {
+        if !reasons.contains(&b.reason.as_str()) {
+            reasons.push(&b.reason);
+        }
+    }
+    for reason in reasons {
+        let names: Vec<String> = r
+            .lost_buckets
+            .iter()
+            .filter(|b| b.reason == reason)
+            .map(|b| match b.entries_seen {
+                Some(n) if n > 0 => format!("{} (at least {n} entries)", b.name),
+                _ => b.name.clone(),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {}      buckets not carried over: {} ({reason})",
+            paint("LOST", Style::Bad),
+            names.join(", ")
+        );
+    }
+    for b in &r.lost_buckets {
+        let _ = writeln!(s, "    {}: {}", b.name, b.consequence);
+    }
+    for w in r.warnings.iter().filter(|w| w.starts_with("AUTH")) {
+        let _ = writeln!(s, "  {}", paint(w, Style::Bad));
     }
     s
 }

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::output::{humanize_bytes, table, Align};
-use super::{emit, print_error, WriteOut, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::error::ErrorKind;
-use crate::etcd::status::{Compat, DbStatus};
-use crate::ops::restore::{restore, RestoreOptions, RestoreReport};
-use crate::ops::status::{status_observed, StatusOptions};
+use super::output::{humanize_bytes, table, table_with, Align, Border};
+use super::{
+    emit, emit_with_notes, print_error, WriteOut, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE,
+};
+use etcd_rescue::error::ErrorKind;
+use etcd_rescue::etcd::status::{Compat, DbStatus};
+use etcd_rescue::ops::restore::{restore, RestoreOptions, RestoreReport};
+use etcd_rescue::ops::status::{live_note, status_observed, StatusOptions, StatusWarning};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SnapshotCommand {
@@ -51,16 +53,17 @@ pub(super) struct RestoreArgs {
     /// Snapshot file (`etcdctl snapshot save` output), or a raw db with --skip-hash-check.
     path: PathBuf,
     /// Human-readable name of the member to restore.
-    #[arg(long, default_value = crate::ops::restore::DEFAULT_NAME)]
+    #[arg(long, default_value = etcd_rescue::ops::restore::DEFAULT_NAME)]
     name: String,
-    /// Initial cluster configuration: name=peer-url,... (every member).
-    #[arg(long, default_value = crate::ops::restore::DEFAULT_INITIAL_CLUSTER)]
-    initial_cluster: String,
+    /// Initial cluster configuration: name=peer-url,... (every member)
+    /// [default: default=http://localhost:2380; required with --out-dir].
+    #[arg(long)]
+    initial_cluster: Option<String>,
     /// Initial cluster token (member and cluster ids depend on it).
-    #[arg(long, default_value = crate::etcd::ids::DEFAULT_TOKEN)]
+    #[arg(long, default_value = etcd_rescue::etcd::member::DEFAULT_TOKEN)]
     initial_cluster_token: String,
     /// This member's peer URLs, comma-separated (must equal its --initial-cluster URLs).
-    #[arg(long, default_value = crate::ops::restore::DEFAULT_PEER_URL, value_delimiter = ',')]
+    #[arg(long, default_value = etcd_rescue::ops::restore::DEFAULT_PEER_URL, value_delimiter = ',')]
     initial_advertise_peer_urls: Vec<String>,
     /// Data dir to create (must be absent or empty) [default: <name>.etcd].
     #[arg(long)]
@@ -83,6 +86,11 @@ pub(super) struct RestoreArgs {
     /// watchers re-list instead of missing events.
     #[arg(long)]
     mark_compacted: bool,
+    /// Write what this etcdutl version's restore writes (3.5, 3.6, 3.7)
+    /// [default: from the snapshot's storage version; none means 3.5]. 3.6 for
+    /// a 3.7 snapshot is refused (etcd 3.6 will not start on it); 3.5 is allowed.
+    #[arg(long, value_name = "VERSION", value_parser = parse_output_version)]
+    output_version: Option<etcd_rescue::etcd::restore::OutputVersion>,
     /// Accepted for etcdutl compatibility and ignored: the input is read
     /// through a read-only map of its own size.
     #[arg(long, value_name = "BYTES")]
@@ -101,14 +109,17 @@ Examples:
 /// Which etcd's meaning of TOTAL KEYS and the VERSION column to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum CompatArg {
-    /// Follow the etcd that wrote the file (storage version 3.6+ → 3.6).
+    /// Follow the etcd that wrote the file (its `meta/storageVersion`: none → 3.5, 3.6 → 3.6, 3.7+ → 3.7).
     Auto,
     /// etcd 3.4/3.5: every pair of every bucket, no version column.
     #[value(name = "3.5")]
     V35,
-    /// etcd 3.6+: live user keys, with a version column.
+    /// etcd 3.6: live user keys, with a version column.
     #[value(name = "3.6")]
     V36,
+    /// etcd 3.7: as 3.6, with the table drawn in Unicode box characters.
+    #[value(name = "3.7")]
+    V37,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +149,10 @@ fn run_restore(a: RestoreArgs) -> u8 {
     let o = RestoreOptions {
         snapshot: a.path,
         name: a.name,
-        initial_cluster: a.initial_cluster,
+        initial_cluster_given: a.initial_cluster.is_some(),
+        initial_cluster: a
+            .initial_cluster
+            .unwrap_or_else(|| etcd_rescue::ops::restore::DEFAULT_INITIAL_CLUSTER.to_string()),
         token: a.initial_cluster_token,
         advertise_peer_urls: a.initial_advertise_peer_urls,
         data_dir: a.data_dir,
@@ -147,6 +161,7 @@ fn run_restore(a: RestoreArgs) -> u8 {
         skip_hash_check: a.skip_hash_check,
         bump_revision: a.bump_revision,
         mark_compacted: a.mark_compacted,
+        output_version: a.output_version,
     };
     let size = std::fs::metadata(&o.snapshot).map_or(0, |m| m.len());
     let spinner = super::progress::Spinner::start("restoring", size);
@@ -171,6 +186,12 @@ fn run_restore(a: RestoreArgs) -> u8 {
     }
 }
 
+fn parse_output_version(s: &str) -> Result<etcd_rescue::etcd::restore::OutputVersion, String> {
+    use etcd_rescue::etcd::restore::OutputVersion;
+    OutputVersion::parse(s)
+        .ok_or_else(|| format!("expected one of {}", OutputVersion::NAMES.join(", ")))
+}
+
 fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
     match w {
         RestoreOut::Json => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
@@ -193,6 +214,7 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 Align::Left,
             );
             out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
+            out.push_str(&output_line(&r.output));
             if r.members.len() > 1 {
                 out.push_str(
                     "start each member on its data dir with --name <name> and the same --initial-cluster and --initial-cluster-token\n",
@@ -206,9 +228,10 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                     .unwrap_or_default(),
                 r.db.consistent_index,
                 match r.hash_check {
-                    crate::ops::restore::HashCheck::Verified => "sha256 verified",
-                    crate::ops::restore::HashCheck::Skipped => "skipped (--skip-hash-check)",
-                    crate::ops::restore::HashCheck::Absent => "no trailer (--skip-hash-check)",
+                    etcd_rescue::ops::restore::HashCheck::Verified => "sha256 verified",
+                    etcd_rescue::ops::restore::HashCheck::Skipped => "skipped (--skip-hash-check)",
+                    etcd_rescue::ops::restore::HashCheck::Absent =>
+                        "no trailer (--skip-hash-check)",
                 }
             ));
             out
@@ -222,6 +245,7 @@ fn run_status(a: &StatusArgs) -> u8 {
             CompatArg::Auto => None,
             CompatArg::V35 => Some(Compat::V35),
             CompatArg::V36 => Some(Compat::V36),
+            CompatArg::V37 => Some(Compat::V37),
         },
         verify_trailer: a.verify_trailer,
     };
@@ -230,14 +254,12 @@ fn run_status(a: &StatusArgs) -> u8 {
     bar.finish();
     match result {
         Ok(r) => {
-            for w in &r.warnings {
-                eprintln!("warning: {w}");
-            }
-            if let Err(e) = emit(&render_status(&r.status, a.write_out)) {
-                print_error(&e);
-                return EXIT_UNREADABLE;
-            }
-            EXIT_OK
+            let warnings: Vec<String> = r
+                .warnings
+                .iter()
+                .map(|w| status_warning(&r.db_path, w))
+                .collect();
+            emit_with_notes("warning", &warnings, &render_status(&r.status, a.write_out))
         }
         Err(e) => {
             // A file that fails the integrity check is refused like an unreadable
@@ -248,9 +270,37 @@ fn run_status(a: &StatusArgs) -> u8 {
     }
 }
 
+/// A `snapshot status` warning in words, naming the db file.
+fn status_warning(db_path: &std::path::Path, w: &StatusWarning) -> String {
+    let at = db_path.display();
+    match w {
+        StatusWarning::Live { pid } => live_note(db_path, *pid),
+        StatusWarning::MetaInvalid {
+            slot,
+            problem,
+            chosen,
+            txid,
+        } => format!("{at}: meta page {slot} is invalid ({problem}); using meta page {chosen} (txid {txid})"),
+        StatusWarning::Truncated {
+            db_size,
+            pgid,
+            page_size,
+            file_size,
+        } => format!(
+            "{at}: file is truncated: the db spans {db_size} bytes (high-water mark {pgid} x page size {page_size}), the file has {file_size}; pages past the end are missing (partial download or copy?)"
+        ),
+        StatusWarning::NewerThanKnown { version } => format!(
+            "{at}: written by etcd {version} (meta/storageVersion), newer than any etcd this tool knows (3.4 to 3.7): the figures are computed with etcd 3.7's rules and printed as etcdutl 3.7 would; hash, revision and size do not depend on the version, but TOTAL KEYS and the output layout of etcdutl {version} may differ; use that version's etcdutl to confirm"
+        ),
+        StatusWarning::TrailerMismatch { stored, computed } => format!(
+            "{at}: sha256 trailer does not match the file (stored {stored}, computed {computed}): the file was modified or damaged after it was saved"
+        ),
+    }
+}
+
 /// etcdutl's status output, byte for byte (`printer*.go` `DBStatus`).
 pub(crate) fn render_status(s: &DbStatus, w: WriteOut) -> String {
-    let v36 = s.compat == Compat::V36;
+    let v36 = s.compat.live_keys();
     match w {
         WriteOut::Simple | WriteOut::Table => {
             let mut headers = vec!["hash", "revision", "total keys", "total size"];
@@ -267,7 +317,12 @@ pub(crate) fn render_status(s: &DbStatus, w: WriteOut) -> String {
             if w == WriteOut::Simple {
                 format!("{}\n", row.join(", "))
             } else {
-                table(&headers, &[row], Align::Right)
+                let border = if s.compat == Compat::V37 {
+                    Border::Box
+                } else {
+                    Border::Ascii
+                };
+                table_with(&headers, &[row], Align::Right, border)
             }
         }
         WriteOut::Json => {
@@ -302,4 +357,19 @@ pub(crate) fn render_status(s: &DbStatus, w: WriteOut) -> String {
             out
         }
     }
+}
+
+/// Which etcdutl's output was written, and why.
+fn output_line(o: &etcd_rescue::ops::restore::OutputChoice) -> String {
+    let why = if o.forced {
+        "forced by --output-version".to_string()
+    } else if o.storage_version.is_empty() {
+        "the snapshot has no storage version".to_string()
+    } else {
+        format!("the snapshot's storage version is {}", o.storage_version)
+    };
+    format!(
+        "written as etcdutl {} restores ({why})\n",
+        o.version.as_str()
+    )
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::keys::{json_line, text_or_base64, ListFormat, Out};
 use super::output::{humanize_bytes, table, Align};
 use super::EXIT_OK;
-use crate::etcd::values::printable;
-use crate::ops::space::{space, SpaceOptions, SpaceReport, Usage};
+use etcd_rescue::etcd::values::printable;
+use etcd_rescue::ops::space::{space, SpaceOptions, SpaceReport, Usage};
 
 pub(super) const SPACE_EXAMPLES: &str = "\
 Examples:

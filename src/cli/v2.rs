@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::keys::{json_line, Out};
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::error::Severity;
-use crate::etcd::v2replay::format_rfc3339_ns;
-use crate::ops::v2::{self, Lookup, Shown, V2Loaded};
+use etcd_rescue::error::Severity;
+use etcd_rescue::etcd::v2replay::format_rfc3339_ns;
+use etcd_rescue::ops::v2::{self, Lookup, Shown, V2Era, V2Loaded};
 
 const LS_EXAMPLES: &str = "\
 Examples:
@@ -144,7 +144,25 @@ fn load(out: &mut Out, path: &std::path::Path) -> Result<V2Loaded, u8> {
     Ok(l)
 }
 
+/// What the v2 store holds for the etcd that wrote the files: said on stderr
+/// for 3.6+ data, and whenever a listing comes out empty.
+fn era_note(l: &V2Loaded, empty: bool) {
+    match l.era() {
+        V2Era::V36(v) => eprintln!(
+            "note: written by etcd {v} (meta/storageVersion): since etcd 3.6 the v2 store holds only the cluster membership (/0/members, /0/version, which the v2 API never lists); etcd 3.6 neither serves nor applies v2 requests and refuses to start with other v2 content. It still loads the membership from the .snap at start-up; `inspect` shows it"
+        ),
+        V2Era::V37(v) => eprintln!(
+            "note: written by etcd {v} (meta/storageVersion): since etcd 3.6 the v2 store holds only the cluster membership (/0/members, /0/version, which the v2 API never lists), and etcd 3.7 no longer reads it at all (it still writes it into .snap files; membership comes from the db's members bucket); `inspect` shows both"
+        ),
+        V2Era::Unknown if empty => eprintln!(
+            "note: the v2 store holds no keys outside etcd's internal /0 (membership); v2 keys exist only where etcd 3.4/3.5 ran with --enable-v2 and a v2 client wrote them"
+        ),
+        V2Era::Unknown => {}
+    }
+}
+
 fn not_found(l: &V2Loaded, key: &str, why: &Lookup<'_>) -> u8 {
+    era_note(l, false);
     let shown = v2::user_key(&v2::store_path(key)).to_owned();
     match why {
         Lookup::NotDir(at) => eprintln!(
@@ -201,6 +219,7 @@ fn ls(a: &LsArgs) -> u8 {
             if a.write_out == V2Format::Simple {
                 expired_note(expired);
             }
+            era_note(&l, rows.is_empty());
             EXIT_OK
         }
         Err(e) => out.fail(&e),
@@ -218,6 +237,7 @@ fn get(a: &GetArgs) -> u8 {
         Lookup::Found(s) => s,
         why => return not_found(&l, &a.key, &why),
     };
+    era_note(&l, false);
     let res = match a.write_out {
         V2Format::Simple => {
             if s.node.is_dir() {

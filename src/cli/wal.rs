@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use crate::error::Severity;
-use crate::ops::wal::{dump_to, Body, DumpEvent, DumpOptions, DumpRecord};
+use etcd_rescue::error::Severity;
+use etcd_rescue::ops::wal::{dump_to, Body, DumpEvent, DumpOptions, DumpRecord};
 
 /// Output format of the inspection commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,19 +99,19 @@ impl Out {
         }
     }
 
-    fn finish(mut self) -> Result<(), crate::error::Error> {
+    fn finish(mut self) -> Result<(), etcd_rescue::error::Error> {
         use std::io::Write;
         let r = match self.failed.take() {
             Some(e) => Err(e),
             None => self.w.flush(),
         };
         match r {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(crate::error::Error::new(crate::error::ErrorKind::Io {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(
+                etcd_rescue::error::Error::new(etcd_rescue::error::ErrorKind::Io {
                     op: "write",
                     message: e.to_string(),
-                }))
-            }
+                }),
+            ),
             _ => Ok(()),
         }
     }

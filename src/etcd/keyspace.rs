@@ -236,6 +236,28 @@ pub struct Keyspace<'a> {
     pub kvs: Vec<KeyValueRef<'a>>,
 }
 
+/// Streams the `key` bucket's records up to `rev` (≤ 0: current) into `f`,
+/// calling `release` every [`RELEASE_EVERY`] records (to drop resident mapped
+/// pages). Returns the revision read at and the db's revision bounds.
+fn each_record<'a>(
+    db: &Db<'a>,
+    rev: i64,
+    release: &dyn Fn(),
+    mut f: impl FnMut(Record<'a>),
+) -> Result<(i64, Revisions)> {
+    let revisions = Revisions::read(db)?;
+    let rev = revisions.resolve(rev)?;
+    let mut n = 0u64;
+    for r in Records::new(db, rev)? {
+        n += 1;
+        if n % RELEASE_EVERY == 0 {
+            release();
+        }
+        f(r?);
+    }
+    Ok((rev, revisions))
+}
+
 /// The keys under `prefix` alive at `rev` (≤ 0: current), as etcd's
 /// `Range(prefix, prefix+1, rev)` would return them. `release` is called every
 /// [`RELEASE_EVERY`] records (to drop resident mapped pages).
@@ -245,20 +267,12 @@ pub fn state_at<'a>(
     prefix: &[u8],
     release: &dyn Fn(),
 ) -> Result<Keyspace<'a>> {
-    let revisions = Revisions::read(db)?;
-    let rev = revisions.resolve(rev)?;
     let mut latest = Latest::default();
-    let mut n = 0u64;
-    for r in Records::new(db, rev)? {
-        let r = r?;
-        n += 1;
-        if n % RELEASE_EVERY == 0 {
-            release();
-        }
+    let (rev, revisions) = each_record(db, rev, release, |r| {
         if r.kv.key.starts_with(prefix) {
             latest.push(r);
         }
-    }
+    })?;
     Ok(Keyspace {
         rev,
         revisions,
@@ -285,16 +299,8 @@ pub fn lookup<'a>(
     rev: i64,
     release: &dyn Fn(),
 ) -> Result<(i64, Lookup<'a>)> {
-    let revisions = Revisions::read(db)?;
-    let rev = revisions.resolve(rev)?;
     let mut found = Lookup::Absent;
-    let mut n = 0u64;
-    for r in Records::new(db, rev)? {
-        let r = r?;
-        n += 1;
-        if n % RELEASE_EVERY == 0 {
-            release();
-        }
+    let (rev, _) = each_record(db, rev, release, |r| {
         if r.kv.key == key {
             found = if r.tombstone {
                 Lookup::Deleted(r.rev)
@@ -302,7 +308,7 @@ pub fn lookup<'a>(
                 Lookup::Live(r.kv)
             };
         }
-    }
+    })?;
     Ok((rev, found))
 }
 

@@ -1,10 +1,10 @@
 //! Membership as each source records it: the db's `members` and
 //! `members_removed` buckets (member JSON), the v2 store of a `.snap`, and
-//! the WAL's conf-change entries; plus the id formats.
+//! the WAL's conf-change entries.
 //!
 //! ```text
 //! members bucket   key: id as unpadded lowercase hex   value: member JSON
-//!   {"id":<u64 decimal>,"peerURLs":[..],"isLearner":true?,"name":"..","clientURLs":[..]}
+//!                  (its layout: see `member.rs`)
 //! members_removed  key: hex id                          value: "removed"
 //! ConfChange       AddNode/AddLearnerNode/UpdateNode: context = member JSON
 //!                  (promotion: AddNode with {"Member":..,"IsPromote":true}); RemoveNode: no context
@@ -22,74 +22,10 @@ use crate::formats::proto::raftpb::{self, conf_change_type};
 
 use super::schema;
 
-/// An id as etcd shows it in names and JSON reports: 16 lowercase hex digits.
-pub fn id_hex(id: u64) -> String {
-    format!("{id:016x}")
-}
-
-/// Serializes an id with [`id_hex`].
-#[allow(clippy::trivially_copy_pass_by_ref)]
-pub fn ser_id<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&id_hex(*id))
-}
-
-/// Serializes a list of ids with [`id_hex`].
-pub fn ser_ids<S: serde::Serializer>(ids: &[u64], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(ids.len()))?;
-    for id in ids {
-        seq.serialize_element(&id_hex(*id))?;
-    }
-    seq.end()
-}
-
-/// A member, whatever the source.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Member {
-    /// Member id.
-    #[serde(rename = "member_id", serialize_with = "ser_id")]
-    pub id: u64,
-    /// Name ("" until the member published it).
-    pub name: String,
-    /// Peer URLs.
-    pub peer_urls: Vec<String>,
-    /// Client URLs.
-    pub client_urls: Vec<String>,
-    /// Learner.
-    pub is_learner: bool,
-}
-
-/// Member JSON as stored in the `members` bucket and conf-change contexts.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct MemberJson {
-    /// Id (decimal JSON number).
-    #[serde(default)]
-    pub id: u64,
-    /// Peer URLs.
-    #[serde(rename = "peerURLs", default)]
-    pub peer_urls: Vec<String>,
-    /// Learner.
-    #[serde(rename = "isLearner", default)]
-    pub is_learner: bool,
-    /// Name.
-    #[serde(default)]
-    pub name: String,
-    /// Client URLs.
-    #[serde(rename = "clientURLs", default)]
-    pub client_urls: Vec<String>,
-}
-
-impl From<MemberJson> for Member {
-    fn from(m: MemberJson) -> Member {
-        Member {
-            id: m.id,
-            name: m.name,
-            peer_urls: m.peer_urls,
-            client_urls: m.client_urls,
-            is_learner: m.is_learner,
-        }
-    }
-}
+// The member model and the id serializers have their own homes; these names
+// stay importable from here for the commands that use them with membership.
+pub use super::ids::{id_hex, ser_id, ser_ids};
+pub use super::member::{Member, MemberJson};
 
 /// A learner promotion's context (`ConfigChangeContext`).
 #[derive(Debug, Deserialize)]

@@ -343,41 +343,11 @@ fn tombstone_at(db: &Db<'_>, main: i64, plan: &HashKvPlan) -> Result<bool> {
 /// REVISION), found by descending the rightmost path: a few pages, not a walk.
 /// `None` when the bucket is absent or empty.
 pub fn last_revision(db: &Db<'_>) -> Result<Option<i64>> {
-    use crate::formats::bbolt::BucketRoot;
-    const MAX_DEPTH: usize = 64;
     let Some(bucket) = db.bucket(schema::KEY)? else {
         return Ok(None);
     };
-    let mut page = match bucket.root {
-        BucketRoot::Inline(p) => p,
-        BucketRoot::Paged(id) => db.page(id)?,
-    };
-    for _ in 0..MAX_DEPTH {
-        let Some(last) = page.count().checked_sub(1) else {
-            return Ok(None);
-        };
-        if page.header.is_leaf() {
-            let e = page
-                .leaf_element(last)
-                .map_err(|k| Error::at(k, db.location(page.id)))?;
-            return Ok(rev_of(e.key).map(|r| r.main));
-        }
-        if !page.header.is_branch() {
-            return Err(Error::at(
-                ErrorKind::Schema("key bucket: page is neither branch nor leaf".into()),
-                db.location(page.id),
-            ));
-        }
-        let child = page
-            .branch_element(last)
-            .map_err(|k| Error::at(k, db.location(page.id)))?
-            .child;
-        page = db.page(child)?;
-    }
-    Err(Error::at(
-        ErrorKind::TooDeep(MAX_DEPTH),
-        db.location(page.id),
-    ))
+    let last = bucket.cursor(db).last_entry()?;
+    Ok(last.and_then(|e| rev_of(e.key)).map(|r| r.main))
 }
 
 /// What [`HashKvVisitor`] needs besides the entries: the revision, the

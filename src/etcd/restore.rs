@@ -21,12 +21,21 @@
 //!   the v2 store holds /0/members/<hex id>/raftAttributes per member (etcd 3.5
 //!   reads membership from here; 3.6 reads the `members` bucket).
 //! ```
+//! Per etcdutl version ([`OutputVersion`]) only the WAL and `.snap` encodings
+//! differ (the db is the same; `meta/storageVersion` is kept as it is):
+//!   3.6: the v2 store's Stats say `"getsFail":1` (3.6 looks for members in
+//!        the empty store before adding them, `verifyNoMembersInStore`).
+//!   3.7: as 3.6, and the fields restore does not set are absent (raft 3.7's
+//!        protobuf-go field presence): ConfChange `id` (`08 00`) and
+//!        ConfState `auto_leave` (`28 00`), in the WAL and in the `.snap`.
 //! "latest" is the largest revision key of `key`: the last key, since keys sort
 //! by (main, sub) and a tombstone mark only follows its own revision.
 //! Source: etcd v3.5.1 and v3.5.16 `etcdutl/snapshot/v3_snapshot.go`
 //! (`Restore`, `saveDB`, `modifyLatestRevision`, `saveWALAndSnap`,
 //! `updateCIndex`), `server/etcdserver/api/v2store` (`Save` JSON). Checked byte
-//! for byte against etcdutl 3.5.1 (WAL for 1 and 3 members, `.snap` for one).
+//! for byte against etcdutl 3.5.1 (WAL for 1 and 3 members, `.snap` for one),
+//! and against etcdutl 3.6.17 and 3.7.3 (`saveWALAndSnap`; raft v3.7.0
+//! `raftpb/raft.proto`): WAL for 1 and 3 members, `.snap` for one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,7 +50,8 @@ use crate::formats::proto::{etcdserverpb, raftpb, walpb};
 use crate::formats::wal::reader::RecordType;
 use crate::formats::wal::write::Encoder;
 
-use super::ids::{go_json_string, Cluster, Member};
+use super::gojson::go_json_string;
+use super::member::{Cluster, Member};
 use super::revision::{Revision, REV_KEY_LEN};
 use super::schema;
 
@@ -205,9 +215,6 @@ fn plans(cluster: &Cluster) -> BTreeMap<&'static [u8], Plan> {
 /// [`rewrite_db`].
 pub const PATCH_BUCKET_MAX: usize = 1 << 20;
 
-/// Deepest tree [`patch_db`] descends.
-const PATCH_MAX_DEPTH: usize = 64;
-
 /// Does what [`rewrite_db`] does, by copy-on-write over `out`, which already
 /// holds a byte copy of the source's `pgid × page_size` bytes: the buckets
 /// restore changes (members, members_removed, cluster, meta) get new leaf
@@ -226,7 +233,7 @@ pub fn patch_db(
     db: &Db<'_>,
     cluster: &Cluster,
     bump: u64,
-    out: &std::fs::File,
+    out: &dyn crate::formats::bbolt::patch::PageTarget,
 ) -> Result<Option<DbRewrite>> {
     use crate::formats::bbolt::page::BUCKET_LEAF_FLAG;
     use crate::formats::bbolt::patch::Patcher;
@@ -249,30 +256,13 @@ pub fn patch_db(
     let mut path = Vec::new();
     if let Some(k) = tops.iter().find(|e| e.key == schema::KEY) {
         let bucket = Bucket::from_value(k.key, k.value)?;
-        let mut id = match bucket.root {
-            BucketRoot::Paged(id) => id,
-            BucketRoot::Inline(_) => return Ok(None),
-        };
-        loop {
-            let page = db.page(id)?;
-            if path.len() >= PATCH_MAX_DEPTH {
-                return Ok(None);
-            }
-            let child = if page.header.is_branch() && page.count() > 0 {
-                let last = page
-                    .branch_element(page.count() - 1)
-                    .map_err(|k| Error::at(k, db.location(page.id)))?;
-                Some(last.child)
-            } else if page.header.is_leaf() {
-                None
-            } else {
-                return Ok(None);
-            };
-            path.push(page);
-            match child {
-                Some(c) => id = c,
-                None => break,
-            }
+        if matches!(bucket.root, BucketRoot::Inline(_)) {
+            return Ok(None);
+        }
+        path = bucket.cursor(db).rightmost_path()?;
+        // An empty branch page ends the path: a layout the patch leaves alone.
+        if path.last().is_some_and(|p| !p.header.is_leaf()) {
+            return Ok(None);
         }
     } else if bump > 0 {
         return Ok(None);
@@ -297,12 +287,7 @@ pub fn patch_db(
     let mut patch = Patcher::new(out, db);
     // New bucket headers, by name.
     let mut headers: BTreeMap<Vec<u8>, [u8; 16]> = BTreeMap::new();
-    let header = |root: u64, seq: u64| {
-        let mut h = [0u8; 16];
-        h[..8].copy_from_slice(&root.to_le_bytes());
-        h[8..].copy_from_slice(&seq.to_le_bytes());
-        h
-    };
+    let header = crate::formats::bbolt::bucket::encode_header;
     for (name, mut plan) in plans(cluster) {
         if name == schema::META {
             add_bump_meta(&mut plan, &latest, bump, &mut bumped)?;
@@ -507,6 +492,11 @@ fn member_json(m: &Member) -> String {
 /// The WAL frames restore writes for the member `node_id` (not yet padded to
 /// a segment).
 pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
+    wal_frames_for(cluster, node_id, OutputVersion::V3_5)
+}
+
+/// The WAL frames the restore of etcdutl `version` writes for `node_id`.
+pub fn wal_frames_for(cluster: &Cluster, node_id: u64, version: OutputVersion) -> Vec<u8> {
     let n = crate::bytes::to_u64(cluster.members.len());
     let mut e = Encoder::new(0);
     e.crc_record();
@@ -531,7 +521,7 @@ pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
                 r#type: raftpb::entry_type::CONF_CHANGE,
                 term: RESTORE_TERM,
                 index: i,
-                data: Some(cc.encode_to_vec().into()),
+                data: Some(conf_change_bytes(&cc, version).into()),
             },
         );
     }
@@ -543,15 +533,116 @@ pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
             commit: n,
         },
     );
-    e.message(
-        RecordType::Snapshot,
-        &walpb::Snapshot {
-            index: n,
-            term: RESTORE_TERM,
-            conf_state: Some(conf_state(cluster)),
-        },
-    );
+    if version.sets_only_given_fields() {
+        // walpb.Snapshot{index 1, term 2, conf_state 3}: all set here.
+        let mut b = Vec::new();
+        prost::encoding::uint64::encode(1, &n, &mut b);
+        prost::encoding::uint64::encode(2, &RESTORE_TERM, &mut b);
+        put_message_field(3, &conf_state_bytes(cluster, version), &mut b);
+        e.record(RecordType::Snapshot, Some(&b));
+    } else {
+        e.message(
+            RecordType::Snapshot,
+            &walpb::Snapshot {
+                index: n,
+                term: RESTORE_TERM,
+                conf_state: Some(conf_state(cluster)),
+            },
+        );
+    }
     e.bytes().to_vec()
+}
+
+/// Which etcdutl's restore output to reproduce. Restore writes the same db
+/// for all of them; the WAL and `.snap` encodings differ (see the module
+/// docs), and each is what that etcd's own restore would hand to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum OutputVersion {
+    /// etcdutl 3.5 (also what 3.4 and older snapshots get).
+    #[serde(rename = "3.5")]
+    V3_5,
+    /// etcdutl 3.6.
+    #[serde(rename = "3.6")]
+    V3_6,
+    /// etcdutl 3.7 (and newer storage versions, until they are known).
+    #[serde(rename = "3.7")]
+    V3_7,
+}
+
+impl OutputVersion {
+    /// The versions `--output-version` accepts.
+    pub const NAMES: [&'static str; 3] = ["3.5", "3.6", "3.7"];
+
+    /// `"3.5"`, `"3.6"`, `"3.7"`.
+    pub fn parse(s: &str) -> Option<OutputVersion> {
+        match s {
+            "3.5" => Some(OutputVersion::V3_5),
+            "3.6" => Some(OutputVersion::V3_6),
+            "3.7" => Some(OutputVersion::V3_7),
+            _ => None,
+        }
+    }
+
+    /// The etcd that wrote a db with this `meta/storageVersion`: absent
+    /// (3.5 and older, or a 3.6 member of a cluster still at 3.5) means 3.5.
+    pub fn from_storage_version(v: Option<&super::version::Version>) -> OutputVersion {
+        match v {
+            Some(v) if (v.major, v.minor) >= (3, 7) => OutputVersion::V3_7,
+            Some(v) if (v.major, v.minor) >= (3, 6) => OutputVersion::V3_6,
+            _ => OutputVersion::V3_5,
+        }
+    }
+
+    /// `"3.5"`, `"3.6"`, `"3.7"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputVersion::V3_5 => "3.5",
+            OutputVersion::V3_6 => "3.6",
+            OutputVersion::V3_7 => "3.7",
+        }
+    }
+
+    /// raft 3.7 encodes with protobuf-go: unset optional fields are absent,
+    /// where gogoproto (3.5, 3.6) writes every non-nullable field.
+    fn sets_only_given_fields(self) -> bool {
+        self >= OutputVersion::V3_7
+    }
+}
+
+/// Appends a length-delimited field holding `body`.
+fn put_message_field(tag: u32, body: &[u8], out: &mut Vec<u8>) {
+    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
+    prost::encoding::encode_varint(crate::bytes::to_u64(body.len()), out);
+    out.extend_from_slice(body);
+}
+
+/// The ConfChange restore proposes, as that etcdutl encodes it: 3.7 leaves the
+/// unset `id` out (its `type`, even AddNode = 0, is set and stays).
+fn conf_change_bytes(cc: &raftpb::ConfChange, version: OutputVersion) -> Vec<u8> {
+    if !version.sets_only_given_fields() {
+        return cc.encode_to_vec();
+    }
+    let mut b = Vec::new();
+    prost::encoding::int32::encode(2, &cc.r#type, &mut b);
+    prost::encoding::uint64::encode(3, &cc.node_id, &mut b);
+    if let Some(ctx) = &cc.context {
+        prost::encoding::bytes::encode(4, ctx, &mut b);
+    }
+    b
+}
+
+/// The ConfState of the restored cluster: voters, and for 3.5/3.6 the
+/// gogoproto `auto_leave=false` that 3.7 leaves out.
+fn conf_state_bytes(cluster: &Cluster, version: OutputVersion) -> Vec<u8> {
+    let cs = conf_state(cluster);
+    if !version.sets_only_given_fields() {
+        return cs.encode_to_vec();
+    }
+    let mut b = Vec::new();
+    for v in &cs.voters {
+        prost::encoding::uint64::encode(1, v, &mut b);
+    }
+    b
 }
 
 fn conf_state(cluster: &Cluster) -> raftpb::ConfState {
@@ -588,6 +679,13 @@ fn node_head(out: &mut String, path: &str, index: u64) {
 /// The v2 store JSON etcd 3.5's restore saves (`store.Save()` after one
 /// `create` of `/0/members/<hex>/raftAttributes` per member in ID order).
 pub fn v2_store_json(cluster: &Cluster) -> String {
+    v2_store_json_for(cluster, OutputVersion::V3_5)
+}
+
+/// The v2 store JSON the restore of etcdutl `version` saves.
+pub fn v2_store_json_for(cluster: &Cluster, version: OutputVersion) -> String {
+    // 3.6+ look for members in the store first: one failed get.
+    let gets_fail = u8::from(version >= OutputVersion::V3_6);
     let n = cluster.members.len();
     let mut s = String::with_capacity(8192);
     // Root, /0, /0/members (created with the first member, index 1).
@@ -653,33 +751,48 @@ pub fn v2_store_json(cluster: &Cluster) -> String {
     );
     let _ = write!(
         s,
-        ",\"Stats\":{{\"getsSuccess\":0,\"getsFail\":0,\"setsSuccess\":0,\"setsFail\":0,\"deleteSuccess\":0,\"deleteFail\":0,\"updateSuccess\":0,\"updateFail\":0,\"createSuccess\":{n},\"createFail\":0,\"compareAndSwapSuccess\":0,\"compareAndSwapFail\":0,\"compareAndDeleteSuccess\":0,\"compareAndDeleteFail\":0,\"expireCount\":0,\"watchers\":0}},\"CurrentVersion\":2}}"
+        ",\"Stats\":{{\"getsSuccess\":0,\"getsFail\":{gets_fail},\"setsSuccess\":0,\"setsFail\":0,\"deleteSuccess\":0,\"deleteFail\":0,\"updateSuccess\":0,\"updateFail\":0,\"createSuccess\":{n},\"createFail\":0,\"compareAndSwapSuccess\":0,\"compareAndSwapFail\":0,\"compareAndDeleteSuccess\":0,\"compareAndDeleteFail\":0,\"expireCount\":0,\"watchers\":0}},\"CurrentVersion\":2}}"
     );
     s
 }
 
 /// The `.snap` file restore writes: (file name, bytes).
 pub fn snap_file(cluster: &Cluster) -> (String, Vec<u8>) {
+    snap_file_for(cluster, OutputVersion::V3_5)
+}
+
+/// The `.snap` file the restore of etcdutl `version` writes: (file name, bytes).
+pub fn snap_file_for(cluster: &Cluster, version: OutputVersion) -> (String, Vec<u8>) {
     let n = crate::bytes::to_u64(cluster.members.len());
+    let name = crate::formats::snap::file_name(RESTORE_TERM, n);
+    let store = v2_store_json_for(cluster, version).into_bytes();
+    if version.sets_only_given_fields() {
+        // raftpb.Snapshot{data 1, metadata 2{conf_state 1, index 2, term 3}}.
+        let mut meta = Vec::new();
+        put_message_field(1, &conf_state_bytes(cluster, version), &mut meta);
+        prost::encoding::uint64::encode(2, &n, &mut meta);
+        prost::encoding::uint64::encode(3, &RESTORE_TERM, &mut meta);
+        let mut b = Vec::new();
+        put_message_field(1, &store, &mut b);
+        put_message_field(2, &meta, &mut b);
+        return (name, crate::formats::snap::encode_bytes(b));
+    }
     let snap = raftpb::Snapshot {
-        data: Some(v2_store_json(cluster).into_bytes()),
+        data: Some(store),
         metadata: raftpb::SnapshotMetadata {
             conf_state: conf_state(cluster),
             index: n,
             term: RESTORE_TERM,
         },
     };
-    (
-        crate::formats::snap::file_name(RESTORE_TERM, n),
-        crate::formats::snap::encode(&snap),
-    )
+    (name, crate::formats::snap::encode(&snap))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::etcd::ids::DEFAULT_TOKEN;
+    use crate::etcd::member::DEFAULT_TOKEN;
 
     #[test]
     fn default_snap_matches_etcdutl_351() {

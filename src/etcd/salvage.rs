@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::formats::bbolt::scan::{self, Slot};
+use crate::formats::bbolt::{Bucket, BucketRoot, Page};
 use crate::formats::proto::KeyValueRef;
 
 use super::revision::{self, Revision};
@@ -71,6 +72,8 @@ pub fn believable<'a>(key: &'a [u8], value: &'a [u8]) -> Option<(Revision, bool,
 }
 
 /// Scans `data` and keeps the newest believable version of every user key.
+/// Inline buckets (a small `key` bucket lives inside its parent's leaf
+/// element, not on a page of its own) are scanned too.
 pub fn scan_keyspace(data: &[u8], page_size: u32) -> (HashMap<&[u8], Newest<'_>>, ScanStats) {
     let mut newest: HashMap<&[u8], Newest<'_>> = HashMap::new();
     let mut st = ScanStats::default();
@@ -78,39 +81,61 @@ pub fn scan_keyspace(data: &[u8], page_size: u32) -> (HashMap<&[u8], Newest<'_>>
         st.slots += 1;
         let Slot::Leaf(page) = slot else { continue };
         st.leaf_pages += 1;
-        for i in 0..page.count() {
-            let e = match page.leaf_element(i) {
-                Ok(e) => e,
-                Err(_) => {
-                    st.unreadable_elements += 1;
-                    continue;
-                }
-            };
-            if e.is_bucket() {
-                continue;
-            }
-            let Some((rev, tombstone, kv)) = believable(e.key, e.value) else {
-                continue;
-            };
-            st.revision_entries += 1;
-            st.min_revision = Some(st.min_revision.map_or(rev.main, |m| m.min(rev.main)));
-            st.max_revision = Some(st.max_revision.map_or(rev.main, |m| m.max(rev.main)));
-            let candidate = Newest {
-                rev,
-                tombstone,
-                rev_key: e.key,
-                value: e.value,
-                page: id,
-            };
-            newest
-                .entry(kv.key)
-                .and_modify(|cur| {
-                    if candidate.rev > cur.rev {
-                        *cur = candidate;
-                    }
-                })
-                .or_insert(candidate);
-        }
+        scan_leaf(&page, id, true, &mut newest, &mut st);
     }
     (newest, st)
+}
+
+/// Takes the believable entries of one leaf page; `descend`: also scan the
+/// inline buckets it holds (one level: an inline bucket holds no buckets of
+/// etcd's).
+fn scan_leaf<'a>(
+    page: &Page<'a>,
+    id: u64,
+    descend: bool,
+    newest: &mut HashMap<&'a [u8], Newest<'a>>,
+    st: &mut ScanStats,
+) {
+    for i in 0..page.count() {
+        let e = match page.leaf_element(i) {
+            Ok(e) => e,
+            Err(_) => {
+                st.unreadable_elements += 1;
+                continue;
+            }
+        };
+        if e.is_bucket() {
+            if descend {
+                if let Ok(Bucket {
+                    root: BucketRoot::Inline(inner),
+                    ..
+                }) = Bucket::from_value(e.key, e.value)
+                {
+                    scan_leaf(&inner, id, false, newest, st);
+                }
+            }
+            continue;
+        }
+        let Some((rev, tombstone, kv)) = believable(e.key, e.value) else {
+            continue;
+        };
+        st.revision_entries += 1;
+        st.min_revision = Some(st.min_revision.map_or(rev.main, |m| m.min(rev.main)));
+        st.max_revision = Some(st.max_revision.map_or(rev.main, |m| m.max(rev.main)));
+        let candidate = Newest {
+            rev,
+            tombstone,
+            rev_key: e.key,
+            value: e.value,
+            page: id,
+        };
+        newest
+            .entry(kv.key)
+            .and_modify(|cur| {
+                if candidate.rev > cur.rev {
+                    *cur = candidate;
+                }
+            })
+            .or_insert(candidate);
+    }
 }

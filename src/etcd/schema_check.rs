@@ -11,6 +11,7 @@
 //! | `etcd.key.inconsistent` | mod_revision ≠ the key's revision, create > mod, version < 1, empty key |
 //! | `etcd.key.bad-tombstone` | a tombstone value holds more than the key |
 //! | `etcd.meta.*` | missing or malformed `consistent_index`, `term`, compaction marks, `confState` |
+//! | `etcd.meta.v2-only` | (note) no `consistent_index` in an etcd 3.4 db without v3 keys: normal |
 //! | `etcd.members.*`, `etcd.lease.*`, `etcd.auth.*`, `etcd.alarm.*`, `etcd.cluster.*` | undecodable records |
 //! | `etcd.alarm.active` | an alarm (NOSPACE, CORRUPT) is raised: it survives a restore |
 //!
@@ -345,11 +346,28 @@ impl SchemaCheck {
             );
         }
         if had_meta_bucket && facts.consistent_index.is_none() {
-            self.find(
-                Severity::Warning,
-                "etcd.meta.missing",
-                "meta/consistent_index is missing: etcd will replay the whole WAL on start".into(),
-            );
+            // etcd 3.4 (no meta/term, no storage version) saves the consistent
+            // index only with a v3 backend write, so a member that only ever
+            // served v2 clients has none and no v3 key either. Observed on a
+            // real 3.4.23 member written through the v2 API only
+            // (tests/cmd_verdicts.rs).
+            let v2_only = self.stats.key_entries == 0
+                && facts.term.is_none()
+                && facts.storage_version.is_none();
+            if v2_only {
+                self.find(
+                    Severity::Info,
+                    "etcd.meta.v2-only",
+                    "meta/consistent_index is absent, which is normal here: etcd 3.4 writes it only when it applies a v3 request, and this db holds no v3 key (a member that served only v2 clients, e.g. Patroni on the v2 API); etcd replays the WAL from its snapshot on start".into(),
+                );
+            } else {
+                self.find(
+                    Severity::Warning,
+                    "etcd.meta.missing",
+                    "meta/consistent_index is missing: etcd will replay the whole WAL on start"
+                        .into(),
+                );
+            }
         }
         if let (Some(s), Some(f)) = (
             facts.scheduled_compact_revision,

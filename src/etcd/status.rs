@@ -27,8 +27,38 @@ use super::version::Version;
 pub enum Compat {
     /// etcd 3.4/3.5: TOTAL KEYS counts every pair in every bucket; no version column.
     V35,
-    /// etcd 3.6+: TOTAL KEYS counts live user keys; a version column is printed.
+    /// etcd 3.6: TOTAL KEYS counts live user keys; a version column is printed.
     V36,
+    /// etcd 3.7: the 3.6 figures; etcdutl 3.7 draws its table with Unicode
+    /// box characters (tablewriter 1.x), the other formats are 3.6's.
+    V37,
+}
+
+impl Compat {
+    /// Whether TOTAL KEYS means live user keys and a version is printed (3.6+).
+    pub fn live_keys(self) -> bool {
+        self != Compat::V35
+    }
+
+    /// The newest storage version whose status output we know: files written
+    /// by a newer etcd are read with 3.7's rules and a warning.
+    pub const NEWEST_KNOWN: (i64, i64) = (3, 7);
+
+    /// The meaning the etcd that wrote a file with this storage version uses:
+    /// no storage version (3.4/3.5, or a 3.6 member whose cluster is still at
+    /// 3.5) → 3.5; 3.6 → 3.6; 3.7 and anything newer → 3.7.
+    pub fn for_storage_version(v: Option<&Version>) -> Compat {
+        match v {
+            Some(v) if v.at_least(3, 7) => Compat::V37,
+            Some(v) if v.at_least(3, 6) => Compat::V36,
+            _ => Compat::V35,
+        }
+    }
+}
+
+/// Whether a storage version is newer than any etcd this tool was checked against.
+pub fn newer_than_known(v: &Version) -> bool {
+    (v.major, v.minor) > Compat::NEWEST_KNOWN
 }
 
 /// `etcdutl snapshot status` figures.
@@ -173,7 +203,7 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
 }
 
 /// Computes the status. `compat: None` follows the etcd that wrote the file
-/// (storage version 3.6 or newer → 3.6 meaning). Fails, as etcdutl does, when
+/// (see [`Compat::for_storage_version`]). Fails, as etcdutl does, when
 /// the structural check finds anything; the check report is returned either way
 /// through `report`.
 pub fn compute(db: &Db<'_>, compat: Option<Compat>, report: &mut CheckReport) -> Result<DbStatus> {
@@ -199,17 +229,14 @@ pub fn compute_with<'a, V: Visitor<'a>>(
     extra: &mut V,
 ) -> Result<DbStatus> {
     let version = storage_version(db)?;
-    let compat = compat.unwrap_or(match &version {
-        Some(v) if v.at_least(3, 6) => Compat::V36,
-        _ => Compat::V35,
-    });
+    let compat = compat.unwrap_or(Compat::for_storage_version(version.as_ref()));
     let v = StatusVisitor {
         crc: 0,
         len: 0,
         pairs: 0,
         revision: None,
         in_key_bucket: false,
-        live: (compat == Compat::V36).then(HashMap::new),
+        live: compat.live_keys().then(HashMap::new),
         problem: None,
     };
     let mut both = (v, extra.fork());

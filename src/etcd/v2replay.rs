@@ -307,6 +307,16 @@ fn is_read_only(parts: &[String]) -> bool {
     }
 }
 
+/// The cleaned path of a node a request may change (not the root, nor the
+/// read-only `/0` and `/1`).
+fn writable(path: &str) -> Result<Vec<String>, ApplyError> {
+    let parts = clean(path);
+    if is_read_only(&parts) {
+        return Err(ApplyError::RootReadOnly);
+    }
+    Ok(parts)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -630,23 +640,7 @@ impl V2Store {
         expire: Option<i64>,
         refresh: bool,
     ) -> Result<(), ApplyError> {
-        let parts = clean(path);
-        if is_read_only(&parts) {
-            return Err(ApplyError::RootReadOnly);
-        }
-        let next = self.current_index.saturating_add(1);
-        let n = self.lookup_mut(&parts)?;
-        if n.is_dir() && !value.is_empty() {
-            return Err(ApplyError::NotFile);
-        }
-        if !refresh {
-            n.value = value;
-        }
-        n.modified_index = next;
-        n.expire_ns = expire;
-        self.note_expire(expire);
-        self.current_index = next;
-        Ok(())
+        self.set_file(path, value, expire, refresh, None)
     }
 
     fn compare_and_swap(
@@ -658,17 +652,31 @@ impl V2Store {
         expire: Option<i64>,
         refresh: bool,
     ) -> Result<(), ApplyError> {
-        let parts = clean(path);
-        if is_read_only(&parts) {
-            return Err(ApplyError::RootReadOnly);
-        }
+        self.set_file(path, value, expire, refresh, Some((prev_value, prev_index)))
+    }
+
+    /// Update and compare-and-swap: a node's new value (unless `refresh`) and
+    /// expiry, after the compare when `test` holds `(prev_value, prev_index)`.
+    fn set_file(
+        &mut self,
+        path: &str,
+        value: String,
+        expire: Option<i64>,
+        refresh: bool,
+        test: Option<(&str, u64)>,
+    ) -> Result<(), ApplyError> {
+        let parts = writable(path)?;
         let next = self.current_index.saturating_add(1);
         let n = self.lookup_mut(&parts)?;
-        if n.is_dir() {
-            return Err(ApplyError::NotFile);
-        }
-        if !compare(n, prev_value, prev_index) {
-            return Err(ApplyError::TestFailed);
+        match test {
+            // Update sets a dir's TTL, but never gives it a value.
+            None if n.is_dir() && !value.is_empty() => return Err(ApplyError::NotFile),
+            None => {}
+            Some(_) if n.is_dir() => return Err(ApplyError::NotFile),
+            Some((prev_value, prev_index)) if !compare(n, prev_value, prev_index) => {
+                return Err(ApplyError::TestFailed)
+            }
+            Some(_) => {}
         }
         if !refresh {
             n.value = value;
@@ -689,10 +697,7 @@ impl V2Store {
     }
 
     fn delete(&mut self, path: &str, dir: bool, recursive: bool) -> Result<(), ApplyError> {
-        let parts = clean(path);
-        if is_read_only(&parts) {
-            return Err(ApplyError::RootReadOnly);
-        }
+        let parts = writable(path)?;
         let dir = dir || recursive;
         let n = self.lookup(&parts)?;
         if let Some(c) = &n.children {

@@ -20,6 +20,7 @@
 use prost::Message;
 use serde::Serialize;
 
+use crate::formats::proto::presence::Presence;
 use crate::formats::proto::{raftpb, snappb};
 
 /// Why a `.snap` file cannot be loaded.
@@ -125,7 +126,36 @@ pub fn decode(file: &[u8]) -> Result<SnapFile, SnapProblem> {
 
 /// Encodes a `.snap` file for a raft snapshot (`snappb` with its CRC).
 pub fn encode(snapshot: &raftpb::Snapshot) -> Vec<u8> {
-    let data = snapshot.encode_to_vec();
+    encode_bytes(snapshot.encode_to_vec())
+}
+
+/// A `.snap` file around an already encoded `raftpb.Snapshot` (for writers
+/// whose field encoding differs from this crate's messages, as etcd 3.7's).
+pub fn encode_bytes(data: Vec<u8>) -> Vec<u8> {
+    snappb::Snapshot {
+        crc: crc32c::crc32c(&data),
+        data: Some(data),
+    }
+    .encode_to_vec()
+}
+
+/// Nested messages of `raftpb.Snapshot` whose fields' presence is kept:
+/// `metadata` (2) and `metadata.conf_state` (2.1).
+const SNAPSHOT_NESTED: &[&[u32]] = &[&[2], &[2, 1]];
+
+/// Which fields the `raftpb.Snapshot` inside a `.snap` file carried (etcd 3.7
+/// omits unset ones, e.g. `ConfState.auto_leave`); `None` if the envelope
+/// cannot be read. See [`encode_as_read`].
+pub fn read_presence(file: &[u8]) -> Option<Presence> {
+    let env = snappb::Snapshot::decode(file).ok()?;
+    Presence::read(env.data.as_deref()?, SNAPSHOT_NESTED).ok()
+}
+
+/// [`encode`], writing only the fields `presence` says the original carried,
+/// so a `.snap` written by any etcd version re-encodes to its own bytes.
+pub fn encode_as_read(snapshot: &raftpb::Snapshot, presence: &Presence) -> Vec<u8> {
+    let full = snapshot.encode_to_vec();
+    let data = presence.apply(&full).unwrap_or(full);
     snappb::Snapshot {
         crc: crc32c::crc32c(&data),
         data: Some(data),

@@ -12,15 +12,16 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Finding, Location, Result, Severity};
-use crate::etcd::datadir::{Input, InputKind};
+use crate::etcd::datadir::InputKind;
 use crate::etcd::dbinfo::{self, DbFacts};
 use crate::etcd::schema;
 use crate::etcd::schema_check::{KeyStats, SchemaCheck};
 use crate::etcd::status::{self, DbStatus};
 use crate::formats::bbolt::{CheckReport, Db, MetaSlot, PageStats, Progress};
 use crate::formats::trailer::{self, Trailer};
-use crate::source::Source;
 
+use super::input::Opened;
+use super::verdict::Verdict;
 use super::ProgressFn;
 
 /// What kind of file a db input is, judged from its length and trailer.
@@ -35,6 +36,9 @@ pub enum FileKind {
     Truncated,
     /// Longer than the db and not a whole number of pages, without a trailer.
     ExtraBytes,
+    /// A saved snapshot whose sha256 trailer was cut: fewer than 32 bytes
+    /// follow the db (a download or copy cut short).
+    PartialTrailer,
 }
 
 impl FileKind {
@@ -47,6 +51,9 @@ impl FileKind {
             FileKind::RawDbCopy => "raw db copy (member/snap/db; no integrity hash)",
             FileKind::Truncated => "truncated file (partial download or copy)",
             FileKind::ExtraBytes => "db with unexpected extra bytes at the end",
+            FileKind::PartialTrailer => {
+                "saved snapshot cut short: part of its sha256 trailer is missing (truncated download or copy)"
+            }
         }
     }
 }
@@ -102,8 +109,13 @@ pub struct CheckResult {
     pub findings: Vec<Finding>,
     /// Findings not listed because there were too many of one code.
     pub suppressed: Vec<(&'static str, u64)>,
-    /// True when no finding is an error.
+    /// True when the verdict is `sound` or `sound-with-notes` (no finding is an error).
     pub sound: bool,
+    /// How far the input can be trusted (see [`Verdict`]).
+    pub verdict: Verdict,
+    /// What to do, one sentence each, when the verdict is not `sound`: the
+    /// next step that works today for each damaged part, and what is still usable.
+    pub next_steps: Vec<String>,
 }
 
 /// Options of `check`.
@@ -122,10 +134,15 @@ impl Default for CheckOptions {
 }
 
 fn classify(file_len: u64, db_size: u64, page_size: u32) -> FileKind {
+    let tail = file_len.saturating_sub(db_size);
     if trailer::has_trailer(file_len) {
         FileKind::SavedSnapshot
     } else if file_len < db_size {
         FileKind::Truncated
+    } else if tail > 0 && tail < u64::try_from(trailer::TRAILER_LEN).unwrap_or(32) {
+        // The db is whole (pgid * page_size, a multiple of 512) and fewer than
+        // 32 bytes follow it: what is left of a trailer.
+        FileKind::PartialTrailer
     } else if file_len % u64::from(page_size) == 0 {
         FileKind::RawDbCopy
     } else {
@@ -144,11 +161,10 @@ pub fn check_path_observed(
     opts: CheckOptions,
     progress: Option<ProgressFn>,
 ) -> Result<CheckResult> {
-    let input = Input::resolve(path)?;
-    let db_path = input.db_path()?;
-    let src = Source::open(&db_path)?;
-    let total_pages = Db::open(src.bytes()).map_or(0, |d| d.meta().pgid);
-    let ticker = super::WalkTicker::new(&src, total_pages, progress);
+    let input = Opened::open(path)?;
+    let (db_path, src) = (&input.db_path, &input.source);
+    let total_pages = input.db().map_or(0, |d| d.meta().pgid);
+    let ticker = input.ticker(total_pages, progress);
     let release = |n: u64| ticker.tick(n);
     // The sha256 is taken on its own thread, beside the walk.
     let standalone = input.kind == InputKind::File;
@@ -158,11 +174,11 @@ pub fn check_path_observed(
         verify_trailer: false,
     };
     let (r, digest) = super::beside_sha256(
-        &src,
+        src,
         body,
         opts.verify_trailer && body.len() < data.len(),
         |digest| {
-            let r = check_bytes(data, &db_path, standalone, &release, deferred);
+            let r = check_bytes(data, db_path, standalone, &release, deferred);
             (r, digest())
         },
     );
@@ -185,7 +201,6 @@ pub fn check_path_observed(
         );
         // Findings about the file come first, as check_bytes orders them.
         r.findings.splice(0..0, extra);
-        r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
     }
     r.path = path.to_path_buf();
     if input.kind != InputKind::File {
@@ -201,10 +216,11 @@ pub fn check_path_observed(
                     file: Some(db_path.clone()),
                     ..Location::default()
                 },
-                message: crate::ops::status::live_note(&db_path, pid),
+                message: crate::ops::status::live_note(db_path, pid),
             },
         );
     }
+    judge(&mut r, input.kind != InputKind::File);
     Ok(r)
 }
 
@@ -257,7 +273,123 @@ fn raft_findings(path: &Path, r: &mut CheckResult) {
             message: format!("cannot read the WAL and .snap files: {e}"),
         }),
     }
-    r.sound = !r.findings.iter().any(|f| f.severity == Severity::Error);
+}
+
+/// Sets the verdict, `sound` and the next steps from the findings.
+/// `in_data_dir`: the db was found in a data dir or member dir whose WAL
+/// and `.snap` files were read too.
+fn judge(r: &mut CheckResult, in_data_dir: bool) {
+    let has = |code: &str| r.findings.iter().any(|f| f.code == code);
+    // etcd can start on the db only when its buckets and keyspace read whole.
+    let usable =
+        r.status.is_some() && !has("etcd.schema.missing-bucket") && !has("etcd.meta.unreadable");
+    r.verdict = Verdict::of(&r.findings, usable);
+    r.sound = r.verdict.is_sound();
+    r.next_steps = if r.verdict.is_sound() {
+        Vec::new()
+    } else {
+        next_steps(r, in_data_dir)
+    };
+}
+
+/// Codes about the db's own bytes (structure and etcd schema).
+fn is_db_damage(f: &Finding) -> bool {
+    f.severity == Severity::Error
+        && (f.code.starts_with("bbolt.") || f.code.starts_with("etcd."))
+        && f.code != "bbolt.meta.newer-invalid"
+}
+
+/// The next step that works today for each damaged part, and what is
+/// still usable. One sentence each.
+fn next_steps(r: &CheckResult, in_data_dir: bool) -> Vec<String> {
+    let has = |code: &str| r.findings.iter().any(|f| f.code == code);
+    let db = r.db_path.display();
+    let mut steps = Vec::new();
+    let db_damaged = r.findings.iter().any(is_db_damage);
+    let raft_damage: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error && is_raft_code(f.code))
+        .collect();
+    let revision = r.status.as_ref().map(|s| s.revision);
+    let ci = r.facts.consistent_index;
+    let salvage = format!(
+        "`etcd-rescue salvage {db} --out NEW.db` copies every key the pages still hold (and lists what it could not), then `etcd-rescue snapshot restore NEW.db --skip-hash-check ...` restores it"
+    );
+
+    let cut = r.file_kind == FileKind::PartialTrailer || r.file_kind == FileKind::Truncated;
+    if cut {
+        steps.push(format!(
+            "{db}: the download or copy was cut short; fetch it again (compare its size with the source's)"
+        ));
+        if r.file_kind == FileKind::PartialTrailer && !db_damaged {
+            steps.push(format!(
+                "if this is the only copy: every db page is there and passes the checks above, only the integrity proof is gone; `etcd-rescue snapshot restore {db} --skip-hash-check ...` restores it as it is"
+            ));
+        }
+    } else if has("snapshot.trailer.mismatch") {
+        steps.push(format!(
+            "{db} was changed after it was saved: use another copy of the snapshot, another member's data dir or an older snapshot that `check` calls sound"
+        ));
+    }
+    if has("bbolt.meta.newer-invalid") {
+        let ci = ci.map_or_else(|| "its consistent index".to_string(), |c| c.to_string());
+        steps.push(if in_data_dir {
+            format!(
+                "the entries of the lost transaction are still in this member's WAL (after index {ci}): start etcd on this data dir as it is (a copy of it first): etcd replays the WAL from the db's consistent index; or take the data from another member"
+            )
+        } else {
+            format!(
+                "if {db} came from a member's data dir, that member's WAL still holds the lost entries (after index {ci}): start etcd on that data dir (a copy of it first), which replays them; otherwise use another member or a newer snapshot"
+            )
+        });
+    }
+    if db_damaged {
+        steps.push(if r.verdict == Verdict::Unusable {
+            format!("{db} cannot be used by etcd as it is: {salvage}; or use another member's data dir or an older snapshot that `check` calls sound")
+        } else {
+            format!("{salvage}; or use another member's data dir or an older snapshot that `check` calls sound")
+        });
+    }
+    if !raft_damage.is_empty() {
+        let parts: Vec<String> = raft_damage
+            .iter()
+            .take(3)
+            .map(|f| {
+                let file =
+                    f.at.file
+                        .as_ref()
+                        .map_or_else(String::new, |p| format!("{} ", p.display()));
+                let off =
+                    f.at.offset
+                        .map_or_else(String::new, |o| format!("at offset {o} "));
+                format!("{file}{off}[{}]", f.code)
+            })
+            .collect();
+        steps.push(format!(
+            "damaged: the member's WAL or .snap files ({}); etcd will not start on this data dir as it is, and the entries the damaged part held are lost from this member",
+            parts.join(", ")
+        ));
+        if !db_damaged && !cut && !has("bbolt.meta.newer-invalid") {
+            steps.push(format!(
+                "still usable: the db {db} is sound{}; `etcd-rescue snapshot restore {db} --skip-hash-check ...` restores it (what only the WAL held after that is lost)",
+                match (revision, ci) {
+                    (Some(rev), Some(ci)) => format!(" up to revision {rev} (consistent index {ci})"),
+                    (Some(rev), None) => format!(" up to revision {rev}"),
+                    _ => String::new(),
+                }
+            ));
+        }
+        steps.push(
+            "a healthy member's data dir holds the entries this member lost: restore from that member (or from its snapshot) if one exists".into(),
+        );
+    }
+    if steps.is_empty() {
+        steps.push(format!(
+            "{salvage}; or use another member's data dir or an older snapshot that `check` calls sound"
+        ));
+    }
+    steps
 }
 
 /// Checks a db held in memory (`db_path` names it in findings). `standalone`:
@@ -310,14 +442,7 @@ pub fn check_bytes(
         ));
     }
     if let Some((slot, problem)) = db.meta_choice().other_problem() {
-        findings.push(Finding::warning(
-            "bbolt.meta.invalid",
-            at(Some(u64::from(slot))),
-            format!(
-                "meta page {slot} is invalid ({problem}); the other one (txid {}) is used, as bbolt does",
-                db.meta().txid
-            ),
-        ));
+        findings.push(meta_finding(&db, slot, problem, at(Some(u64::from(slot)))));
     }
 
     // One walk: structure, schema, status.
@@ -356,7 +481,7 @@ pub fn check_bytes(
         findings.push(f);
     }
     let sound = !findings.iter().any(|f| f.severity == Severity::Error);
-    Ok(CheckResult {
+    let mut r = CheckResult {
         path: db_path.clone(),
         db_path,
         file_kind,
@@ -374,7 +499,65 @@ pub fn check_bytes(
         findings,
         suppressed: schema_check.suppressed,
         sound,
-    })
+        verdict: Verdict::Sound,
+        next_steps: Vec::new(),
+    };
+    judge(&mut r, false);
+    Ok(r)
+}
+
+/// What a meta's transaction holds: its consistent index and revision, or
+/// why they cannot be read.
+fn meta_state(db: &Db<'_>) -> String {
+    let ci = dbinfo::read(db).map(|f| f.consistent_index);
+    let rev = crate::etcd::keyspace::Revisions::read(db).map(|r| r.current);
+    match (ci, rev) {
+        (Ok(ci), Ok(rev)) => format!(
+            "consistent index {}, revision {rev}",
+            ci.map_or_else(|| "absent".to_string(), |c| c.to_string())
+        ),
+        (Err(e), _) | (_, Err(e)) => format!("unreadable tree ({e})"),
+    }
+}
+
+/// The finding for an invalid meta page. bbolt silently uses the other one;
+/// when the invalid one was the newer, its transaction is lost: damage.
+fn meta_finding(
+    db: &Db<'_>,
+    slot: u8,
+    problem: crate::error::MetaProblem,
+    at: Location,
+) -> Finding {
+    let used = db.meta();
+    match db.stored_meta(slot).filter(|m| m.txid > used.txid) {
+        Some(lost) => {
+            let (lost_state, used_state) = (meta_state(&db.with_meta(lost)), meta_state(db));
+            let what = if lost_state == used_state {
+                "(both trees hold the same consistent index and revision here)"
+            } else {
+                "and the consistent index and revision go back to the older meta's"
+            };
+            Finding::error(
+                "bbolt.meta.newer-invalid",
+                at,
+                format!(
+                    "meta page {slot}, the newer one (txid {} as stored: {lost_state}), is invalid ({problem}); bbolt silently falls back to meta page {} (txid {}: {used_state}), so transaction {} is lost {what}",
+                    lost.txid,
+                    1 - slot,
+                    used.txid,
+                    lost.txid,
+                ),
+            )
+        }
+        None => Finding::warning(
+            "bbolt.meta.invalid",
+            at,
+            format!(
+                "meta page {slot} is invalid ({problem}); it was the older one, so nothing is lost: the other one (txid {}) is used, as bbolt does",
+                used.txid
+            ),
+        ),
+    }
 }
 
 /// What the trailer says about the file: findings, and a truncated file
@@ -404,6 +587,22 @@ fn trailer_findings(
                 ),
             ));
         }
+        (FileKind::PartialTrailer, _) => findings.push(Finding::error(
+            "snapshot.trailer.partial",
+            at.clone(),
+            format!(
+                "only {} of the 32 bytes of the sha256 trailer follow the db ({db_size} bytes): the download or copy was cut short, so the file's integrity cannot be verified (a restore refuses it without --skip-hash-check)",
+                file_len.saturating_sub(db_size)
+            ),
+        )),
+        (FileKind::ExtraBytes, _) => findings.push(Finding::warning(
+            "file.extra-bytes",
+            at.clone(),
+            format!(
+                "{} bytes follow the db ({db_size} bytes) and they are not a sha256 trailer: the file was appended to or is not what it seems; the db itself is checked below",
+                file_len.saturating_sub(db_size)
+            ),
+        )),
         (FileKind::RawDbCopy, _) if standalone => findings.push(Finding {
             code: "snapshot.trailer.absent",
             severity: Severity::Info,

@@ -29,7 +29,6 @@
 //! here, or a copy taken while etcd still ran; a larger bump only makes
 //! revisions jump further, a smaller one can make watchers miss events.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -37,7 +36,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::etcd::keydiff::{self, KeyDifference};
-use crate::etcd::membership::{self, id_hex, Membership};
+use crate::etcd::membership::{self, Membership};
 use crate::etcd::mvcc::{self, HashKvPlan, HashKvVisitor, TombstoneRule};
 use crate::etcd::status;
 use crate::formats::bbolt::CheckReport;
@@ -45,6 +44,12 @@ use crate::formats::bbolt::Db;
 use crate::formats::trailer::Trailer;
 use crate::ops::inspect::{inspect_with, InspectOptions, InspectReport};
 use crate::source::Source;
+
+use super::input::Opened;
+
+mod judge;
+
+use judge::CommonRevision;
 
 /// Margin added to the smallest bump: at least this many revisions.
 pub const BUMP_MARGIN_MIN: i64 = 1_000;
@@ -126,13 +131,15 @@ pub struct KeyDiffReport {
     pub truncated: bool,
 }
 
+/// [`membership::ser_id`] (the shared id serializer) for an optional id.
 fn ser_opt_id<S: Serializer>(id: &Option<u64>, s: S) -> std::result::Result<S::Ok, S::Error> {
     match id {
-        Some(i) => s.serialize_str(&id_hex(*i)),
+        Some(i) => membership::ser_id(i, s),
         None => s.serialize_none(),
     }
 }
 
+/// [`membership::ser_ids`] (the shared ids serializer) for an optional list.
 fn ser_opt_ids<S: Serializer>(
     ids: &Option<Vec<u64>>,
     s: S,
@@ -268,6 +275,11 @@ fn db_path_of(path: &Path, r: &InspectReport) -> Option<PathBuf> {
     }
 }
 
+/// Whether the dir holds nothing at all (a wiped data dir).
+fn no_entries(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+}
+
 fn is_empty_dir(path: &Path) -> bool {
     path.is_dir()
         && !path.join("member").exists()
@@ -356,6 +368,36 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
     let read: Vec<Result<(MemberRow, Option<PathBuf>)>> = paths
         .iter()
         .map(|p| -> Result<(MemberRow, Option<PathBuf>)> {
+            if is_empty_dir(p) && !no_entries(p) {
+                // A parent folder given by mistake (say, the one holding the
+                // copies n1/, n2/, n3/): an input error, not an empty member.
+                let inside: Vec<String> = std::fs::read_dir(p)
+                    .map(|d| {
+                        d.filter_map(std::result::Result::ok)
+                            .filter(|e| {
+                                let q = e.path();
+                                q.join("member").is_dir() || q.join("wal").is_dir()
+                            })
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let hint = if inside.is_empty() {
+                    String::new()
+                } else {
+                    let mut inside = inside;
+                    inside.sort();
+                    format!(
+                        "; it holds data dirs ({}): give each of them instead",
+                        inside.join(", ")
+                    )
+                };
+                return Err(Error::new(ErrorKind::BadPath(format!(
+                    "not a member's data dir or member dir: it has no member/, snap/ or wal/ and no db{hint}"
+                )))
+                .in_file(p)
+                .with_path_hint("give each member's data dir (the dir holding member/), member dir or snapshot file"));
+            }
             if is_empty_dir(p) {
                 return Ok((empty_row(p), None));
             }
@@ -376,9 +418,9 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
             let db_path = db_path_of(p, &r);
             let last = match &db_path {
                 Some(d) => {
-                    let src = Source::open(d)?;
-                    let db = Db::open(Trailer::body(src.bytes())).map_err(|e| e.in_file(d))?;
-                    mvcc::last_revision(&db).map_err(|e| e.in_file(d))?
+                    let input = Opened::open_db_file(d)?;
+                    let db = input.db_body()?;
+                    mvcc::last_revision(&db).map_err(|e| input.locate(e))?
                 }
                 None => None,
             };
@@ -393,31 +435,13 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
         dbs.push(db);
     }
     // 2. The common revision.
-    let data: Vec<usize> = (0..rows.len())
-        .filter(|&i| {
-            rows.get(i)
-                .is_some_and(|r| !r.empty && r.revision.is_some())
-        })
-        .collect();
-    let min_current = data
-        .iter()
-        .filter_map(|&i| rows.get(i).and_then(|r| r.revision))
-        .min();
-    let max_compact = data
-        .iter()
-        .filter_map(|&i| rows.get(i).and_then(|r| r.compact_revision))
-        .max();
-    let mut notes = Vec::new();
-    let hash_revision = match (min_current, max_compact) {
-        (Some(cur), Some(c)) if c > cur => {
-            notes.push(format!(
-                "no common revision can be hashed: the lowest current revision is {cur} but a member is compacted at {c}; the members behind cannot be checked against the others"
-            ));
-            None
-        }
-        (Some(cur), _) => Some(cur),
-        _ => None,
-    };
+    let CommonRevision {
+        data,
+        hash_revision,
+        max_compact,
+        note,
+    } = judge::common_revision(&rows);
+    let notes: Vec<String> = note.into_iter().collect();
     // 3. One walk per db: the status hash and structural check, with HashKV
     //    at R riding along.
     let walks: Vec<(usize, Result<Walked>)> = (0..rows.len())
@@ -438,17 +462,25 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
     }
     // 4. Findings.
     let mut findings = Vec::new();
-    different_data(&rows, &dbs, hash_revision, opts, &mut findings)?;
-    empty_members(&rows, &mut findings);
-    identity_findings(&rows, &mut findings);
-    lagging(&rows, hash_revision, max_compact, &mut findings);
-    let verdict = if findings.iter().any(|f| f.kind != Kind::Lagging) {
-        Verdict::Divergent
-    } else {
-        Verdict::Consistent
-    };
-    let best_seed = best_seed(&rows);
-    let bump = bump_advice(&rows, best_seed.as_ref());
+    if let Some((mut finding, firsts)) = judge::different_data(&rows, hash_revision, opts.keys > 0)
+    {
+        if let (Some(rev), true) = (hash_revision, opts.keys > 0) {
+            if let Some((&a, others)) = firsts.split_first() {
+                for &b in others {
+                    finding
+                        .keys
+                        .push(key_diff(&rows, &dbs, a, b, rev, opts.keys)?);
+                }
+            }
+        }
+        findings.push(finding);
+    }
+    judge::empty_members(&rows, &mut findings);
+    judge::identity_findings(&rows, &mut findings);
+    judge::lagging(&rows, hash_revision, max_compact, &mut findings);
+    let verdict = judge::verdict(&findings);
+    let best_seed = judge::best_seed(&rows);
+    let bump = judge::bump_advice(&rows, best_seed.as_ref());
     Ok(CompareReport {
         verdict,
         hash_revision,
@@ -492,15 +524,15 @@ struct Walked {
 }
 
 fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> {
-    let src = Source::open(db_path)?;
-    let in_file = |e: Error| e.in_file(db_path);
-    let db = Db::open(Trailer::body(src.bytes())).map_err(in_file)?;
+    let input = Opened::open_db_file(db_path)?;
+    let in_file = |e: Error| input.locate(e);
+    let db = input.db_body()?;
     let plan = match at {
         Some(rev) => Some(HashKvPlan::new(&db, rev, rule).map_err(in_file)?),
         None => None,
     };
     let mut report = CheckReport::default();
-    let ticker = super::WalkTicker::new(&src, db.meta().pgid, None);
+    let ticker = input.ticker(db.meta().pgid, None);
     let tick = |n: u64| ticker.tick(n);
     let (status, hash_kv) = match &plan {
         Some(plan) => {
@@ -526,73 +558,6 @@ fn walk(db_path: &Path, at: Option<i64>, rule: TombstoneRule) -> Result<Walked> 
             problem: Some(format!("{}", in_file(e))),
         },
     })
-}
-
-fn labels(rows: &[MemberRow], idx: &[usize]) -> Vec<String> {
-    idx.iter()
-        .filter_map(|&i| rows.get(i).map(|r| r.path.clone()))
-        .collect()
-}
-
-fn show(rows: &[MemberRow], idx: &[usize]) -> String {
-    labels(rows, idx).join(", ")
-}
-
-/// Groups of row indexes by a key, largest group first (ties: first seen).
-fn group_by<K: Ord + Clone>(
-    rows: &[MemberRow],
-    key: impl Fn(&MemberRow) -> Option<K>,
-) -> Vec<(K, Vec<usize>)> {
-    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let Some(k) = key(r) else { continue };
-        match groups.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, v)) => v.push(i),
-            None => groups.push((k, vec![i])),
-        }
-    }
-    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
-    groups
-}
-
-fn different_data(
-    rows: &[MemberRow],
-    dbs: &[Option<PathBuf>],
-    rev: Option<i64>,
-    opts: CompareOptions,
-    out: &mut Vec<CompareFinding>,
-) -> Result<()> {
-    let Some(rev) = rev else { return Ok(()) };
-    let groups = group_by(rows, |r| r.hash_kv);
-    if groups.len() < 2 {
-        return Ok(());
-    }
-    let members: Vec<usize> = groups.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-    let desc: Vec<String> = groups
-        .iter()
-        .map(|(h, v)| format!("[{}] hash {h}", show(rows, v)))
-        .collect();
-    let mut keys = Vec::new();
-    if opts.keys > 0 {
-        let first = groups.first().and_then(|(_, v)| v.first().copied());
-        for (_, v) in groups.iter().skip(1) {
-            if let (Some(a), Some(b)) = (first, v.first().copied()) {
-                keys.push(key_diff(rows, dbs, a, b, rev, opts.keys)?);
-            }
-        }
-    }
-    out.push(CompareFinding {
-        kind: Kind::DifferentData,
-        members: labels(rows, &members),
-        detail: format!(
-            "the key spaces differ at revision {rev}: {}. They were restored from different snapshots, written separately after a split, or one is corrupt; do not start them together: keep the largest agreeing group (see the best seed), and restore or re-add the others from it{}",
-            desc.join(" vs "),
-            if opts.keys == 0 { " (`--keys` lists the first differing keys)" } else { "" }
-        ),
-        groups: groups.iter().map(|(_, v)| labels(rows, v)).collect(),
-        keys,
-    });
-    Ok(())
 }
 
 fn key_diff(
@@ -632,312 +597,5 @@ fn key_diff(
         revision: rev,
         keys,
         truncated,
-    })
-}
-
-fn empty_members(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
-    let empty: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows.get(i).is_some_and(|r| r.empty))
-        .collect();
-    let full = rows.iter().any(|r| !r.empty);
-    if empty.is_empty() || !full {
-        return;
-    }
-    out.push(CompareFinding {
-        kind: Kind::EmptyMember,
-        members: labels(rows, &empty),
-        detail: format!(
-            "{} hold no data while the others do (only some members were restored, or a dir was wiped); started like this the member would join as a new, empty one or form its own cluster: restore it from the same snapshot as the others, or remove it from the cluster and add it back so it copies the leader's data",
-            show(rows, &empty)
-        ),
-        groups: Vec::new(),
-        keys: Vec::new(),
-    });
-}
-
-fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
-    // Cluster ids.
-    let by_cluster = group_by(rows, |r| r.cluster_id);
-    if by_cluster.len() > 1 {
-        let members: Vec<usize> = by_cluster
-            .iter()
-            .flat_map(|(_, v)| v.iter().copied())
-            .collect();
-        let desc: Vec<String> = by_cluster
-            .iter()
-            .map(|(c, v)| format!("[{}] cluster {}", show(rows, v), id_hex(*c)))
-            .collect();
-        out.push(CompareFinding {
-            kind: Kind::ClusterIdMismatch,
-            members: labels(rows, &members),
-            detail: format!(
-                "the members belong to different clusters: {}; they were bootstrapped or restored separately (another --initial-cluster-token or --initial-cluster): restore every member from the same snapshot with the same --initial-cluster and --initial-cluster-token",
-                desc.join(", ")
-            ),
-            groups: by_cluster.iter().map(|(_, v)| labels(rows, v)).collect(),
-            keys: Vec::new(),
-        });
-    }
-    // Duplicate member ids.
-    for (id, v) in group_by(rows, |r| r.member_id) {
-        if v.len() < 2 {
-            continue;
-        }
-        out.push(CompareFinding {
-            kind: Kind::DuplicateMember,
-            members: labels(rows, &v),
-            detail: format!(
-                "{} carry the same member id {} (the same --name and peer URLs used twice in a restore, or a dir copied): only one of them may run; restore the others with their own --name and --initial-advertise-peer-urls",
-                show(rows, &v),
-                id_hex(id)
-            ),
-            groups: Vec::new(),
-            keys: Vec::new(),
-        });
-    }
-    // Membership.
-    let by_members = group_by(rows, |r| {
-        if r.input == "snapshot" {
-            None
-        } else {
-            r.membership.clone()
-        }
-    });
-    if by_members.len() > 1 {
-        let members: Vec<usize> = by_members
-            .iter()
-            .flat_map(|(_, v)| v.iter().copied())
-            .collect();
-        let desc: Vec<String> = by_members
-            .iter()
-            .map(|(m, v)| {
-                format!(
-                    "[{}] believe {{{}}}",
-                    show(rows, v),
-                    m.iter().map(|x| id_hex(*x)).collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        out.push(CompareFinding {
-            kind: Kind::MembershipMismatch,
-            members: labels(rows, &members),
-            detail: format!(
-                "the members disagree about who is in the cluster: {}; restore every member with the same --initial-cluster, or fix the member list with `etcdctl member remove/add` on the majority and re-create the odd ones",
-                desc.join("; ")
-            ),
-            groups: by_members.iter().map(|(_, v)| labels(rows, v)).collect(),
-            keys: Vec::new(),
-        });
-    }
-    // Stale members: not in any membership the others hold.
-    let mut stale = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let Some(id) = r.member_id else { continue };
-        let others: Vec<&Vec<u64>> = rows
-            .iter()
-            .enumerate()
-            .filter(|(j, o)| {
-                *j != i
-                    && o.input != "snapshot"
-                    && o.member_id != Some(id)
-                    && o.cluster_id == r.cluster_id
-            })
-            .filter_map(|(_, o)| o.membership.as_ref())
-            .collect();
-        if !others.is_empty() && others.iter().all(|m| !m.contains(&id)) {
-            stale.push(i);
-        }
-    }
-    if !stale.is_empty() {
-        out.push(CompareFinding {
-            kind: Kind::StaleMember,
-            members: labels(rows, &stale),
-            detail: format!(
-                "{}: the member id is not in the membership the other members hold (an old data dir reused after `member remove`/`member add`, or a dir from another cluster): do not start it; wipe it and let the member join with --initial-cluster-state existing after `etcdctl member add`, or restore it from the same snapshot as the others",
-                stale
-                    .iter()
-                    .filter_map(|&i| rows.get(i).map(|r| format!(
-                        "{} ({})",
-                        r.path,
-                        r.member_id.map(id_hex).unwrap_or_default()
-                    )))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            groups: Vec::new(),
-            keys: Vec::new(),
-        });
-    }
-}
-
-/// The raft position a member stands for: its commit (etcd applies up to it
-/// on start), else the db's consistent index.
-fn position(r: &MemberRow) -> Option<u64> {
-    r.raft_commit.or(r.consistent_index)
-}
-
-fn lagging(
-    rows: &[MemberRow],
-    rev: Option<i64>,
-    max_compact: Option<i64>,
-    out: &mut Vec<CompareFinding>,
-) {
-    let Some(top) = rows
-        .iter()
-        .filter(|r| !r.empty)
-        .filter_map(MemberRow::effective_revision)
-        .max()
-    else {
-        return;
-    };
-    let tops: Vec<&MemberRow> = rows
-        .iter()
-        .filter(|r| !r.empty && r.effective_revision() == Some(top))
-        .collect();
-    // With hashes: only members in the same group as a top member lag (the
-    // others are already `different-data`).
-    let top_hashes: BTreeSet<u32> = tops.iter().filter_map(|r| r.hash_kv).collect();
-    let top_position = tops
-        .iter()
-        .filter(|r| r.input != "snapshot")
-        .filter_map(|r| position(r))
-        .min();
-    let mut behind = Vec::new();
-    let mut split = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        if r.empty {
-            continue;
-        }
-        let Some(e) = r.effective_revision() else {
-            continue;
-        };
-        if e >= top {
-            continue;
-        }
-        let same_history = match (rev, r.hash_kv) {
-            (Some(_), Some(h)) => top_hashes.contains(&h),
-            _ => true,
-        };
-        if !same_history {
-            continue;
-        }
-        // Same raft position but fewer revisions: not behind, but restored
-        // from an older snapshot (raft will never send it the difference).
-        let raft_level = match (position(r), top_position) {
-            (Some(p), Some(t)) => r.input != "snapshot" && p >= t,
-            _ => false,
-        };
-        if raft_level {
-            split.push((i, e));
-        } else {
-            behind.push((i, e));
-        }
-    }
-    let at = |v: &[(usize, i64)]| {
-        v.iter()
-            .filter_map(|(i, e)| {
-                rows.get(*i)
-                    .map(|r| format!("{} is at revision {e}", r.path))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !split.is_empty() {
-        let mut idx: Vec<usize> = split.iter().map(|(i, _)| *i).collect();
-        let top_idx: Vec<usize> = (0..rows.len())
-            .filter(|&i| {
-                rows.get(i)
-                    .is_some_and(|r| !r.empty && r.effective_revision() == Some(top))
-            })
-            .collect();
-        let groups = vec![labels(rows, &top_idx), labels(rows, &idx)];
-        idx.extend(top_idx.iter().copied());
-        out.push(CompareFinding {
-            kind: Kind::DifferentData,
-            members: labels(rows, &idx),
-            detail: format!(
-                "{} while [{}] reached revision {top}, yet they stand at the same raft index: raft considers them in sync, so the missing revisions will never be sent and each member serves different data (members restored from different snapshots); restore every member from the same snapshot",
-                at(&split),
-                show(rows, &top_idx)
-            ),
-            groups,
-            keys: Vec::new(),
-        });
-    }
-    if behind.is_empty() {
-        return;
-    }
-    let idx: Vec<usize> = behind.iter().map(|(i, _)| *i).collect();
-    let unchecked = rev.is_none() && max_compact.is_some();
-    out.push(CompareFinding {
-        kind: Kind::Lagging,
-        members: labels(rows, &idx),
-        detail: format!(
-            "{} behind the newest member (revision {top}){}: started with the others it catches up from the leader; as a restore source it would lose the newer revisions, so seed from the best seed",
-            at(&behind),
-            if unchecked {
-                "; its data could not be hashed at a common revision (compacted past it), so the shared history is not verified"
-            } else {
-                ""
-            }
-        ),
-        groups: Vec::new(),
-        keys: Vec::new(),
-    });
-}
-
-fn best_seed(rows: &[MemberRow]) -> Option<Seed> {
-    let groups = group_by(rows, |r| if r.empty { None } else { Some(r.hash_kv) });
-    let biggest = groups.first().map_or(0, |(_, v)| v.len());
-    // Among the largest groups, the newest member.
-    let mut best: Option<(usize, (i64, u64, u64))> = None;
-    for (_, v) in groups.iter().filter(|(_, v)| v.len() == biggest) {
-        for &i in v {
-            let Some(r) = rows.get(i) else { continue };
-            let key = (
-                r.effective_revision().unwrap_or(0),
-                r.consistent_index.unwrap_or(0),
-                r.raft_commit.unwrap_or(0),
-            );
-            if best.as_ref().is_none_or(|(_, k)| key > *k) {
-                best = Some((i, key));
-            }
-        }
-    }
-    let (i, (rev, _, _)) = best?;
-    let r = rows.get(i)?;
-    Some(Seed {
-        member: r.path.clone(),
-        reason: format!(
-            "newest (revision {rev}) among the largest group of {biggest} input(s) that agree{}",
-            if r.input == "snapshot" {
-                ""
-            } else {
-                "; take `etcdctl snapshot save` from it, or use its member/snap/db with --skip-hash-check"
-            }
-        ),
-    })
-}
-
-fn bump_advice(rows: &[MemberRow], seed: Option<&Seed>) -> Option<BumpAdvice> {
-    let highest = rows.iter().filter_map(|r| r.revision_reached).max()?;
-    let margin = BUMP_MARGIN_MIN.max(highest / BUMP_MARGIN_DIVISOR);
-    let mut restore_from = Vec::new();
-    for r in rows {
-        let is_seed = seed.is_some_and(|s| s.member == r.path);
-        if r.input != "snapshot" && !is_seed {
-            continue;
-        }
-        let Some(rev) = r.revision else { continue };
-        restore_from.push(BumpForSnapshot {
-            from: r.path.clone(),
-            revision: rev,
-            bump_revision: highest.saturating_sub(rev).saturating_add(margin),
-        });
-    }
-    Some(BumpAdvice {
-        highest_revision: highest,
-        margin,
-        restore_from,
     })
 }

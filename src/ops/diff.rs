@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::etcd::keyspace::{self, RELEASE_EVERY_ROWS};
 use crate::formats::proto::KeyValueRef;
 
-use super::keys::Opened;
+use super::input::Opened;
 
 /// Options of `diff`.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::etcd::keyspace::{self, Lookup};
 use crate::etcd::revision::Revision;
 
-use super::keys::Opened;
+use super::input::Opened;
 
 /// One key as found.
 #[derive(Debug, Clone, PartialEq, Eq)]

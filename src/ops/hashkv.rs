@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::etcd::datadir::Input;
+use crate::error::Result;
 use crate::etcd::mvcc::{self, HashKv, TombstoneRule};
-use crate::formats::bbolt::Db;
-use crate::source::Source;
+use crate::etcd::status::storage_version;
+use crate::etcd::version::Version;
+
+use super::input::Opened;
 
 /// Which tombstone-at-compact-revision rule to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,47 +38,39 @@ pub struct HashKvReport {
     pub db_path: PathBuf,
     /// The hash and revisions.
     pub hash: HashKv,
-    /// Whether the rule was chosen automatically.
+    /// Whether the rule was chosen automatically. With `hash.rule` and
+    /// `hash.rules_differ`, what the CLI notes on stderr.
     pub auto_rule: bool,
-    /// Notes for stderr.
-    pub notes: Vec<String>,
+    /// `meta/storageVersion` (etcd 3.6+), when present and parsable.
+    pub storage_version: Option<Version>,
+}
+
+impl HashKvReport {
+    /// Whether the file was written by an etcd newer than any this tool knows
+    /// (finding code `db.version.newer`): HashKV's definition is 3.7's there.
+    pub fn newer_than_known(&self) -> bool {
+        self.storage_version
+            .as_ref()
+            .is_some_and(crate::etcd::status::newer_than_known)
+    }
 }
 
 /// Runs `hashkv` on `path`.
 pub fn hashkv(path: &Path, opts: HashKvOptions) -> Result<HashKvReport> {
-    let input = Input::resolve(path)?;
-    let db_path = input.db_path()?;
-    let src = Source::open(&db_path)?;
-    let in_file = |e: Error| e.in_file(&db_path);
-    let db = Db::open(src.bytes()).map_err(in_file)?;
+    let input = Opened::open(path)?;
+    let db = input.db()?;
     let (rule, auto_rule) = match opts.rule {
         RuleChoice::Auto => (TombstoneRule::V3516, true),
         RuleChoice::Fixed(r) => (r, false),
     };
-    let ticker = super::WalkTicker::new(&src, db.meta().pgid, None);
-    let hash = mvcc::hash_kv_walk(&db, opts.rev, rule, &|n| ticker.tick(n)).map_err(in_file)?;
-    let mut notes = vec![format!(
-        "tombstone rule: {}{}",
-        hash.rule,
-        if auto_rule {
-            ", chosen automatically"
-        } else {
-            ""
-        }
-    )];
-    if hash.rules_differ {
-        notes.push(format!(
-            "the key bucket holds a tombstone at the compact revision {}: etcd before 3.5.16 \
-             (--tombstone-rule legacy) gives a different hash",
-            hash.compact_revision
-        ));
-    } else {
-        notes.push("both tombstone rules give this hash".into());
-    }
+    let storage_version = storage_version(&db).map_err(|e| input.locate(e))?;
+    let ticker = input.ticker(db.meta().pgid, None);
+    let hash = mvcc::hash_kv_walk(&db, opts.rev, rule, &|n| ticker.tick(n))
+        .map_err(|e| input.locate(e))?;
     Ok(HashKvReport {
-        db_path,
+        db_path: input.db_path.clone(),
         hash,
         auto_rule,
-        notes,
+        storage_version,
     })
 }

@@ -6,41 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::etcd::datadir::Input;
+use crate::error::Result;
 use crate::etcd::keyspace::{self, Records, Revisions, RELEASE_EVERY, RELEASE_EVERY_ROWS};
 use crate::etcd::revision::Revision;
-use crate::formats::bbolt::Db;
 use crate::formats::proto::KeyValueRef;
-use crate::source::Source;
 
-/// An opened input: the db path and its mapped bytes.
-#[derive(Debug)]
-pub struct Opened {
-    /// The db file read (for a data dir: `member/snap/db`).
-    pub db_path: PathBuf,
-    /// The mapped file.
-    pub source: Source,
-}
-
-impl Opened {
-    /// Resolves `path` (snapshot, db, member dir or data dir) and maps the db.
-    pub fn open(path: &Path) -> Result<Opened> {
-        let db_path = Input::resolve(path)?.db_path()?;
-        let source = Source::open(&db_path)?;
-        Ok(Opened { db_path, source })
-    }
-
-    /// Opens the bbolt db over the mapped bytes.
-    pub fn db(&self) -> Result<Db<'_>> {
-        Db::open(self.source.bytes()).map_err(|e| e.in_file(&self.db_path))
-    }
-
-    /// Attaches this input's path to an error.
-    pub fn locate(&self, e: Error) -> Error {
-        e.in_file(&self.db_path)
-    }
-}
+/// Moved to [`super::input`]; kept here for callers of `ops::keys::Opened`.
+pub use super::input::Opened;
 
 /// Options of `keys`.
 #[derive(Debug, Clone, Default)]

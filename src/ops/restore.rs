@@ -15,21 +15,26 @@
 //!    the `.snap` and the WAL; files are fsynced; then every temporary dir is
 //!    renamed to its target. On any failure every temporary dir is removed.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::bytes::{hex, to_u64};
 use crate::error::{Error, ErrorKind, Result, Severity};
-use crate::etcd::ids::{parse_urls, Cluster};
-use crate::etcd::restore::{patch_db, rewrite_db, snap_file, wal_frames, DbRewrite};
+use crate::etcd::member::Cluster;
+use crate::etcd::restore::{
+    patch_db, rewrite_db, snap_file_for, wal_frames_for, DbRewrite, OutputVersion,
+};
+use crate::etcd::urls::parse_urls;
 use crate::formats::bbolt::Db;
 use crate::formats::trailer::Trailer;
-use crate::formats::wal::SEGMENT_SIZE;
 use crate::ops::check::{check_bytes, CheckOptions};
+use crate::sink::{
+    create_dirs, create_file, sync_dir, write_file, write_segment_in, EarlySync, NewDir,
+};
 use crate::source::Source;
 
 /// etcdutl's default `--name`.
@@ -55,6 +60,9 @@ pub struct RestoreOptions {
     pub name: String,
     /// `--initial-cluster`.
     pub initial_cluster: String,
+    /// Whether `--initial-cluster` was given (not its default): `--out-dir`
+    /// needs it, or it would restore one member named `default`.
+    pub initial_cluster_given: bool,
     /// `--initial-cluster-token`.
     pub token: String,
     /// `--initial-advertise-peer-urls`, split on ",".
@@ -71,6 +79,9 @@ pub struct RestoreOptions {
     pub bump_revision: u64,
     /// `--mark-compacted`.
     pub mark_compacted: bool,
+    /// `--output-version`: whose etcdutl output to write (default: the
+    /// snapshot's storage version).
+    pub output_version: Option<OutputVersion>,
 }
 
 impl Default for RestoreOptions {
@@ -79,7 +90,8 @@ impl Default for RestoreOptions {
             snapshot: PathBuf::new(),
             name: DEFAULT_NAME.into(),
             initial_cluster: DEFAULT_INITIAL_CLUSTER.into(),
-            token: crate::etcd::ids::DEFAULT_TOKEN.into(),
+            initial_cluster_given: false,
+            token: crate::etcd::member::DEFAULT_TOKEN.into(),
             advertise_peer_urls: vec![DEFAULT_PEER_URL.into()],
             data_dir: None,
             wal_dir: None,
@@ -87,6 +99,7 @@ impl Default for RestoreOptions {
             skip_hash_check: false,
             bump_revision: 0,
             mark_compacted: false,
+            output_version: None,
         }
     }
 }
@@ -137,6 +150,36 @@ pub struct RestoreReport {
     pub members: Vec<RestoredMember>,
     /// Db rewrite figures (revision, bump, consistent index, pages).
     pub db: DbRewrite,
+    /// Whose etcdutl output was written, and why.
+    pub output: OutputChoice,
+}
+
+/// The etcdutl version whose restore output was reproduced.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputChoice {
+    /// "3.5", "3.6" or "3.7".
+    pub version: OutputVersion,
+    /// The snapshot's `meta/storageVersion` ("" when absent: 3.5 or older).
+    pub storage_version: String,
+    /// Forced by `--output-version`.
+    pub forced: bool,
+}
+
+/// Chooses the output from the snapshot's storage version unless forced.
+/// etcd 3.6+ starts on 3.5-format output (its normal upgrade path), so
+/// forcing a newer format is always allowed; see [`refuse_downgrade`] for
+/// an older one.
+fn choose_output(o: &RestoreOptions, db: &Db<'_>) -> Result<OutputChoice> {
+    let stored = crate::etcd::status::storage_version(db)?;
+    let from_db = OutputVersion::from_storage_version(stored.as_ref());
+    let storage_version = stored.map(|v| v.to_string()).unwrap_or_default();
+    let choice = OutputChoice {
+        version: o.output_version.unwrap_or(from_db),
+        storage_version,
+        forced: o.output_version.is_some(),
+    };
+    refuse_downgrade(&o.snapshot, &choice, from_db)?;
+    Ok(choice)
 }
 
 /// One data dir to write.
@@ -153,6 +196,68 @@ fn usage(msg: String) -> Error {
     Error::new(ErrorKind::Usage(msg))
 }
 
+/// The `--initial-cluster` entries as given: names repeated by mistake and
+/// peer URLs without a scheme are refused with the entries that offend.
+/// etcd reads a repeated name as one member with several peer URLs; that is
+/// kept only where it is evidently meant: for the member being restored when
+/// `--initial-advertise-peer-urls` lists the same URLs.
+fn check_initial_cluster_entries(o: &RestoreOptions) -> Result<()> {
+    let entries: Vec<(&str, &str)> = o
+        .initial_cluster
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(|e| e.split_once('=').unwrap_or((e, "")))
+        .collect();
+    for (name, url) in &entries {
+        let url = url.trim();
+        if !url.is_empty() && !url.contains("://") {
+            return Err(usage(format!(
+                "--initial-cluster entry {name}={url}: the peer URL has no scheme; add http:// or https:// ({name}=https://{url} if the peers use TLS, {name}=http://{url} if not)"
+            )));
+        }
+    }
+    for (i, (name, url)) in entries.iter().enumerate() {
+        let url = url.trim();
+        let dup = entries
+            .iter()
+            .skip(i.saturating_add(1))
+            .find(|(other, u)| other != name && u.trim() == url);
+        if let Some((other, _)) = dup {
+            return Err(usage(format!(
+                "--initial-cluster gives the same peer URL to two members ({name}={url}, {other}={url}); each member needs its own peer URL"
+            )));
+        }
+    }
+    let mut names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let same: Vec<String> = entries
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(n, u)| format!("{n}={u}"))
+            .collect();
+        if same.len() < 2 {
+            continue;
+        }
+        let meant = o.out_dir.is_none()
+            && name == o.name
+            && same.len() == o.advertise_peer_urls.len()
+            && entries
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .all(|(_, u)| o.advertise_peer_urls.iter().any(|a| a.trim() == u.trim()));
+        if !meant {
+            return Err(usage(format!(
+                "--initial-cluster names member {name:?} {} times ({}); give each member once with its own name (etcd would read this as one member with several peer URLs; for that, restore it with --name {name} and --initial-advertise-peer-urls listing the same URLs)",
+                same.len(),
+                same.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the flags and the cluster; returns the cluster and the targets.
 fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
     if (o.bump_revision > 0) != o.mark_compacted {
@@ -160,6 +265,12 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
             "--bump-revision and --mark-compacted must be used together (--bump-revision N with N > 0 needs --mark-compacted, and --mark-compacted needs --bump-revision N)".into(),
         ));
     }
+    if o.out_dir.is_some() && !o.initial_cluster_given {
+        return Err(usage(
+            "--out-dir restores every member of --initial-cluster, and no --initial-cluster was given (it would restore a single member named `default`); give every member: --initial-cluster n1=https://10.0.0.1:2380,n2=https://10.0.0.2:2380,...".into(),
+        ));
+    }
+    check_initial_cluster_entries(o)?;
     let cluster = Cluster::from_initial_cluster(&o.initial_cluster, &o.token).map_err(|e| {
         usage(format!(
             "--initial-cluster {:?}: {}",
@@ -229,10 +340,18 @@ fn plan(o: &RestoreOptions) -> Result<(Cluster, Vec<Target>)> {
     for t in &mut targets {
         t.existed_empty = t.data_dir.is_dir();
         if !dir_is_empty_or_absent(&t.data_dir)? {
-            return Err(usage(format!(
-                "data-dir {} is not empty; restore writes only into an empty or new dir (remove it or choose another --data-dir)",
-                t.data_dir.display()
-            )));
+            return Err(usage(if o.out_dir.is_some() {
+                format!(
+                    "{} (member {} under --out-dir) is not empty; restore writes only into new or empty dirs (remove it or choose another --out-dir)",
+                    t.data_dir.display(),
+                    t.name
+                )
+            } else {
+                format!(
+                    "data-dir {} is not empty; restore writes only into an empty or new dir (remove it or choose another --data-dir)",
+                    t.data_dir.display()
+                )
+            }));
         }
         if let Some(w) = &t.wal_dir {
             if w.symlink_metadata().is_ok() {
@@ -281,6 +400,12 @@ fn judge_absent_trailer(path: &Path, len: u64, sizes: &crate::ops::check::Sizes)
             "it is {len} bytes but its db needs {}: a truncated download or copy; fetch it again",
             sizes.db
         )
+    } else if len > sizes.db && len - sizes.db < 32 {
+        format!(
+            "only {} of the 32 trailer bytes follow the {}-byte db: the download or copy was cut short and its integrity cannot be verified; fetch it again (if it is the only copy, --skip-hash-check restores its db pages, which are all there, without that proof)",
+            len - sizes.db,
+            sizes.db
+        )
     } else if len % u64::from(sizes.page_size) == 0 {
         "it looks like a raw db copy (member/snap/db), not `etcdctl snapshot save` output; if so, use --skip-hash-check".to_string()
     } else {
@@ -313,11 +438,17 @@ fn judge_digest(path: &Path, t: &TrailerParts<'_>, digest: &[u8], db_size: u64) 
 }
 
 /// Refuses a file whose structure or schema check found errors.
-fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Result<()> {
+fn judge_findings(
+    path: &Path,
+    checked: &crate::ops::check::CheckResult,
+    skip_hash_check: bool,
+) -> Result<()> {
+    // With --skip-hash-check the user has accepted an unverifiable trailer.
+    let waived = |code: &str| skip_hash_check && code == "snapshot.trailer.partial";
     let errors: Vec<_> = checked
         .findings
         .iter()
-        .filter(|f| f.severity == Severity::Error)
+        .filter(|f| f.severity == Severity::Error && !waived(f.code))
         .collect();
     if errors.is_empty() {
         return Ok(());
@@ -327,8 +458,20 @@ fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Resu
         .take(SHOWN_FINDINGS)
         .map(|f| format!("[{}] {}", f.code, f.message))
         .collect();
+    // The same verdict and next steps as `check` gives for this file.
+    let verdict = if checked.verdict.is_sound() {
+        crate::ops::verdict::Verdict::Damaged
+    } else {
+        checked.verdict
+    };
+    let next = if checked.next_steps.is_empty() {
+        String::new()
+    } else {
+        format!("; next: {}", checked.next_steps.join("; "))
+    };
     Err(Error::new(ErrorKind::Refused(format!(
-        "refusing to restore a damaged snapshot: {} problem(s): {}{} (run `etcd-rescue check` on it for all of them)",
+        "refusing to restore a damaged snapshot (verdict: {}): {} problem(s): {}{}{next} (`etcd-rescue check` lists every problem)",
+        verdict.name(),
         errors.len(),
         shown.join("; "),
         if errors.len() > SHOWN_FINDINGS { "; …" } else { "" }
@@ -336,128 +479,27 @@ fn judge_findings(path: &Path, checked: &crate::ops::check::CheckResult) -> Resu
     .in_file(path))
 }
 
-/// Bytes written between two background writeback requests.
-const SYNC_EVERY: u64 = 128 << 20;
-
-/// A file that asks a helper thread for an `fdatasync` every [`SYNC_EVERY`]
-/// bytes (a request is dropped while one is still running).
-struct EarlySync {
-    file: File,
-    since: u64,
-    tx: std::sync::mpsc::SyncSender<()>,
-}
-
-impl EarlySync {
-    fn new(file: File, tx: std::sync::mpsc::SyncSender<()>) -> Self {
-        EarlySync { file, since: 0, tx }
+/// A data dir or member dir given where a snapshot file is expected: say
+/// what to pass instead.
+fn refuse_a_data_dir(path: &Path) -> Result<()> {
+    if !path.is_dir() {
+        return Ok(());
     }
-
-    fn into_file(self) -> File {
-        self.file
-    }
-}
-
-impl Write for EarlySync {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.since = self.since.saturating_add(to_u64(n));
-        if self.since >= SYNC_EVERY {
-            self.since = 0;
-            let _ = self.tx.try_send(());
+    let db = match crate::etcd::datadir::Input::resolve(path).and_then(|i| i.db_path()) {
+        Ok(db) => db,
+        Err(_) => {
+            return Err(usage(format!(
+                "{} is a directory, not a snapshot file: give the file `etcdctl snapshot save` wrote, or a member's member/snap/db with --skip-hash-check",
+                path.display()
+            )))
         }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-impl std::io::Seek for EarlySync {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.file.seek(pos)
-    }
-}
-
-/// A temporary dir beside `target`, removed on drop unless kept.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn beside(target: &Path) -> Result<TempDir> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&parent)
-            .map_err(|e| Error::io("create dir", &parent, &e))?;
-        let base = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "data".into());
-        let path = parent.join(format!(".{base}.restore-{}", std::process::id()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .map_err(|e| Error::io("create dir", &path, &e))?;
-        Ok(TempDir { path, keep: false })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-fn mkdirs(p: &Path) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(p)
-        .map_err(|e| Error::io("create dir", p, &e))
-}
-
-fn create_file(p: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(p)
-        .map_err(|e| Error::io("create", p, &e))
-}
-
-fn write_file(p: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = create_file(p, mode)?;
-    f.write_all(bytes).map_err(|e| Error::io("write", p, &e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", p, &e))
-}
-
-fn sync_dir(p: &Path) {
-    if let Ok(d) = File::open(p) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Writes the WAL segment into `dir` (created).
-fn write_wal(dir: &Path, frames: &[u8]) -> Result<()> {
-    mkdirs(dir)?;
-    let p = dir.join(WAL_NAME);
-    let mut f = create_file(&p, 0o600)?;
-    f.write_all(frames)
-        .map_err(|e| Error::io("write", &p, &e))?;
-    f.set_len(SEGMENT_SIZE)
-        .map_err(|e| Error::io("extend", &p, &e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &p, &e))?;
-    sync_dir(dir);
-    Ok(())
+    };
+    Err(usage(format!(
+        "{} is an etcd data dir, not a snapshot file: to restore its db, pass {} with --skip-hash-check (entries only its WAL holds are not included; `etcd-rescue inspect {}` shows how many); restoring a data dir with its WAL is not available yet: meanwhile starting etcd on a copy of the data dir applies the WAL itself",
+        path.display(),
+        db.display(),
+        path.display()
+    )))
 }
 
 /// Runs the restore.
@@ -468,6 +510,7 @@ fn write_wal(dir: &Path, frames: &[u8]) -> Result<()> {
 /// is moved into place (etcdutl also copies first and verifies after).
 pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
     let (cluster, targets) = plan(o)?;
+    refuse_a_data_dir(&o.snapshot)?;
     let src = Source::open(&o.snapshot)?;
     let path = o.snapshot.as_path();
     let data = src.bytes();
@@ -508,7 +551,7 @@ fn run_restore_passes(
                 &checked.sizes,
             ));
         }
-        if let Err(e) = judge_findings(path, &checked) {
+        if let Err(e) = judge_findings(path, &checked, o.skip_hash_check) {
             // A bad digest says best what happened to the file.
             if let Some(d) = digest() {
                 judge_digest(path, parts, &d, checked.sizes.db)?;
@@ -516,7 +559,8 @@ fn run_restore_passes(
             return Err(e);
         }
         let db = Db::open(data).map_err(|e| e.in_file(path))?;
-        let (temps, rewrite) = write_temps(o, cluster, targets, &db)?;
+        let output = choose_output(o, &db).map_err(|e| e.in_file(path))?;
+        let (temps, rewrite) = write_temps(o, cluster, targets, &db, output.version)?;
         let (hash_check, sha256) = if let Some(d) = digest() {
             let hex = judge_digest(path, parts, &d, checked.sizes.db)?;
             (HashCheck::Verified, Some(hex))
@@ -534,11 +578,12 @@ fn run_restore_passes(
             cluster_id_hex: format!("{:x}", cluster.id),
             members,
             db: rewrite,
+            output,
         })
     })
 }
 
-type Temps = Vec<(TempDir, Option<TempDir>)>;
+type Temps = Vec<(NewDir, Option<NewDir>)>;
 
 /// Writes every target into its temporary dir(s).
 /// Writes the restored db at `db_path` as a kernel-side copy of the source
@@ -585,15 +630,16 @@ fn write_temps(
     cluster: &Cluster,
     targets: &[Target],
     db: &Db<'_>,
+    version: OutputVersion,
 ) -> Result<(Temps, DbRewrite)> {
-    let (snap_name, snap_bytes) = snap_file(cluster);
+    let (snap_name, snap_bytes) = snap_file_for(cluster, version);
     let mut temps: Temps = Vec::new();
     let mut rewrite: Option<DbRewrite> = None;
     let mut first_db: Option<PathBuf> = None;
     for t in targets {
-        let tmp = TempDir::beside(&t.data_dir)?;
-        let snap_dir = tmp.path.join("member").join("snap");
-        mkdirs(&snap_dir)?;
+        let tmp = NewDir::beside(&t.data_dir, "restore")?;
+        let snap_dir = tmp.path().join("member").join("snap");
+        create_dirs(&snap_dir)?;
         let db_path = snap_dir.join("db");
         if let Some(first) = &first_db {
             std::fs::copy(first, &db_path).map_err(|e| Error::io("copy", &db_path, &e))?;
@@ -626,7 +672,7 @@ fn write_temps(
             f.sync_all().map_err(|e| Error::io("fsync", &db_path, &e))?;
             first_db = Some(db_path.clone());
         }
-        write_file(&snap_dir.join(&snap_name), &snap_bytes, 0o644)?;
+        write_file(&snap_dir.join(&snap_name), &snap_bytes, None, 0o644)?;
         sync_dir(&snap_dir);
         let Some(me) = cluster.member(&t.name) else {
             return Err(usage(format!(
@@ -634,19 +680,19 @@ fn write_temps(
                 t.name
             )));
         };
-        let frames = wal_frames(cluster, me.id);
+        let frames = wal_frames_for(cluster, me.id, version);
         let wal_tmp = match &t.wal_dir {
             Some(w) => {
-                let wt = TempDir::beside(w)?;
-                write_wal(&wt.path, &frames)?;
+                let wt = NewDir::beside(w, "restore")?;
+                write_segment_in(wt.path(), WAL_NAME, &frames)?;
                 Some(wt)
             }
             None => {
-                write_wal(&tmp.path.join("member").join("wal"), &frames)?;
+                write_segment_in(&tmp.path().join("member").join("wal"), WAL_NAME, &frames)?;
                 None
             }
         };
-        sync_dir(&tmp.path.join("member"));
+        sync_dir(&tmp.path().join("member"));
         temps.push((tmp, wal_tmp));
     }
     match rewrite {
@@ -669,7 +715,7 @@ fn commit_temps(
         if let Err(e) = move_into_place(t, tmp, wal_tmp.as_mut()) {
             // The WAL dir goes first; it may have moved before the data dir failed.
             if let (Some(w), Some(wt)) = (&t.wal_dir, wal_tmp.as_ref()) {
-                if wt.keep {
+                if wt.committed() {
                     let _ = std::fs::remove_dir_all(w);
                 }
             }
@@ -707,20 +753,29 @@ fn commit_temps(
 }
 
 /// Renames one target's temporary dirs (WAL dir first) into place.
-fn move_into_place(t: &Target, tmp: &mut TempDir, wal_tmp: Option<&mut TempDir>) -> Result<()> {
+fn move_into_place(t: &Target, tmp: &mut NewDir, wal_tmp: Option<&mut NewDir>) -> Result<()> {
     if let (Some(wt), Some(w)) = (wal_tmp, &t.wal_dir) {
-        std::fs::rename(&wt.path, w).map_err(|e| Error::io("rename", w, &e))?;
-        wt.keep = true;
+        wt.commit(w, false)?;
     }
-    // rename(2) replaces an empty dir; a missing one is created.
-    std::fs::rename(&tmp.path, &t.data_dir).map_err(|e| Error::io("rename", &t.data_dir, &e))?;
-    tmp.keep = true;
-    if let Some(parent) = t.data_dir.parent() {
-        sync_dir(if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        });
+    tmp.commit(&t.data_dir, true)
+}
+
+/// A snapshot of a newer storage version than the output's etcd: etcd 3.6+
+/// validates `meta/storageVersion` on start and refuses a newer one
+/// (`version "3.7.0" is not supported`, observed with 3.6.17), so that is
+/// refused here; etcd 3.5 does not read it and starts (observed: 3.5.36 on
+/// etcdutl 3.6.17's and 3.5.36's restores of 3.6.17 and 3.7.3 snapshots).
+fn refuse_downgrade(path: &Path, c: &OutputChoice, from_db: OutputVersion) -> Result<()> {
+    if c.version >= from_db || c.version == OutputVersion::V3_5 {
+        return Ok(());
     }
-    Ok(())
+    Err(usage(format!(
+        "{}: the snapshot's storage version is {}; etcd {} refuses to start on a db of a \
+         newer storage version. Use --output-version {} (or leave it out), or 3.5 for an \
+         etcd 3.5 cluster, which ignores the storage version",
+        path.display(),
+        c.storage_version,
+        c.version.as_str(),
+        from_db.as_str(),
+    )))
 }

@@ -15,7 +15,6 @@
 //! the named path, synced, and renamed into place.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -27,10 +26,19 @@ use crate::etcd::salvage::{scan_keyspace, Newest, ScanStats};
 use crate::etcd::schema::{self, meta_key};
 use crate::formats::bbolt::write::{DbWriter, WriteSummary, WriterOptions};
 use crate::formats::bbolt::{scan, Bucket, Db};
+use crate::sink::NewFile;
 use crate::source::Source;
 
-/// A top-level bucket's name and its entries, or why they cannot be read.
-type BucketRead<'a> = (Vec<u8>, Result<Vec<(&'a [u8], &'a [u8])>>);
+/// A top-level bucket's name and its entries, or why they cannot be read
+/// (with the count of entries readable before that, if it was found).
+type BucketRead<'a> = (Vec<u8>, std::result::Result<Entries<'a>, Unread>);
+
+/// A bucket's entries.
+type Entries<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// Why a bucket cannot be read, and the entries readable before that (`None`:
+/// the bucket was not found).
+type Unread = (String, Option<u64>);
 
 /// Most key names listed in each category of the report.
 const EXAMPLES: usize = 20;
@@ -49,6 +57,20 @@ pub struct BucketOutcome {
     pub reason: Option<String>,
 }
 
+/// A bucket that could not be carried over.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostBucket {
+    /// Bucket name.
+    pub name: String,
+    /// Entries that were readable before the bucket's tree failed (so at
+    /// least this many are lost); `null` when the bucket could not be found.
+    pub entries_seen: Option<u64>,
+    /// Why.
+    pub reason: String,
+    /// What losing it means for a cluster restored from the new db.
+    pub consequence: &'static str,
+}
+
 /// The recovered keyspace compared with what the damaged tree still shows.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TreeComparison {
@@ -56,8 +78,9 @@ pub struct TreeComparison {
     pub readable: bool,
     /// Live keys in the tree (as far as it could be read).
     pub tree_live_keys: u64,
-    /// Live in the tree, missing from the salvage.
-    pub lost_keys: u64,
+    /// Live in the tree, missing from the salvage; `null` when the tree
+    /// cannot be read to the end (the loss cannot be counted).
+    pub lost_keys: Option<u64>,
     /// Recovered, but in an older version than the tree's.
     pub stale_keys: u64,
     /// Recovered live although the tree has them deleted or absent (from free pages).
@@ -87,6 +110,10 @@ pub struct SalvageReport {
     pub compact_revision: Option<i64>,
     /// Per-bucket outcome.
     pub buckets: Vec<BucketOutcome>,
+    /// Every etcd bucket that could not be carried over, with what that means.
+    pub lost_buckets: Vec<LostBucket>,
+    /// What a person must know before using the new db (auth lost, ...).
+    pub warnings: Vec<String>,
     /// Comparison with the original tree.
     pub tree: TreeComparison,
     /// The new file.
@@ -96,11 +123,11 @@ pub struct SalvageReport {
 impl SalvageReport {
     /// Whether anything is known to be lost or damaged.
     pub fn lossy(&self) -> bool {
-        self.tree.lost_keys > 0
+        self.tree.lost_keys != Some(0)
             || self.tree.stale_keys > 0
             || !self.tree.readable
             || self.scan.unreadable_elements > 0
-            || self.buckets.iter().any(|b| b.state == "lost")
+            || !self.lost_buckets.is_empty()
     }
 }
 
@@ -108,13 +135,31 @@ fn lossy_name(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Reads a whole bucket, or says why it cannot be.
-fn read_bucket<'a>(db: &Db<'a>, bucket: &Bucket<'a>) -> Result<Vec<(&'a [u8], &'a [u8])>> {
+/// The buckets etcd 3.4 to 3.6 create on start (besides `key`), and what a
+/// restored cluster misses without each.
+const ETCD_BUCKETS: [(&[u8], &str); 9] = [
+    (schema::ALARM, "an active alarm (NOSPACE, CORRUPT) is forgotten"),
+    (schema::AUTH, "AUTH IS OFF in a cluster restored from the new db (auth/authEnabled is gone): anyone who can reach it can read and write everything; enable it again (etcdctl auth enable) before clients connect"),
+    (schema::AUTH_ROLES, "every role and its permissions are gone; if auth is on, users lose their access; re-create them (etcdctl role add / role grant-permission)"),
+    (schema::AUTH_USERS, "every user is gone; if auth is on, nobody can log in (not even root); re-create them (etcdctl user add) with auth off first"),
+    (schema::CLUSTER, "the cluster version is gone; etcd sets it again once members agree"),
+    (schema::LEASE, "every lease is gone: keys attached to a lease never expire; re-grant leases and re-attach the keys (or let the clients re-create them)"),
+    (schema::MEMBERS, "the member list is gone; `snapshot restore` writes it anew from --initial-cluster"),
+    (schema::MEMBERS_REMOVED, "the list of removed member IDs is gone; `snapshot restore` writes membership anew"),
+    (schema::META, "the consistent index and compaction marks are gone; the new db gets compaction marks at the newest revision, `snapshot restore` writes the rest"),
+];
+
+/// Reads a whole bucket, or says why it cannot be and how many entries were
+/// readable before that.
+fn read_bucket<'a>(db: &Db<'a>, bucket: &Bucket<'a>) -> std::result::Result<Entries<'a>, Unread> {
     let mut v = Vec::new();
     for e in bucket.cursor(db) {
-        let e = e?;
+        let e = e.map_err(|err| (err.to_string(), Some(crate::bytes::to_u64(v.len()))))?;
         if e.is_bucket() {
-            return Err(Error::new(ErrorKind::Schema("nested bucket".into())));
+            return Err((
+                "nested bucket".to_string(),
+                Some(crate::bytes::to_u64(v.len())),
+            ));
         }
         v.push((e.key, e.value));
     }
@@ -161,12 +206,26 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
     let (newest, stats) = scan_keyspace(data, page_size);
 
     // The tree, if any of it can still be opened.
-    let db = Db::open(data).ok();
+    let opened = Db::open(data);
+    if let Err(e) = &opened {
+        if stats.revision_entries == 0 {
+            // Not a bbolt db at all (or nothing of etcd's in it): writing an
+            // empty db would only hide that.
+            return Err(Error::new(ErrorKind::Refused(format!(
+                "nothing to salvage, nothing written: no valid bbolt meta page ({}) and no page holds an etcd key; this is not an etcd db or snapshot (check the path), or it is overwritten beyond recovery: use another member's data dir or another backup",
+                e.kind
+            )))
+            .in_file(input));
+        }
+    }
+    let open_problem = opened.as_ref().err().map(|e| e.kind.to_string());
+    let db = opened.ok();
     let (readable, latest) = db.as_ref().map_or((false, HashMap::new()), tree_latest);
     let mut tree = TreeComparison {
         readable,
         ..TreeComparison::default()
     };
+    let mut lost_keys = 0u64;
     for (k, (rev, dead)) in &latest {
         if *dead {
             continue;
@@ -176,13 +235,14 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
             Some(n) if !n.tombstone && n.rev == *rev => {}
             Some(n) if !n.tombstone && n.rev < *rev => tree.stale_keys += 1,
             _ => {
-                tree.lost_keys += 1;
+                lost_keys += 1;
                 if tree.lost_examples.len() < EXAMPLES {
                     tree.lost_examples.push(lossy_name(k));
                 }
             }
         }
     }
+    tree.lost_keys = readable.then_some(lost_keys);
     if readable {
         tree.reappeared_keys = crate::bytes::to_u64(
             newest
@@ -199,38 +259,47 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
 
     // Other buckets from the tree, whole or not at all.
     let mut others: Vec<BucketRead<'_>> = Vec::new();
+    let mut root_problem: Option<String> = None;
     if let Some(db) = &db {
         for top in db.root_bucket().cursor(db) {
-            let Ok(top) = top else { break };
+            let top = match top {
+                Ok(t) => t,
+                Err(e) => {
+                    root_problem = Some(e.to_string());
+                    break;
+                }
+            };
             if top.key == schema::KEY || !top.is_bucket() {
                 continue;
             }
-            let entries = Bucket::from_value(top.key, top.value).and_then(|b| read_bucket(db, &b));
+            let entries = match Bucket::from_value(top.key, top.value) {
+                Err(e) => Err((e.to_string(), Some(0))),
+                Ok(b) => read_bucket(db, &b),
+            };
             others.push((top.key.to_vec(), entries));
         }
+    } else if let Some(p) = &open_problem {
+        root_problem = Some(format!("the db cannot be opened: {p}"));
     }
-    if !others.iter().any(|(n, _)| n == schema::META) {
-        others.push((schema::META.to_vec(), Ok(Vec::new())));
+    // etcd's buckets that were not found at all are lost too, not just absent.
+    for (name, _) in ETCD_BUCKETS {
+        if !others.iter().any(|(n, _)| n == name) {
+            let why = root_problem.clone().map_or_else(
+                || "not found in the root bucket".to_string(),
+                |p| format!("not found: the root bucket cannot be read to the end ({p})"),
+            );
+            others.push((name.to_vec(), Err((why, None))));
+        }
     }
     others.push((schema::KEY.to_vec(), Ok(Vec::new())));
     others.sort_by(|a, b| a.0.cmp(&b.0));
 
-    // Write beside the target, then rename.
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "salvaged.db".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| -> Result<(WriteSummary, Vec<BucketOutcome>)> {
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, &e))?;
+    // Write beside the target, then rename (the temporary file is removed on
+    // any failure).
+    let mut new_file = NewFile::create(out, 0o666)?;
+    let tmp = new_file.tmp_path().to_path_buf();
+    let f = new_file.take()?;
+    let (written, buckets) = (|| -> Result<(WriteSummary, Vec<BucketOutcome>)> {
         let opts = WriterOptions {
             page_size,
             ..WriterOptions::default()
@@ -253,11 +322,26 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
                 continue;
             }
             match entries {
-                Err(e) => outcomes.push(BucketOutcome {
+                Err((e, _)) if name == schema::META => {
+                    // The new db still needs its compaction marks.
+                    w.begin_bucket(name)?;
+                    if let Some(c) = compact {
+                        let m = Revision { main: c, sub: 0 }.to_key();
+                        w.put(meta_key::FINISHED_COMPACT_REV, &m)?;
+                        w.put(meta_key::SCHEDULED_COMPACT_REV, &m)?;
+                    }
+                    outcomes.push(BucketOutcome {
+                        name: name_s,
+                        state: "lost",
+                        entries: u64::from(compact.is_some()) * 2,
+                        reason: Some(e.clone()),
+                    });
+                }
+                Err((e, _)) => outcomes.push(BucketOutcome {
                     name: name_s,
                     state: "lost",
                     entries: 0,
-                    reason: Some(e.to_string()),
+                    reason: Some(e.clone()),
                 }),
                 Ok(entries) => {
                     w.begin_bucket(name)?;
@@ -301,23 +385,26 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
         let f = bw
             .into_inner()
             .map_err(|e| Error::io("write", &tmp, e.error()))?;
-        f.sync_all().map_err(|e| Error::io("sync", &tmp, &e))?;
+        new_file.commit_file(f)?;
         Ok((summary, outcomes))
-    })();
-    let (written, buckets) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, out).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("rename", out, &e)
-    })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    })()?;
+    let lost_buckets: Vec<LostBucket> = others
+        .iter()
+        .filter_map(|(name, r)| {
+            let (reason, seen) = r.as_ref().err()?;
+            let consequence = ETCD_BUCKETS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("a bucket etcd does not create is gone", |(_, c)| *c);
+            Some(LostBucket {
+                name: lossy_name(name),
+                entries_seen: *seen,
+                reason: reason.clone(),
+                consequence,
+            })
+        })
+        .collect();
+    let warnings = salvage_warnings(&lost_buckets, &tree);
     Ok(SalvageReport {
         input: input.to_path_buf(),
         output: out.to_path_buf(),
@@ -328,7 +415,30 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
         keys_deleted: crate::bytes::to_u64(newest.values().filter(|n| n.tombstone).count()),
         compact_revision: compact,
         buckets,
+        lost_buckets,
+        warnings,
         tree,
         written,
     })
+}
+
+/// The loud part of the report: auth first, then every other loss.
+fn salvage_warnings(lost: &[LostBucket], tree: &TreeComparison) -> Vec<String> {
+    let mut w = Vec::new();
+    let is_auth = |b: &&LostBucket| ["auth", "authUsers", "authRoles"].contains(&b.name.as_str());
+    let auth: Vec<&LostBucket> = lost.iter().filter(is_auth).collect();
+    if !auth.is_empty() {
+        let names: Vec<&str> = auth.iter().map(|b| b.name.as_str()).collect();
+        w.push(format!(
+            "AUTH NOT CARRIED OVER ({}): a cluster restored from the new db comes up with auth off or without its users and roles; re-create users and roles and run `etcdctl auth enable` before clients can reach it",
+            names.join(", ")
+        ));
+    }
+    for b in lost.iter().filter(|b| !is_auth(b)) {
+        w.push(format!("bucket {} lost: {}", b.name, b.consequence));
+    }
+    if tree.lost_keys.is_none() {
+        w.push("the original key tree cannot be read to the end: how many keys were lost cannot be counted; compare the result with another member or an older snapshot".into());
+    }
+    w
 }

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -19,10 +18,7 @@ use crate::etcd::dbinfo;
 use crate::etcd::keyspace::{Records, Revisions, RELEASE_EVERY};
 use crate::formats::bbolt;
 
-use super::keys::Opened;
-
-/// Pages walked between two releases of the mapped pages (128 MiB of 4 KiB pages).
-const WALK_RELEASE_EVERY: u64 = 32 * 1024;
+use super::input::Opened;
 
 /// Options of `space`.
 #[derive(Debug, Clone, Copy)]
@@ -143,14 +139,8 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
         .collect();
     // Free pages: one parallel walk (bbolt's reachability), releasing mapped
     // pages as it goes like `snapshot status`.
-    let walked = AtomicU64::new(0);
-    let release = |n: u64| {
-        let before = walked.fetch_add(n, Ordering::Relaxed);
-        if (before + n) / WALK_RELEASE_EVERY != before / WALK_RELEASE_EVERY {
-            input.source.release_resident();
-        }
-    };
-    let check = bbolt::walk_observed(&db, &mut (), &release);
+    let ticker = input.ticker(db.meta().pgid, None);
+    let check = bbolt::walk_observed(&db, &mut (), &|n| ticker.tick(n));
     input.source.release_resident();
     // Keys are copied once per distinct key (see keyspace::Latest for why).
     let mut per_key: HashMap<Box<[u8]>, (Usage, bool)> = HashMap::new();

@@ -2,13 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::etcd::datadir::Input;
+use crate::error::Result;
 use crate::etcd::status::{self, Compat, DbStatus};
-use crate::formats::bbolt::{CheckReport, Db, PageStats};
+use crate::formats::bbolt::{CheckReport, PageStats};
 use crate::formats::trailer::Trailer;
-use crate::source::Source;
 
+use super::input::Opened;
 use super::ProgressFn;
 
 /// Options of `snapshot status`.
@@ -32,7 +31,65 @@ pub struct StatusReport {
     /// Page statistics from the walk.
     pub pages: PageStats,
     /// Warnings for stderr (never part of etcdutl-compatible stdout).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<StatusWarning>,
+}
+
+/// What `snapshot status` warns about, as data; the CLI words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusWarning {
+    /// The db is locked by a running process (see [`live_note`]).
+    Live {
+        /// The process holding the lock.
+        pid: u32,
+    },
+    /// One meta page is invalid; the other is used.
+    MetaInvalid {
+        /// The invalid slot.
+        slot: u8,
+        /// Why it is invalid.
+        problem: String,
+        /// The slot used.
+        chosen: u8,
+        /// The txid of the meta used.
+        txid: u64,
+    },
+    /// The file is shorter than the db it describes.
+    Truncated {
+        /// Bytes the db spans (`pgid * page_size`).
+        db_size: u64,
+        /// High-water mark.
+        pgid: u64,
+        /// Page size.
+        page_size: u32,
+        /// Bytes the file has.
+        file_size: u64,
+    },
+    /// `meta/storageVersion` names an etcd newer than any this tool was
+    /// checked against: the figures follow the newest known rules.
+    NewerThanKnown {
+        /// The storage version as stored.
+        version: String,
+    },
+    /// The sha256 trailer does not match the bytes before it.
+    TrailerMismatch {
+        /// The stored digest, hex.
+        stored: String,
+        /// The digest of the bytes before it, hex.
+        computed: String,
+    },
+}
+
+impl StatusWarning {
+    /// The finding code (see [`crate::codes`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StatusWarning::Live { .. } => "file.live",
+            StatusWarning::MetaInvalid { .. } => "bbolt.meta.invalid",
+            StatusWarning::Truncated { .. } => "file.truncated",
+            StatusWarning::TrailerMismatch { .. } => "snapshot.trailer.mismatch",
+            StatusWarning::NewerThanKnown { .. } => "db.version.newer",
+        }
+    }
 }
 
 /// Runs `snapshot status` on `path` (file, member dir or data dir).
@@ -46,46 +103,50 @@ pub fn status_observed(
     opts: StatusOptions,
     progress: Option<ProgressFn>,
 ) -> Result<StatusReport> {
-    let input = Input::resolve(path)?;
-    let db_path = input.db_path()?;
-    let src = Source::open(&db_path)?;
-    let in_file = |e: Error| e.in_file(&db_path);
-    let db = Db::open(src.bytes()).map_err(in_file)?;
+    let input = Opened::open(path)?;
+    let db = input.db()?;
+    let (db_path, src) = (&input.db_path, &input.source);
     let mut warnings = Vec::new();
     if let Some((pid, _)) = src.lock_holder() {
-        warnings.push(live_note(&db_path, pid));
+        warnings.push(StatusWarning::Live { pid });
     }
     if let Some((slot, problem)) = db.meta_choice().other_problem() {
-        warnings.push(format!(
-            "{}: meta page {slot} is invalid ({problem}); using meta page {} (txid {})",
-            db_path.display(),
-            db.meta_choice().chosen,
-            db.meta().txid
-        ));
+        warnings.push(StatusWarning::MetaInvalid {
+            slot,
+            problem: problem.to_string(),
+            chosen: db.meta_choice().chosen,
+            txid: db.meta().txid,
+        });
     }
     let have = crate::bytes::to_u64(src.bytes().len());
     if have < db.size() {
-        warnings.push(format!(
-            "{}: file is truncated: the db spans {} bytes (high-water mark {} x page size {}), the file has {have}; pages past the end are missing (partial download or copy?)",
-            db_path.display(),
-            db.size(),
-            db.meta().pgid,
-            db.page_size()
-        ));
+        warnings.push(StatusWarning::Truncated {
+            db_size: db.size(),
+            pgid: db.meta().pgid,
+            page_size: db.page_size(),
+            file_size: have,
+        });
     }
     let mut report = CheckReport::default();
-    let ticker = super::WalkTicker::new(&src, db.meta().pgid, progress);
+    let ticker = input.ticker(db.meta().pgid, progress);
     let status = status::compute_observed(&db, opts.compat, &mut report, &|n| ticker.tick(n))
-        .map_err(in_file)?;
+        .map_err(|e| input.locate(e))?;
+    if crate::etcd::version::Version::parse(&status.version)
+        .is_some_and(|v| status::newer_than_known(&v))
+    {
+        warnings.push(StatusWarning::NewerThanKnown {
+            version: status.version.clone(),
+        });
+    }
     let trailer = Trailer::inspect(src.bytes(), opts.verify_trailer);
     if let Trailer::Mismatch { stored, computed } = &trailer {
-        warnings.push(format!(
-            "{}: sha256 trailer does not match the file (stored {stored}, computed {computed}): the file was modified or damaged after it was saved",
-            db_path.display()
-        ));
+        warnings.push(StatusWarning::TrailerMismatch {
+            stored: stored.clone(),
+            computed: computed.clone(),
+        });
     }
     Ok(StatusReport {
-        db_path,
+        db_path: db_path.clone(),
         status,
         trailer,
         pages: report.stats,

@@ -13,6 +13,7 @@ use crate::etcd::entry::{payload, Payload};
 use crate::etcd::raftlog::{self, WalDir};
 use crate::etcd::v2replay::{clean, V2Node, V2Store};
 use crate::etcd::v2store::Store;
+use crate::etcd::version::Version;
 use crate::formats::snap;
 use crate::source::Source;
 
@@ -33,6 +34,42 @@ pub struct V2Loaded {
     pub store: V2Store,
     /// Problems met while loading (WAL, `.snap`, times).
     pub findings: Vec<Finding>,
+    /// `meta/storageVersion` of the member's db (`member/snap/db`), when a data
+    /// or member dir was given and the db has one (etcd 3.6+). From 3.6 on the
+    /// v2 store keeps only membership; 3.7 writes it but never reads it.
+    pub storage_version: Option<Version>,
+}
+
+/// What the v2 store can hold, by the etcd that wrote the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2Era {
+    /// Not known (a single `.snap` file, or no readable db): 3.4/3.5 rules.
+    Unknown,
+    /// etcd 3.6: membership only (`/0`); v2 requests are neither served nor
+    /// applied, other content makes etcd refuse to start; etcd loads the
+    /// membership from the `.snap` at start-up.
+    V36(Version),
+    /// etcd 3.7 or newer: as 3.6, and etcd no longer reads the v2 store at all
+    /// (membership comes from the db's `members` bucket).
+    V37(Version),
+}
+
+impl V2Loaded {
+    /// What the v2 store means for the etcd that wrote these files.
+    pub fn era(&self) -> V2Era {
+        match &self.storage_version {
+            Some(v) if v.at_least(3, 7) => V2Era::V37(v.clone()),
+            Some(v) if v.at_least(3, 6) => V2Era::V36(v.clone()),
+            _ => V2Era::Unknown,
+        }
+    }
+}
+
+/// `meta/storageVersion` of the db under a data or member dir, if any can be read.
+fn db_storage_version(member: &Path) -> Option<Version> {
+    let input = super::input::Opened::open_db_file(&member.join("snap").join("db")).ok()?;
+    let db = input.db().ok()?;
+    crate::etcd::status::storage_version(&db).ok().flatten()
 }
 
 /// One node as the v2 API shows it.
@@ -72,6 +109,14 @@ pub fn store_path(key: &str) -> String {
 
 /// Loads the v2 store of a data dir, member dir or single `.snap` file.
 pub fn load(path: &Path) -> Result<V2Loaded> {
+    load_path(path).map_err(|e| {
+        e.with_path_hint(
+            "give a data dir or member dir (the v2 store is rebuilt from its .snap and WAL files), or one .snap file",
+        )
+    })
+}
+
+fn load_path(path: &Path) -> Result<V2Loaded> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, &e))?;
     if meta.is_file() {
         return load_snap_file(path);
@@ -90,7 +135,12 @@ pub fn load(path: &Path) -> Result<V2Loaded> {
     let snap_dir = member.join("snap");
     let wal = match WalDir::open(&wal_dir) {
         Ok(w) => w,
-        Err(e) => return newest_snap_only(&snap_dir, e),
+        Err(e) => {
+            return newest_snap_only(&snap_dir, e).map(|mut l| {
+                l.storage_version = db_storage_version(&member);
+                l
+            })
+        }
     };
     let log = raftlog::load(&wal, Some(&snap_dir), false)?;
     let mut findings = log.findings.clone();
@@ -156,6 +206,7 @@ pub fn load(path: &Path) -> Result<V2Loaded> {
         failed,
         store,
         findings,
+        storage_version: db_storage_version(&member),
     })
 }
 
@@ -210,6 +261,7 @@ fn load_snap_file(path: &Path) -> Result<V2Loaded> {
         failed: 0,
         store,
         findings,
+        storage_version: None,
     })
 }
 

@@ -126,8 +126,16 @@ pub struct DumpReport {
     pub findings: Vec<Finding>,
 }
 
+/// The hint after a path `wal dump` cannot use.
+const WAL_PATH_HINT: &str =
+    "give a WAL dir (member/wal), one .wal file, a member dir or a data dir";
+
 /// The WAL dir for `path`: a WAL dir, a single `.wal` file, a member dir or a data dir.
 pub fn open_wal(path: &Path) -> Result<WalDir> {
+    open_wal_dir(path).map_err(|e| e.with_path_hint(WAL_PATH_HINT))
+}
+
+fn open_wal_dir(path: &Path) -> Result<WalDir> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, &e))?;
     if meta.is_file() {
         return WalDir::open_file(path);
@@ -182,6 +190,7 @@ pub fn dump_to<F: FnMut(DumpEvent<'_>)>(
     opts: &DumpOptions,
     mut sink: F,
 ) -> Result<DumpReport> {
+    check_types(&opts.types)?;
     let w = open_wal(path)?;
     let segments = w.segments();
     let decoded = wal::decode(&segments, opts.raw);
@@ -289,6 +298,69 @@ pub fn dump_to<F: FnMut(DumpEvent<'_>)>(
         stop: decoded.stop,
         findings,
     })
+}
+
+/// What `--type` accepts: record types, entry kinds, and the request names
+/// of `InternalRaftRequest::kind` (etcdserverpb.rs, same order).
+pub const DUMP_TYPES: &[&str] = &[
+    "metadata",
+    "entry",
+    "state",
+    "crc",
+    "snapshot",
+    "unknown",
+    "noop",
+    "conf_change",
+    "conf_change_v2",
+    "v2",
+    "empty",
+    "range",
+    "put",
+    "delete_range",
+    "txn",
+    "compaction",
+    "lease_grant",
+    "lease_revoke",
+    "alarm",
+    "lease_checkpoint",
+    "auth_enable",
+    "auth_disable",
+    "authenticate",
+    "auth_status",
+    "auth_user_add",
+    "auth_user_delete",
+    "auth_user_get",
+    "auth_user_change_password",
+    "auth_user_grant_role",
+    "auth_user_revoke_role",
+    "auth_user_list",
+    "auth_role_list",
+    "auth_role_add",
+    "auth_role_delete",
+    "auth_role_get",
+    "auth_role_grant_permission",
+    "auth_role_revoke_permission",
+    "cluster_version_set",
+    "cluster_member_attr_set",
+    "downgrade_info_set",
+    "downgrade_version_test",
+];
+
+/// Refuses a `--type` that would silently match nothing.
+fn check_types(types: &[String]) -> Result<()> {
+    let bad: Vec<&str> = types
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !DUMP_TYPES.contains(t))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::Usage(format!(
+        "--type {}: not a record type or entry kind; valid: {}",
+        bad.join(","),
+        DUMP_TYPES.join(", ")
+    ))))
 }
 
 fn type_name(t: RecordType) -> &'static str {

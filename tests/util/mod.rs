@@ -75,10 +75,30 @@ pub fn testdata() -> PathBuf {
         .unwrap_or_else(|| repo().join("testdata"))
 }
 
-/// Whether real etcd binaries are required (CI): a missing binary then fails
-/// the test instead of skipping it.
 /// The value of `key=` in a scenario's `manifest.txt` (first word only), the facts
 /// make-testdata.sh recorded from the live etcd that wrote the files.
+/// A missing manifest or field is a failure: the golden tests must not pass
+/// by reading nothing.
+#[track_caller]
+pub fn manifest(scenario_dir: &Path, key: &str) -> String {
+    manifest_field(scenario_dir, key).unwrap_or_else(|| {
+        panic!(
+            "{}/manifest.txt has no {key}= (regenerate with scripts/make-testdata.sh)",
+            scenario_dir.display()
+        )
+    })
+}
+
+/// As [`manifest`], parsed as a number.
+#[track_caller]
+pub fn manifest_u64(scenario_dir: &Path, key: &str) -> u64 {
+    let v = manifest(scenario_dir, key);
+    v.parse()
+        .unwrap_or_else(|e| panic!("{}: {key}={v}: {e}", scenario_dir.display()))
+}
+
+/// The value of `key=` in a scenario's `manifest.txt` (first word only), or
+/// `None` when absent; prefer [`manifest`], which fails instead.
 pub fn manifest_field(scenario_dir: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(scenario_dir.join("manifest.txt")).ok()?;
     let prefix = format!("{key}=");
@@ -88,30 +108,76 @@ pub fn manifest_field(scenario_dir: &Path, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Whether real etcd binaries are required (CI): a missing binary then fails
+/// the test instead of skipping it.
 pub fn real_etcd_required() -> bool {
     std::env::var_os("ETCD_RESCUE_REQUIRE_REAL").is_some_and(|v| v == "1")
 }
 
-/// Directory of real etcd binaries of `version` (e.g. "3.5.1"), if installed
-/// by scripts/get-etcd.sh. Prints a skip note when missing and not required.
-pub fn etcd_bin_dir(version: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("ETCD_RESCUE_BIN_DIR")
+/// The newest etcd 3.5 release the tests run (built from etcd's Go modules by
+/// scripts/get-etcd.sh). It has etcdutl's `--bump-revision`/`--mark-compacted`
+/// and the 3.5.16+ rule for a tombstone at the compact revision.
+pub const ETCD_35_NEWEST: &str = "3.5.36";
+
+/// Skips the calling test visibly: prints `SKIPPED: <reason>` and appends the
+/// line to the file named by `ETCD_RESCUE_SKIP_LOG` (scripts/test.sh counts
+/// them and prints the count). Under `ETCD_RESCUE_REQUIRE_REAL=1` a skip is a
+/// failure. Call it, then `return`.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let caller = std::panic::Location::caller();
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    if real_etcd_required() {
+        panic!("{test}: would skip, but ETCD_RESCUE_REQUIRE_REAL=1: {reason}");
+    }
+    let line = format!("SKIPPED: {test} ({caller}): {reason}");
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("ETCD_RESCUE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Root of the real etcd binaries: `ETCD_RESCUE_BIN_DIR`, else `<repo>/.etcd-bin`.
+pub fn bin_root() -> PathBuf {
+    std::env::var_os("ETCD_RESCUE_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".etcd-bin"));
-    let dir = root.join(version);
+        .unwrap_or_else(|| repo().join(".etcd-bin"))
+}
+
+/// Directory of real etcd binaries of `version` (e.g. "3.5.1"), if installed
+/// by scripts/get-etcd.sh; otherwise a visible [`skip`] (a failure when real
+/// etcd is required).
+#[track_caller]
+pub fn etcd_bin_dir(version: &str) -> Option<PathBuf> {
+    let dir = bin_root().join(version);
     if dir.join("etcd").is_file() {
         return Some(dir);
     }
-    if real_etcd_required() {
-        panic!(
-            "real etcd {version} required but missing at {} (run scripts/get-etcd.sh)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: real etcd {version} not installed at {} (run scripts/get-etcd.sh)",
+    skip(&format!(
+        "real etcd {version} not installed at {} (run scripts/get-etcd.sh)",
         dir.display()
-    );
+    ));
+    None
+}
+
+/// The Go bbolt `tx.Check()` oracle, or a visible [`skip`].
+#[track_caller]
+pub fn bbolt_check_bin() -> Option<PathBuf> {
+    let p = bin_root().join("bbolt-check");
+    if p.is_file() {
+        return Some(p);
+    }
+    skip(&format!(
+        "bbolt-check oracle missing at {} (run scripts/get-etcd.sh)",
+        p.display()
+    ));
     None
 }
 
@@ -171,28 +237,6 @@ impl InputGuard {
     }
 }
 
-/// Every `expected/<input>.status.<fmt>` golden under `root`: (input, fmt, golden).
-pub fn status_goldens(root: &Path) -> Vec<(PathBuf, String, PathBuf)> {
-    let mut files = Vec::new();
-    files_under(root, &mut files);
-    let mut out = Vec::new();
-    for f in files {
-        let Some(dir) = f.parent() else { continue };
-        if dir.file_name().is_none_or(|n| n != "expected") {
-            continue;
-        }
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((input, fmt)) = name.rsplit_once(".status.") else {
-            continue;
-        };
-        let input = dir.parent().unwrap().join(input);
-        if input.exists() {
-            out.push((input, fmt.to_string(), f));
-        }
-    }
-    out
-}
-
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -201,85 +245,191 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A real etcd listening on 127.0.0.1, stopped by PID when dropped.
+/// How to start one etcd member: the one place that builds etcd's command
+/// line. Listens on 127.0.0.1 only; advertised URLs equal the listened ones.
+pub struct Launch<'a> {
+    pub name: &'a str,
+    pub data_dir: &'a Path,
+    pub client_port: u16,
+    /// The peer URL as given in `initial_cluster`.
+    pub peer_url: &'a str,
+    /// `--initial-cluster`; `None`: this member alone.
+    pub initial_cluster: Option<&'a str>,
+    pub token: Option<&'a str>,
+    /// `--initial-cluster-state new` (members started together).
+    pub state_new: bool,
+    /// Appended to (several starts may share it).
+    pub log: &'a Path,
+    pub extra: &'a [&'a str],
+}
+
+/// Spawns etcd from `bin` as `l` says; output goes to `l.log`.
+pub fn spawn_etcd(bin: &Path, l: &Launch<'_>) -> std::process::Child {
+    let client_url = format!("http://127.0.0.1:{}", l.client_port);
+    let alone = format!("{}={}", l.name, l.peer_url);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(l.log)
+        .unwrap_or_else(|e| panic!("log {}: {e}", l.log.display()));
+    let mut cmd = Command::new(bin.join("etcd"));
+    cmd.args(["--name", l.name, "--data-dir"])
+        .arg(l.data_dir)
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", l.peer_url])
+        .args(["--initial-advertise-peer-urls", l.peer_url])
+        .args(["--initial-cluster", l.initial_cluster.unwrap_or(&alone)]);
+    if let Some(t) = l.token {
+        cmd.args(["--initial-cluster-token", t]);
+    }
+    if l.state_new {
+        cmd.args(["--initial-cluster-state", "new"]);
+    }
+    cmd.args(l.extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.join("etcd").display()))
+}
+
+/// The last `n` lines of a log file, for failure messages.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A real single etcd member listening on 127.0.0.1, stopped by PID when dropped.
 pub struct EtcdServer {
     pub child: std::process::Child,
     pub bin: PathBuf,
     pub data_dir: PathBuf,
     pub client_url: String,
+    /// (client, peer) ports, to restart on the same URLs.
+    pub ports: (u16, u16),
+    pub log: PathBuf,
 }
 
 impl EtcdServer {
-    /// Starts etcd `version` with a data dir under `dir`; `None` (skipped) when
-    /// the binaries are absent. Waits at most 20 s for health.
+    /// Starts etcd `version` with a data dir `dir/data` (log `dir/etcd.log`);
+    /// `None` (a visible skip) when the binaries are absent. Waits at most 30 s
+    /// for health.
+    #[track_caller]
     pub fn start(version: &str, dir: &Path, extra: &[&str]) -> Option<EtcdServer> {
+        let data = dir.join("data");
+        Self::start_on(version, &data, &dir.join("etcd.log"), None, extra)
+    }
+
+    /// Starts etcd `version` as member `n1` alone on `data_dir` (new or
+    /// existing), on `ports` (client, peer) or free ones, logging to `log`.
+    #[track_caller]
+    pub fn start_on(
+        version: &str,
+        data_dir: &Path,
+        log: &Path,
+        ports: Option<(u16, u16)>,
+        extra: &[&str],
+    ) -> Option<EtcdServer> {
         let bin = etcd_bin_dir(version)?;
-        let (cp, pp) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{cp}");
+        let (cp, pp) = ports.unwrap_or_else(|| (free_port(), free_port()));
         let peer_url = format!("http://127.0.0.1:{pp}");
-        let data_dir = dir.join("data");
-        let log = std::fs::File::create(dir.join("etcd.log")).expect("log file");
-        let child = Command::new(bin.join("etcd"))
-            .args(["--name", "n1", "--data-dir"])
-            .arg(&data_dir)
-            .args([
-                "--listen-client-urls",
-                &client_url,
-                "--advertise-client-urls",
-                &client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("n1={peer_url}")])
-            .args(extra)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start etcd");
-        let s = EtcdServer {
+        let child = spawn_etcd(
+            &bin,
+            &Launch {
+                name: "n1",
+                data_dir,
+                client_port: cp,
+                peer_url: &peer_url,
+                initial_cluster: None,
+                token: None,
+                state_new: false,
+                log,
+                extra,
+            },
+        );
+        let mut s = EtcdServer {
             child,
             bin,
-            data_dir,
-            client_url,
+            data_dir: data_dir.to_path_buf(),
+            client_url: format!("http://127.0.0.1:{cp}"),
+            ports: (cp, pp),
+            log: log.to_path_buf(),
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            if s.etcdctl(&["endpoint", "health"]).status.success() {
-                return Some(s);
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "etcd did not become healthy in 20 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
+        s.wait_healthy(30, log);
+        Some(s)
+    }
+
+    /// An etcdctl command (API 3) against this server, not yet run.
+    pub fn ctl_cmd(&self) -> Command {
+        let mut cmd = Command::new(self.bin.join("etcdctl"));
+        cmd.env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.client_url])
+            .args(["--dial-timeout", "2s", "--command-timeout", "10s"]);
+        cmd
     }
 
     /// Runs etcdctl against this server (API 3).
-    pub fn etcdctl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(self.bin.join("etcdctl"))
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &self.client_url, "--command-timeout", "10s"])
+    pub fn etcdctl<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> std::process::Output {
+        self.ctl_cmd()
             .args(args)
+            .stdin(std::process::Stdio::null())
             .output()
             .expect("run etcdctl")
     }
 
-    /// Stops the server by PID: SIGTERM, then SIGKILL after 10 s.
+    /// Runs etcdctl, panicking on failure; returns stdout.
+    #[track_caller]
+    pub fn ctl<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
+        let out = self.etcdctl(args);
+        assert!(
+            out.status.success(),
+            "etcdctl {:?} failed: {}",
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs etcdctl with `input` on stdin (`txn`, or `put KEY` with a value
+    /// argv cannot carry), panicking on failure.
+    #[track_caller]
+    pub fn ctl_stdin(&self, args: &[&str], input: &[u8]) {
+        use std::io::Write;
+        let mut ch = self
+            .ctl_cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run etcdctl");
+        ch.stdin.take().unwrap().write_all(input).unwrap();
+        assert!(
+            ch.wait().unwrap().success(),
+            "etcdctl {args:?} with stdin failed"
+        );
+    }
+
+    /// Stops the server by PID: SIGTERM, then SIGKILL after 20 s.
     pub fn stop(&mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server by PID at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -353,27 +503,23 @@ impl EtcdCluster {
 
     /// Starts member `i` (again) with its flags; an existing data dir is reused.
     pub fn launch(&mut self, i: usize) {
-        let m = &mut self.members[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&m.log)
-            .expect("log file");
-        let child = Command::new(self.bin.join("etcd"))
-            .args(["--name", &m.name, "--data-dir"])
-            .arg(&m.data_dir)
-            .args(["--listen-client-urls", &m.client_url])
-            .args(["--advertise-client-urls", &m.client_url])
-            .args(["--listen-peer-urls", &m.peer_url])
-            .args(["--initial-advertise-peer-urls", &m.peer_url])
-            .args(["--initial-cluster", &self.initial_cluster])
-            .args(["--initial-cluster-token", &self.token])
-            .args(["--initial-cluster-state", "new"])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start etcd");
-        m.child = Some(child);
+        let m = &self.members[i];
+        let client_port: u16 = m.client_url.rsplit(':').next().unwrap().parse().unwrap();
+        let child = spawn_etcd(
+            &self.bin,
+            &Launch {
+                name: &m.name,
+                data_dir: &m.data_dir,
+                client_port,
+                peer_url: &m.peer_url,
+                initial_cluster: Some(&self.initial_cluster),
+                token: Some(&self.token),
+                state_new: true,
+                log: &m.log,
+                extra: &[],
+            },
+        );
+        self.members[i].child = Some(child);
     }
 
     /// Waits (at most 30 s) until member `i` reports healthy.
@@ -522,6 +668,7 @@ pub struct MemberSpec<'a> {
 impl EtcdServer {
     /// Starts etcd `version` on `spec.data_dir` (which must already exist);
     /// `None` (skipped) when the binaries are absent.
+    #[track_caller]
     pub fn start_existing(version: &str, spec: &MemberSpec<'_>) -> Option<EtcdServer> {
         let bin = etcd_bin_dir(version)?;
         assert!(
@@ -529,34 +676,29 @@ impl EtcdServer {
             "{} is not a data dir",
             spec.data_dir.display()
         );
-        let client_url = format!("http://127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(spec.log).expect("log file");
-        let child = Command::new(bin.join("etcd"))
-            .args(["--name", spec.name, "--data-dir"])
-            .arg(spec.data_dir)
-            .args([
-                "--listen-client-urls",
-                &client_url,
-                "--advertise-client-urls",
-                &client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                spec.peer_url,
-                "--initial-advertise-peer-urls",
-                spec.peer_url,
-            ])
-            .args(["--initial-cluster", spec.initial_cluster])
-            .args(["--initial-cluster-token", spec.token])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start etcd");
+        let cp = free_port();
+        let pp: u16 = spec.peer_url.rsplit(':').next().unwrap().parse().unwrap();
+        let child = spawn_etcd(
+            &bin,
+            &Launch {
+                name: spec.name,
+                data_dir: spec.data_dir,
+                client_port: cp,
+                peer_url: spec.peer_url,
+                initial_cluster: Some(spec.initial_cluster),
+                token: Some(spec.token),
+                state_new: false,
+                log: spec.log,
+                extra: &[],
+            },
+        );
         Some(EtcdServer {
             child,
             bin,
             data_dir: spec.data_dir.to_path_buf(),
-            client_url,
+            client_url: format!("http://127.0.0.1:{cp}"),
+            ports: (cp, pp),
+            log: spec.log.to_path_buf(),
         })
     }
 
@@ -570,22 +712,49 @@ impl EtcdServer {
             }
             let exited = matches!(self.child.try_wait(), Ok(Some(_)));
             if exited || std::time::Instant::now() >= deadline {
-                let text = std::fs::read_to_string(log).unwrap_or_default();
-                let tail: String = text
-                    .lines()
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
                 panic!(
-                    "etcd on {} not healthy (exited: {exited}) within {secs} s; log tail:\n{tail}",
-                    self.data_dir.display()
+                    "etcd on {} not healthy (exited: {exited}) within {secs} s; log tail:\n{}",
+                    self.data_dir.display(),
+                    log_tail(log, 30)
                 );
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
+}
+
+/// Every scenario dir `testdata/etcd-<version>/<scenario>/` (sorted), with its
+/// version dir name (`etcd-3.5.1`).
+pub fn scenarios() -> Vec<(String, PathBuf)> {
+    let root = testdata();
+    let mut out = Vec::new();
+    let versions = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("no testdata at {}: {e}", root.display()));
+    for v in versions {
+        let v = v.unwrap().path();
+        let vname = v.file_name().unwrap().to_string_lossy().into_owned();
+        if !vname.starts_with("etcd-") || !v.is_dir() {
+            continue;
+        }
+        for s in std::fs::read_dir(&v).unwrap() {
+            let s = s.unwrap().path();
+            if s.is_dir() {
+                out.push((vname.clone(), s));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The names of the `.snap` files in a member's `snap` dir, sorted (oldest
+/// first). Names depend on timing, so tests discover them instead of naming them.
+pub fn snap_names(snap_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(snap_dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", snap_dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".snap"))
+        .collect();
+    names.sort();
+    names
 }

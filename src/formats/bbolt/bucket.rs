@@ -22,6 +22,16 @@ use super::page::{LeafElement, Page};
 /// Size of the bucket header.
 pub const BUCKET_HEADER_SIZE: usize = 16;
 
+/// Encodes a bucket header: `root` (0 for an inline bucket, whose page image
+/// follows the header) and `sequence`, little-endian.
+pub fn encode_header(root: u64, sequence: u64) -> [u8; BUCKET_HEADER_SIZE] {
+    let mut h = [0u8; BUCKET_HEADER_SIZE];
+    let (r, s) = h.split_at_mut(8);
+    r.copy_from_slice(&root.to_le_bytes());
+    s.copy_from_slice(&sequence.to_le_bytes());
+    h
+}
+
 /// Where a bucket's tree lives.
 #[derive(Debug, Clone, Copy)]
 pub enum BucketRoot<'a> {

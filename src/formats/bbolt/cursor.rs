@@ -187,28 +187,46 @@ impl<'d, 'a> Cursor<'d, 'a> {
         }
     }
 
-    /// The last element of the bucket (rightmost descent), `None` if the
-    /// rightmost leaf is empty. Leaves the cursor exhausted.
-    pub fn last_entry(&mut self) -> Result<Option<LeafElement<'a>>> {
+    /// The rightmost path of the bucket's tree, root first: from each branch
+    /// page its last child, down to a leaf (or to an empty branch page, which
+    /// ends the path). A few pages, not a walk; each page is checked as the
+    /// walk checks it (branch or leaf, entered once, at most [`MAX_DEPTH`]
+    /// deep). Leaves the cursor exhausted.
+    pub fn rightmost_path(&mut self) -> Result<Vec<Page<'a>>> {
         self.stack.clear();
         self.visited = None;
         self.started = true;
         let mut page = self.root_page()?;
+        let mut path = Vec::new();
         loop {
+            path.push(page);
             let Some(index) = page.count().checked_sub(1) else {
-                return Ok(None);
+                return Ok(path);
             };
             if page.header.is_leaf() {
-                return page
-                    .leaf_element(index)
-                    .map(Some)
-                    .map_err(|k| self.locate(&page, k));
+                return Ok(path);
             }
             let child = page
                 .branch_element(index)
                 .map_err(|k| self.locate(&page, k))?
                 .child;
             page = self.load_at_depth(child)?;
+        }
+    }
+
+    /// The last element of the bucket (end of [`Self::rightmost_path`]),
+    /// `None` if the rightmost leaf is empty. Leaves the cursor exhausted.
+    pub fn last_entry(&mut self) -> Result<Option<LeafElement<'a>>> {
+        let path = self.rightmost_path()?;
+        let Some(page) = path.last() else {
+            return Ok(None);
+        };
+        match page.count().checked_sub(1) {
+            Some(index) if page.header.is_leaf() => page
+                .leaf_element(index)
+                .map(Some)
+                .map_err(|k| self.locate(page, k)),
+            _ => Ok(None),
         }
     }
 

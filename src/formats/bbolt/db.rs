@@ -12,10 +12,10 @@
 //! `page` (v1.3.6).
 
 use crate::bytes::{slice, to_u64, to_usize};
-use crate::error::{Error, ErrorKind, Location, MetaProblem, Result};
+use crate::error::{Error, ErrorKind, Location, Result};
 
 use super::bucket::Bucket;
-use super::meta::{Meta, MetaChoice, MetaSlot};
+use super::meta::{Meta, MetaChoice, MetaProblem, MetaSlot};
 use super::page::{Page, PageHeader, PAGE_HEADER_SIZE};
 
 /// Smallest and largest page sizes we accept. bbolt takes the OS page size
@@ -169,6 +169,21 @@ impl<'a> Db<'a> {
     /// The top-level bucket `name`, if it exists.
     pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket<'a>>> {
         self.root_bucket().child(self, name)
+    }
+
+    /// The same bytes read through another meta (e.g. one that failed its
+    /// checksum, to see what its transaction held). Nothing is validated:
+    /// every later read still checks each page it visits.
+    pub fn with_meta(&self, meta: Meta) -> Db<'a> {
+        Db { meta, ..*self }
+    }
+
+    /// The meta stored in slot `slot` (0 or 1) as its bytes say, valid or
+    /// not; `None` when the page cannot hold one.
+    pub fn stored_meta(&self, slot: u8) -> Option<Meta> {
+        self.raw_page(u64::from(slot))
+            .ok()
+            .and_then(|p| Meta::parse(p.bytes))
     }
 }
 

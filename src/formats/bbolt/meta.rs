@@ -19,10 +19,11 @@
 //! (bbolt `db.getPageSize`). Source: bbolt `db.go` `meta`, `meta()`, `getPageSize`
 //! (v1.3.6), `internal/common/meta.go` (v1.4+). Checksum checked on etcd 3.5.1 files.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::bytes::{u32_le, u64_le};
-use crate::error::MetaProblem;
 
 /// The bbolt magic number.
 pub const MAGIC: u32 = 0xED0C_DAED;
@@ -34,6 +35,47 @@ pub const NO_FREELIST: u64 = u64::MAX;
 pub const META_OFFSET: usize = 16;
 /// Bytes covered by the checksum (magic through txid).
 pub const CHECKSUMMED_LEN: usize = 56;
+
+/// Why a bbolt meta page was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum MetaProblem {
+    /// The meta page lies (partly) past the end of the file.
+    Missing,
+    /// The magic number is not 0xED0CDAED.
+    BadMagic {
+        /// The value found.
+        found: u32,
+    },
+    /// The format version is not 2.
+    BadVersion {
+        /// The value found.
+        found: u32,
+    },
+    /// The FNV-1a checksum does not match the meta bytes.
+    BadChecksum {
+        /// Checksum stored in the page.
+        stored: u64,
+        /// Checksum computed over the meta bytes.
+        computed: u64,
+    },
+}
+
+impl fmt::Display for MetaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaProblem::Missing => f.write_str("missing (past end of file)"),
+            MetaProblem::BadMagic { found } => {
+                write!(f, "bad magic {found:#010x} (want 0xed0cdaed)")
+            }
+            MetaProblem::BadVersion { found } => write!(f, "bad version {found} (want 2)"),
+            MetaProblem::BadChecksum { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#018x}, computed {computed:#018x})"
+            ),
+        }
+    }
+}
 
 /// A decoded meta page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,28 +10,33 @@
 //!                             freelist = 0xFFFF_FFFF_FFFF_FFFF
 //!   the other slot keeps the source's meta (an older, still valid txid)
 //! ```
-//! Pages are laid out as [`super::write`] lays them out (same element layout,
+//! Pages are laid out as [`super::node`] lays them out (same element layout,
 //! a page with overflow slots when its entries need more than one page). The
 //! freelist is not persisted, as etcd on Linux does not: every reader rebuilds
 //! it by reachability, so the replaced pages are simply free.
 //! Source: bbolt v1.3.6 `tx.go` (`Commit`: spill to new pages, meta in slot
 //! `txid % 2`), `node.go` (`write`).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use crate::bytes::to_u64;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::meta::{Meta, NO_FREELIST};
-use super::page::{BRANCH, LEAF, META, PAGE_HEADER_SIZE};
-use super::write::{io_err, put_bytes, put_u16, put_u32, put_u64, u32_of, Node, WriteSummary};
+use super::node::{meta_page, put_page_header, u32_of, Node};
+use super::page::{BRANCH, LEAF};
+use super::write::{io_err, WriteSummary};
 use super::Db;
 
+/// Where a patch's pages go: positioned writes into the copy of the db.
+/// `formats` does no file I/O; the caller supplies the file (see
+/// `sink`, which implements this for `std::fs::File`).
+pub trait PageTarget {
+    /// Writes all of `bytes` at byte `offset`.
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> std::io::Result<()>;
+}
+
 /// Appends pages to a copy of a db and commits them with a new meta.
-#[derive(Debug)]
 pub struct Patcher<'f> {
-    file: &'f File,
+    file: &'f dyn PageTarget,
     meta: Meta,
     next: u64,
     buf: Vec<u8>,
@@ -41,10 +46,19 @@ pub struct Patcher<'f> {
     entries: u64,
 }
 
+impl std::fmt::Debug for Patcher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patcher")
+            .field("next", &self.next)
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'f> Patcher<'f> {
     /// A patch over `file`, which holds a byte copy of `db`'s first
     /// `pgid × page_size` bytes.
-    pub fn new(file: &'f File, db: &Db<'_>) -> Patcher<'f> {
+    pub fn new(file: &'f dyn PageTarget, db: &Db<'_>) -> Patcher<'f> {
         Patcher {
             file,
             meta: *db.meta(),
@@ -98,10 +112,7 @@ impl<'f> Patcher<'f> {
         let slots = used.div_ceil(ps).max(1);
         self.buf.resize(slots.saturating_mul(ps), 0);
         let id = self.next;
-        put_u64(&mut self.buf, 0, id);
-        put_u16(&mut self.buf, 8, flags);
-        put_u16(&mut self.buf, 10, count);
-        put_u32(&mut self.buf, 12, u32_of(slots - 1));
+        put_page_header(&mut self.buf, id, flags, count, u32_of(slots - 1));
         self.file
             .write_all_at(&self.buf, id.saturating_mul(u64::from(self.meta.page_size)))
             .map_err(|e| io_err("write", &e))?;
@@ -119,10 +130,7 @@ impl<'f> Patcher<'f> {
         meta.freelist = NO_FREELIST;
         meta.pgid = self.next;
         let slot = meta.txid % 2;
-        let mut page = vec![0u8; usize::try_from(ps).unwrap_or(4096)];
-        put_u64(&mut page, 0, slot);
-        put_u16(&mut page, 8, META);
-        put_bytes(&mut page, PAGE_HEADER_SIZE, &meta.to_bytes());
+        let page = meta_page(ps, slot, &meta);
         self.file
             .write_all_at(&page, slot.saturating_mul(u64::from(ps)))
             .map_err(|e| io_err("write", &e))?;

@@ -6,14 +6,7 @@
 //!   metas are written last (a seek back to offset 0); every other page once, in
 //!   allocation order, so the writer never revisits data.
 //!
-//! Leaf page (flags 0x02), as node.write lays it out
-//! | header 16 | elem 0 | elem 1 | ... | k0 v0 | k1 v1 | ... | zero pad |
-//!   elem i = flags u32 | pos u32 | ksize u32 | vsize u32,
-//!   pos = (16 + 16*n + Σ_{j<i}(k_j+v_j)) - (16 + 16*i)   (relative to the element)
-//!
-//! Branch page (flags 0x01)
-//! | header 16 | elem 0 | ... | key 0 | key 1 | ... | zero pad |
-//!   elem i = pos u32 | ksize u32 | pgid u64; key i = first key of child i
+//! Leaf and branch pages: laid out as node.rs shows (bbolt's node.write).
 //!
 //! Bucket value in the root bucket (leaf flag 0x01)
 //!   paged:  root u64 | sequence u64                       (16 bytes)
@@ -55,10 +48,11 @@ use std::io::{Seek, SeekFrom, Write};
 use crate::bytes::{hex, to_u64};
 use crate::error::{Error, ErrorKind, Result};
 
-use super::bucket::BUCKET_HEADER_SIZE;
+use super::bucket::encode_header;
 use super::db::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 use super::meta::{Meta, MAGIC, NO_FREELIST, VERSION};
-use super::page::{BRANCH, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF, META, PAGE_HEADER_SIZE};
+use super::node::{meta_page, put_page_header, u32_of, Node};
+use super::page::{BRANCH, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF};
 
 /// bbolt's `MaxKeySize`.
 pub const MAX_KEY_SIZE: usize = 32768;
@@ -146,36 +140,6 @@ pub(super) fn io_err(op: &'static str, e: &std::io::Error) -> Error {
     })
 }
 
-pub(super) fn u32_of(v: usize) -> u32 {
-    // Sizes here are bounded by MAX_KEY_SIZE/MAX_VALUE_SIZE and the page span
-    // rules, which keep them below 2^32.
-    u32::try_from(v).unwrap_or(u32::MAX)
-}
-
-pub(super) fn put_u16(buf: &mut [u8], off: usize, v: u16) {
-    if let Some(d) = buf.get_mut(off..off + 2) {
-        d.copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub(super) fn put_u32(buf: &mut [u8], off: usize, v: u32) {
-    if let Some(d) = buf.get_mut(off..off + 4) {
-        d.copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub(super) fn put_u64(buf: &mut [u8], off: usize, v: u64) {
-    if let Some(d) = buf.get_mut(off..off + 8) {
-        d.copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub(super) fn put_bytes(buf: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(d) = buf.get_mut(off..off + src.len()) {
-        d.copy_from_slice(src);
-    }
-}
-
 impl<W: Write> Pager<W> {
     /// Writes `buf[..used]` as the page(s) starting at the next page id, padded
     /// with zeros to whole slots. `buf` must hold the header already (the id is
@@ -188,10 +152,13 @@ impl<W: Write> Pager<W> {
         self.buf.truncate(used);
         self.buf.resize(span, 0);
         let id = self.next;
-        put_u64(&mut self.buf, 0, id);
-        put_u16(&mut self.buf, 8, flags);
-        put_u16(&mut self.buf, 10, u16::try_from(count).unwrap_or(u16::MAX));
-        put_u32(&mut self.buf, 12, u32_of(slots - 1));
+        put_page_header(
+            &mut self.buf,
+            id,
+            flags,
+            u16::try_from(count).unwrap_or(u16::MAX),
+            u32_of(slots - 1),
+        );
         self.out
             .write_all(&self.buf)
             .map_err(|e| io_err("write", &e))?;
@@ -202,57 +169,6 @@ impl<W: Write> Pager<W> {
             self.branch_pages += 1;
         }
         Ok(id)
-    }
-}
-
-/// A node being filled: elements plus their key (and value) bytes.
-#[derive(Debug, Default)]
-pub(super) struct Node {
-    /// Per element: (leaf flags, key size, value size, child page for branches).
-    pub(super) elems: Vec<(u32, u32, u32, u64)>,
-    pub(super) data: Vec<u8>,
-}
-
-impl Node {
-    fn size(&self) -> usize {
-        PAGE_HEADER_SIZE + self.elems.len() * ELEMENT_SIZE + self.data.len()
-    }
-
-    fn clear(&mut self) {
-        self.elems.clear();
-        self.data.clear();
-    }
-
-    fn first_key(&self) -> &[u8] {
-        let k = self.elems.first().map_or(0, |e| e.1 as usize);
-        self.data.get(..k).unwrap_or(&[])
-    }
-
-    /// Lays the node out as a page image into `buf` (header fields other than
-    /// the id filled in later by the pager). Returns the bytes used.
-    pub(super) fn layout(&self, buf: &mut Vec<u8>, branch: bool) -> usize {
-        let n = self.elems.len();
-        let used = self.size();
-        buf.clear();
-        buf.resize(used, 0);
-        let mut data_off = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
-        for (i, &(flags, ksize, vsize, child)) in self.elems.iter().enumerate() {
-            let e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-            let pos = u32_of(data_off - e);
-            if branch {
-                put_u32(buf, e, pos);
-                put_u32(buf, e + 4, ksize);
-                put_u64(buf, e + 8, child);
-            } else {
-                put_u32(buf, e, flags);
-                put_u32(buf, e + 4, pos);
-                put_u32(buf, e + 8, ksize);
-                put_u32(buf, e + 12, vsize);
-            }
-            data_off += ksize as usize + vsize as usize;
-        }
-        put_bytes(buf, PAGE_HEADER_SIZE + n * ELEMENT_SIZE, &self.data);
-        used
     }
 }
 
@@ -568,24 +484,22 @@ impl<W: Write + Seek> DbWriter<W> {
         value.clear();
         if self.opts.inline_buckets && self.bucket.inlineable(self.opts.page_size) {
             // Inline: bucket header with root 0, then the leaf page image, id 0.
-            value.resize(BUCKET_HEADER_SIZE, 0);
-            put_u64(&mut value, 8, self.sequence);
+            value.extend_from_slice(&encode_header(0, self.sequence));
             let mut image = std::mem::take(&mut self.pager.buf);
             let used = self.bucket.leaf.layout(&mut image, false);
-            put_u16(&mut image, 8, LEAF);
-            put_u16(
+            put_page_header(
                 &mut image,
-                10,
+                0,
+                LEAF,
                 u16::try_from(self.bucket.leaf.elems.len()).unwrap_or(u16::MAX),
+                0,
             );
             value.extend_from_slice(image.get(..used).unwrap_or(&[]));
             self.pager.buf = image;
             self.inline += 1;
         } else {
             let root = self.bucket.finish(&mut self.pager)?;
-            value.resize(BUCKET_HEADER_SIZE, 0);
-            put_u64(&mut value, 0, root);
-            put_u64(&mut value, 8, self.sequence);
+            value.extend_from_slice(&encode_header(root, self.sequence));
         }
         self.root
             .add(&mut self.pager, BUCKET_LEAF_FLAG, &name, &value)?;
@@ -623,13 +537,9 @@ impl<W: Write + Seek> DbWriter<W> {
         }
         out.seek(SeekFrom::Start(0))
             .map_err(|e| io_err("seek", &e))?;
-        let mut page = vec![0u8; usize::try_from(ps).unwrap_or(4096)];
         for slot in 0..2u64 {
-            page.fill(0);
-            put_u64(&mut page, 0, slot);
-            put_u16(&mut page, 8, META);
             meta.txid = self.opts.txid - slot;
-            put_bytes(&mut page, PAGE_HEADER_SIZE, &meta.to_bytes());
+            let page = meta_page(ps, slot, &meta);
             out.write_all(&page).map_err(|e| io_err("write", &e))?;
         }
         out.seek(SeekFrom::Start(file_len))

@@ -123,6 +123,11 @@ impl<'a> Fields<'a> {
         Fields { buf, pos: 0 }
     }
 
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     fn field(&mut self) -> Result<(u32, Value<'a>), WireError> {
         let at = self.pos;
         let tag = read_varint(self.buf, &mut self.pos)?;

@@ -173,7 +173,9 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
     let mut running: u32 = 0;
     let last_index = segments.len().saturating_sub(1);
     let mut stopped = false;
-    let mut stop_at = |out: &mut Decoded, s: Stop| {
+    // Every stop comes with the finding that explains it; the first stop wins.
+    let mut stop_at = |out: &mut Decoded, f: Finding, s: Stop| {
+        out.findings.push(f);
         if !stopped {
             out.stop = s;
             stopped = true;
@@ -203,13 +205,15 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
                     continue 'files;
                 }
                 Frame::TooLarge { len } => {
-                    out.findings.push(Finding::error(
-                        "wal.frame.too-large",
-                        loc(seg, off),
-                        format!("frame claims a {len}-byte record, more than etcd reads (10 MiB)"),
-                    ));
                     stop_at(
                         &mut out,
+                        Finding::error(
+                            "wal.frame.too-large",
+                            loc(seg, off),
+                            format!(
+                                "frame claims a {len}-byte record, more than etcd reads (10 MiB)"
+                            ),
+                        ),
                         Stop::Corrupt {
                             segment: si,
                             offset: off,
@@ -221,18 +225,11 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
                     break 'files;
                 }
                 Frame::PastEnd { len } => {
-                    out.findings.push(Finding::warning(
+                    stop_at(&mut out, Finding::warning(
                         "wal.frame.past-end",
                         loc(seg, off),
                         format!("frame claims a {len}-byte record that runs past the end of the file; reading stops here (etcd: unexpected EOF)"),
-                    ));
-                    stop_at(
-                        &mut out,
-                        Stop::UnexpectedEof {
-                            segment: si,
-                            offset: off,
-                        },
-                    );
+                    ), Stop::UnexpectedEof { segment: si, offset: off });
                     if raw {
                         continue 'files;
                     }
@@ -266,22 +263,22 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
                 Ok(r) => r,
                 Err(e) => {
                     if torn() {
-                        out.findings.push(torn_finding(seg, off));
                         stop_at(
                             &mut out,
+                            torn_finding(seg, off),
                             Stop::TornTail {
                                 segment: si,
                                 offset: off,
                             },
                         );
                     } else {
-                        out.findings.push(Finding::error(
-                            "wal.record.unmarshal",
-                            loc(seg, off),
-                            format!("record of {len} bytes does not decode: {e}"),
-                        ));
                         stop_at(
                             &mut out,
+                            Finding::error(
+                                "wal.record.unmarshal",
+                                loc(seg, off),
+                                format!("record of {len} bytes does not decode: {e}"),
+                            ),
                             Stop::Corrupt {
                                 segment: si,
                                 offset: off,
@@ -299,21 +296,14 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
             let mut crc_ok = true;
             if rec.r#type == RecordType::Crc.number() {
                 if running != 0 && rec.crc != running {
-                    out.findings.push(Finding::error(
+                    stop_at(&mut out, Finding::error(
                         "wal.crc.seed-mismatch",
                         loc(seg, off),
                         format!(
                             "crc record holds {:08x} but the previous file ended at {running:08x}: a file is missing, replaced or out of order",
                             rec.crc
                         ),
-                    ));
-                    stop_at(
-                        &mut out,
-                        Stop::Corrupt {
-                            segment: si,
-                            offset: off,
-                        },
-                    );
+                    ), Stop::Corrupt { segment: si, offset: off });
                     if !raw {
                         break 'files;
                     }
@@ -325,9 +315,9 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
                 if rec.crc == want {
                     running = want;
                 } else if torn() {
-                    out.findings.push(torn_finding(seg, off));
                     stop_at(
                         &mut out,
+                        torn_finding(seg, off),
                         Stop::TornTail {
                             segment: si,
                             offset: off,
@@ -339,21 +329,14 @@ pub fn decode(segments: &[Segment], raw: bool) -> Decoded {
                     }
                     break 'files;
                 } else {
-                    out.findings.push(Finding::error(
+                    stop_at(&mut out, Finding::error(
                         "wal.crc.mismatch",
                         loc(seg, off),
                         format!(
                             "CRC mismatch: record (type {}) stores {:08x}, the chain gives {want:08x}",
                             rec.r#type, rec.crc
                         ),
-                    ));
-                    stop_at(
-                        &mut out,
-                        Stop::Corrupt {
-                            segment: si,
-                            offset: off,
-                        },
-                    );
+                    ), Stop::Corrupt { segment: si, offset: off });
                     if !raw {
                         break 'files;
                     }

@@ -1,5 +1,6 @@
 //! Writing a new WAL: frames with the CRC chain and padding, and the
-//! preallocated 64,000,000-byte segment file (used by `snapshot restore`).
+//! preallocated 64,000,000-byte segment image (used by `snapshot restore`;
+//! the file itself is written by `sink::write_segment_file`, above `formats`).
 //!
 //! The encoder does what etcd's `encoder.encode` does: for every record,
 //! including crc records (whose data is empty), `crc = crc32c_append(running,
@@ -8,9 +9,6 @@
 //! padded), the record, and `pad` zeros. A segment file is these frames
 //! followed by zeros to [`SEGMENT_SIZE`] bytes, like a fallocated file.
 //! Source: etcd v3.5.1 `server/wal/encoder.go`, `wal.go` (`Create`, `saveCrc`).
-
-use std::io::Write;
-use std::path::Path;
 
 use prost::Message;
 
@@ -85,45 +83,6 @@ impl Encoder {
         v.resize(size, 0);
         Ok(v)
     }
-}
-
-/// Writes a new segment file at `path` holding `frames` followed by zeros to
-/// [`SEGMENT_SIZE`] bytes. Refuses to overwrite; writes `<path>.tmp`, fsyncs
-/// and renames. The zeros are written as a sparse tail (`set_len`).
-pub fn write_segment_file(path: &Path, frames: &[u8]) -> Result<()> {
-    if path.exists() {
-        return Err(Error::new(ErrorKind::BadPath(
-            "refusing to overwrite an existing file".into(),
-        ))
-        .in_file(path));
-    }
-    if crate::bytes::to_u64(frames.len()) > SEGMENT_SIZE {
-        return Err(Error::new(ErrorKind::Usage(format!(
-            "WAL records take {} bytes, more than one segment ({SEGMENT_SIZE})",
-            frames.len()
-        ))));
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, &e))?;
-    f.write_all(frames)
-        .map_err(|e| Error::io("write", &tmp, &e))?;
-    f.set_len(SEGMENT_SIZE)
-        .map_err(|e| Error::io("extend", &tmp, &e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &tmp, &e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, &e))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
