@@ -134,6 +134,7 @@ pub(super) fn inspect_file(path: &Path, r: &mut InspectReport, opts: InspectOpti
     match db_res {
         Ok(db) => {
             let rep = db_part(path, size, &db, &src, r, opts);
+            super::db_membership(&db, path, r);
             r.db = Some(rep);
         }
         Err(e) => r.unreadable.push(format!("db: {}", e.in_file(path))),
