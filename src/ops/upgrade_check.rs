@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Result, Severity};
-use crate::etcd::entry::{payload, Payload};
 use crate::etcd::membership::Membership;
 use crate::etcd::version::Version;
 use crate::ops::inspect::{self, InspectReport};
@@ -237,35 +236,7 @@ fn wal_min_version(r: &InspectReport) -> Option<String> {
     let wal = crate::etcd::raftlog::WalDir::open(&rf.wal_dir).ok()?;
     let snap_dir = rf.wal_dir.parent().map(|m| m.join("snap"));
     let log = crate::etcd::raftlog::load(&wal, snap_dir.as_deref(), false).ok()?;
-    downgrade_test_version(log.read.committed().map(|e| &e.entry))
-}
-
-/// The highest `DowngradeVersionTestRequest` version among `entries`.
-pub fn downgrade_test_version<'a>(
-    entries: impl Iterator<Item = &'a crate::formats::proto::raftpb::Entry>,
-) -> Option<String> {
-    let mut best: Option<(Version, String)> = None;
-    for e in entries {
-        if let Payload::Request { irr, .. } = payload(e) {
-            if let Some(d) = &irr.downgrade_version_test {
-                let s = d.name.clone();
-                let v = Version::parse(&s).unwrap_or(Version {
-                    major: 3,
-                    minor: 6,
-                    patch: 0,
-                    pre: String::new(),
-                    meta: String::new(),
-                });
-                if best
-                    .as_ref()
-                    .is_none_or(|(b, _)| (v.major, v.minor, v.patch) > (b.major, b.minor, b.patch))
-                {
-                    best = Some((v, s));
-                }
-            }
-        }
-    }
-    best.map(|(_, s)| s)
+    crate::etcd::entry::newest_version_needed(log.read.committed().map(|e| &e.entry))
 }
 
 #[cfg(test)]
