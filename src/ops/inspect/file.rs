@@ -184,6 +184,16 @@ pub(super) fn db_part(
             (None, msgs)
         }
     };
+    if let Some(v) = status.as_ref().and_then(crate::ops::status::newer_version) {
+        let mut w = Warning::new(
+            "db.version.newer",
+            Severity::Info,
+            crate::ops::status::newer_version_note(&v),
+            "read the figures with that version's etcdutl before acting on a difference",
+        );
+        w.file = Some(path.to_path_buf());
+        r.warnings.push(w);
+    }
     if !check_errors.is_empty() {
         let mut w = Warning::new(
             "db.check.failed",
