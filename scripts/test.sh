@@ -7,9 +7,10 @@
 #   2. cargo test: unit tests, proptests, and integration tests against the
 #      committed real-etcd files in testdata/ (and live etcd where a test needs it);
 #   3. interop: regenerates every scenario (3.4.23, 3.5.1, 3.6.17, 3.7.3, upgrades,
-#      restore references) with the real binaries into a temp dir and reruns every
-#      golden test (every test named `golden_*`) on those fresh files; a filter that
-#      matches no test fails;
+#      restore references) with the real binaries into a temp dir, and the Patroni
+#      clusters with real Patroni and PostgreSQL 15 (PATRONI=0 skips them), and reruns
+#      every golden test (every test named `golden_*`) on those fresh files; a filter
+#      that matches no test fails;
 #   4. fuzz smoke: every cargo-fuzz target for a short fixed time on a seed corpus
 #      made from testdata/ (FUZZ_SECONDS, default 10; FUZZ=0 skips).
 #
@@ -55,6 +56,13 @@ step "interop: fresh real-etcd files vs the golden tests"
 fresh="$work/fresh"
 mkdir -p "$fresh"
 scripts/make-testdata.sh --out "$fresh"
+# Real Patroni (PyPI) and PostgreSQL 15 (Debian) on real etcd 3.4.23/3.5.1:
+# the same four points as testdata/patroni/, made again (about 5 minutes).
+if [[ "${PATRONI:-1}" != 0 ]]; then
+  PATRONI_OUT="$fresh/patroni" scripts/make-patroni-testdata.sh
+else
+  cp -r testdata/patroni "$fresh/patroni"
+fi
 # The golden set must not be empty (a renamed test would silently drop out).
 n_golden=$(cargo test --test integration -- --list golden_ 2>/dev/null | grep -c ': test$' || true)
 if [[ "$n_golden" -eq 0 ]]; then
