@@ -975,3 +975,35 @@ fn wal_error_hints_fit_the_command() {
         );
     }
 }
+
+/// A part of a data dir given where a db or data dir is expected: the error
+/// says what it is and names the dir or file to give; `salvage` of a dir
+/// names the db file it wants instead of offering a data dir it refuses.
+#[test]
+fn a_part_of_a_data_dir_names_what_to_give() {
+    let n1 = util::testdata().join("etcd-3.5.1/cluster3/data/n1");
+    let wal = n1.join("member/wal");
+    let snap = n1.join("member/snap");
+    for cmd in ["keys", "check", "space"] {
+        let r = run(&[cmd, wal.to_str().unwrap()]);
+        r.expect_code(2);
+        assert!(r.stderr.contains("a WAL dir"), "{r}");
+        assert!(r.stderr.contains(n1.to_str().unwrap()), "{r}");
+        let r = run(&[cmd, snap.to_str().unwrap()]);
+        r.expect_code(2);
+        assert!(r.stderr.contains("snap dir"), "{r}");
+        assert!(r.stderr.contains(snap.join("db").to_str().unwrap()), "{r}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s.db");
+    let r = run(&[
+        "salvage",
+        n1.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("member/snap/db"), "{r}");
+    assert!(!r.stderr.contains("or an etcd data dir"), "{r}");
+    assert!(!out.exists());
+}
