@@ -202,7 +202,8 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 .map(|m| {
                     vec![
                         m.name.clone(),
-                        m.id_hex.clone(),
+                        // As etcd prints it (`%x`, `etcdctl member list`); JSON keeps id_hex.
+                        etcd_rescue::etcd::ids::id_x(m.id),
                         m.peer_urls.join(","),
                         m.data_dir.display().to_string(),
                     ]
@@ -213,7 +214,10 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 &rows,
                 Align::Left,
             );
-            out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
+            out.push_str(&format!(
+                "cluster id: {}\n",
+                etcd_rescue::etcd::ids::id_x(r.cluster_id)
+            ));
             out.push_str(&output_line(&r.output));
             if r.members.len() > 1 {
                 out.push_str(

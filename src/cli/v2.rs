@@ -10,6 +10,7 @@ use super::keys::{json_line, Out};
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use etcd_rescue::error::Severity;
 use etcd_rescue::etcd::v2replay::format_rfc3339_ns;
+use etcd_rescue::ops::inspect::action_for;
 use etcd_rescue::ops::v2::{self, Lookup, Shown, V2Era, V2Loaded};
 
 const LS_EXAMPLES: &str = "\
@@ -139,6 +140,12 @@ fn load(out: &mut Out, path: &std::path::Path) -> Result<V2Loaded, u8> {
     for f in &l.findings {
         if f.severity >= Severity::Warning {
             eprintln!("warning: {}: {}", f.at, f.message);
+            if f.severity == Severity::Error && f.code.starts_with("wal.") {
+                eprintln!(
+                    "  -> the v2 store is rebuilt only up to the last readable WAL entry before this damage: v2 writes after it are not listed. {}",
+                    action_for(f.code)
+                );
+            }
         }
     }
     Ok(l)

@@ -57,9 +57,11 @@ pub fn inspect_with(path: &Path, opts: InspectOptions) -> Result<InspectReport> 
         file: None,
         warnings: Vec::new(),
         unreadable: Vec::new(),
+        verdict: crate::ops::verdict::Verdict::Sound,
     };
     if meta.is_file() {
         inspect_file(path, &mut r, opts)?;
+        r.judge();
         return Ok(r);
     }
     let dirs = if path.join("member").is_dir() {
@@ -84,6 +86,7 @@ pub fn inspect_with(path: &Path, opts: InspectOptions) -> Result<InspectReport> 
         }
     };
     inspect_dirs(&dirs, &mut r, opts)?;
+    r.judge();
     Ok(r)
 }
 

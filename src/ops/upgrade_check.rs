@@ -209,12 +209,12 @@ fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
         match c.get(id) {
             None => b.push(Blocker {
                 code: "upgrade.member-only-in-v3",
-                message: format!("member {id:016x} is in the db's members bucket but not in the v2 store (.snap + WAL)"),
+                message: format!("member {id:x} is in the db's members bucket but not in the v2 store (.snap + WAL)"),
                 action: "a zombie member (etcd #20967): remove it with `etcdctl member remove` on the current version (or upgrade through 3.5.26+, which repairs the stores) before upgrading".into(),
             }),
             Some(l) if l != learner => b.push(Blocker {
                 code: "upgrade.learner-mismatch",
-                message: format!("member {id:016x} is {} in the db's members bucket but {} in the v2 store", if *learner { "a learner" } else { "a voter" }, if *l { "a learner" } else { "a voter" }),
+                message: format!("member {id:x} is {} in the db's members bucket but {} in the v2 store", if *learner { "a learner" } else { "a voter" }, if *l { "a learner" } else { "a voter" }),
                 action: "etcd #19557: promote or remove the member on the current version (3.5.20+ keeps both stores in step) so both stores agree, then upgrade".into(),
             }),
             Some(_) => {}
@@ -223,7 +223,7 @@ fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
     for id in c.keys().filter(|id| !a.contains_key(id)) {
         b.push(Blocker {
             code: "upgrade.member-only-in-v2",
-            message: format!("member {id:016x} is in the v2 store (.snap + WAL) but not in the db's members bucket; etcd 3.6 reads only the bucket"),
+            message: format!("member {id:x} is in the v2 store (.snap + WAL) but not in the db's members bucket; etcd 3.6 reads only the bucket"),
             action: "a zombie member (etcd #20967/#20995): upgrade through etcd 3.5.26+ (which syncs the bucket from the v2 store) or re-add/remove the member on the current version before upgrading".into(),
         });
     }

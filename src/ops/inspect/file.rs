@@ -219,7 +219,7 @@ pub(super) fn db_part(
         r.warnings.push(Warning::new(
             "db.alarm.active",
             Severity::Warning,
-            format!("alarm {} raised by member {:016x} is active", a.alarm, a.member_id),
+            format!("alarm {} raised by member {:x} is active", a.alarm, a.member_id),
             if a.alarm == "NOSPACE" {
                 "free space (compact, defrag, raise --quota-backend-bytes), then `etcdctl alarm disarm`"
             } else {
