@@ -453,6 +453,37 @@ fn defrag_keeps_everything_and_refusals_write_nothing() {
     // A non-empty --out is refused and left alone.
     let r = run(&[OsString::from("defrag"), os(&src), "--out".into(), os(&c)]);
     r.expect_code(2);
+    // A damaged input (leaf pages whose element count runs past the page) is
+    // refused with the way out, and nothing is written.
+    let mut bad = std::fs::read(testdata().join("etcd-3.5.1/large/raw.db")).unwrap();
+    let mut hit = 0;
+    for page in bad.chunks_mut(4096).skip(2) {
+        if page[8] == 0x02 {
+            page[10..12].copy_from_slice(&0x7fffu16.to_le_bytes());
+            hit += 1;
+        }
+    }
+    assert!(hit > 10);
+    let bad_path = tmp.path().join("bad.db");
+    std::fs::write(&bad_path, &bad).unwrap();
+    for cmd in ["compact", "defrag"] {
+        let mut args = vec![
+            OsString::from(cmd),
+            os(&bad_path),
+            "--out".into(),
+            os(&again),
+        ];
+        if cmd == "compact" {
+            args.extend(["--rev".into(), "0".into()]);
+        }
+        let r = run(&args);
+        r.expect_code(2);
+        assert!(
+            r.stderr.contains("salvage") && r.stderr.contains("nothing was written"),
+            "{r}"
+        );
+        assert!(!again.exists());
+    }
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .filter_map(|e| {

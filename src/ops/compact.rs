@@ -138,6 +138,21 @@ fn refused(msg: String) -> Error {
     Error::new(ErrorKind::Refused(msg))
 }
 
+/// An input that cannot be read whole while it is copied: refused, with the
+/// ways out. Write errors of the output pass through unchanged.
+fn unreadable(input: &Path, e: Error) -> Error {
+    if matches!(e.kind, ErrorKind::Io { .. }) {
+        return e;
+    }
+    refused(format!(
+        "{e}; nothing was written: the input cannot be read whole, so it cannot be rewritten \
+         soundly. `etcd-rescue check {p}` lists every problem; `etcd-rescue salvage {p} --out \
+         NEW.db` recovers what it still holds; or use another member's data dir or an older \
+         snapshot",
+        p = input.display()
+    ))
+}
+
 /// Compacts (with `o.rev`) or only defragments `o.input` into `o.out`.
 pub fn compact(o: &CompactOptions) -> Result<CompactReport> {
     if let Ok(meta) = std::fs::metadata(&o.out) {
@@ -151,7 +166,7 @@ pub fn compact(o: &CompactOptions) -> Result<CompactReport> {
     let input = Opened::open(&o.input)?;
     let db = input.db_body()?;
     let release = || input.source.release_resident();
-    let before = Revisions::read(&db).map_err(|e| input.locate(e))?;
+    let before = Revisions::read(&db).map_err(|e| unreadable(&o.input, input.locate(e)))?;
     let mut notes = Vec::new();
     if let Some((pid, _)) = input.source.lock_holder() {
         notes.push(format!(
@@ -164,7 +179,10 @@ pub fn compact(o: &CompactOptions) -> Result<CompactReport> {
         None => None,
         Some(rev) => {
             let at = resolve_rev(&before, rev).map_err(|e| input.locate(e))?;
-            Some(keep_at(&db, at, o.rule, &release).map_err(|e| input.locate(e))?)
+            Some(
+                keep_at(&db, at, o.rule, &release)
+                    .map_err(|e| unreadable(&o.input, input.locate(e)))?,
+            )
         }
     };
     let what = Rewrite {
@@ -185,7 +203,8 @@ pub fn compact(o: &CompactOptions) -> Result<CompactReport> {
             }
         });
         let out = BufWriter::with_capacity(WRITE_BUF, EarlySync::new(f, tx));
-        let (out, stats) = rewrite_db(&db, what, out, &release).map_err(|e| input.locate(e))?;
+        let (out, stats) = rewrite_db(&db, what, out, &release)
+            .map_err(|e| unreadable(&o.input, input.locate(e)))?;
         let f = out
             .into_inner()
             .map_err(|e| Error::io("write", &tmp, e.error()))?;
