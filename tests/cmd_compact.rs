@@ -1,4 +1,4 @@
-//! `compact` and `defrag` against etcd's own: a live etcd (3.5.1, 3.6.17)
+//! `compact` and `defrag` against etcd's own: a live etcd (3.5.1, 3.5.36, 3.6.17)
 //! gets a workload, snapshot A is saved, the live server runs
 //! `etcdctl compact R --physical` and `etcdctl defrag`, snapshot B is saved.
 //! Our `compact A --rev R` must give what B holds: the keyspace at every
@@ -294,6 +294,12 @@ fn ground_truth(version: &str, rule: &str) {
 #[test]
 fn compact_equals_etcd_3_5_1() {
     ground_truth("3.5.1", "legacy");
+}
+
+/// etcd 3.5.16+ keeps the delete at exactly R, as 3.6 does.
+#[test]
+fn compact_equals_etcd_35_newest() {
+    ground_truth(crate::util::ETCD_35_NEWEST, "3.5.16");
 }
 
 #[test]

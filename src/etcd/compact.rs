@@ -35,7 +35,8 @@
 //! bucket into the [`DbWriter`], merging the `key` bucket against that list.
 //! Source: etcd v3.5.36 and v3.6.17 `server/mvcc` / `server/storage/mvcc`
 //! (`kvstore.go`, `kvstore_compaction.go`, `index.go`, `key_index.go`);
-//! checked against live etcd 3.5.1 and 3.6.17 (`etcdctl compact` + `defrag`).
+//! checked against live etcd 3.5.1 (legacy rule), 3.5.36 and 3.6.17
+//! (`etcdctl compact` + `defrag`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
