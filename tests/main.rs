@@ -37,6 +37,9 @@ mod live_etcd;
 /// Every single-byte change of a real db, every page-boundary cut.
 mod sweep;
 
+/// `compact`, `defrag`: against live etcd's compact + defrag, NOSPACE disarm.
+mod cmd_compact;
+
 /// `salvage`: recovery from a damaged leaf page, restored into real etcd.
 mod cmd_salvage;
 
