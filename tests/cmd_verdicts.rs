@@ -943,6 +943,8 @@ fn wal_error_hints_fit_the_command() {
         "{f}"
     );
     let r = run(&["v2", "ls", dir.to_str().unwrap()]);
+    // The listing is printed but stops at the damage: problems found.
+    r.expect_code(1);
     assert!(r.stderr.contains("not listed"), "{r}");
     assert!(r.stderr.contains("wal dump --raw"), "{r}");
     assert!(!r.stderr.contains("give a snapshot file"), "{r}");
@@ -1005,5 +1007,31 @@ fn a_part_of_a_data_dir_names_what_to_give() {
     r.expect_code(2);
     assert!(r.stderr.contains("member/snap/db"), "{r}");
     assert!(!r.stderr.contains("or an etcd data dir"), "{r}");
+    assert!(!out.exists());
+}
+
+/// A file that is no bbolt db at all (a text file given by mistake): the hint
+/// first says to check the path, and offers `salvage` only for a db whose
+/// first pages were overwritten (salvage refuses a text file, writing nothing).
+#[test]
+fn a_text_file_hint_says_check_the_path_first() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("notes.db");
+    std::fs::write(
+        &f,
+        "this is a text file, not an etcd snapshot\n".repeat(200),
+    )
+    .unwrap();
+    let p = f.to_str().unwrap();
+    for args in [vec!["snapshot", "status", p], vec!["check", p]] {
+        let r = run(&args);
+        r.expect_code(2);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        let path_at = all.find("check the path").unwrap_or_else(|| panic!("{r}"));
+        let salvage_at = all.find("salvage").unwrap_or(usize::MAX);
+        assert!(path_at < salvage_at, "{r}");
+    }
+    let out = t.path().join("new.db");
+    run(&["salvage", p, "--out", out.to_str().unwrap()]).expect_code(2);
     assert!(!out.exists());
 }
