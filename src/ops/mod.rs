@@ -9,6 +9,7 @@ pub(crate) use input::WalkTicker;
 pub mod check;
 pub mod compare;
 pub mod diff;
+pub mod dir_restore;
 pub mod get;
 pub mod hashkv;
 pub mod input;
