@@ -299,7 +299,9 @@ fn replay_lines(w: &etcd_rescue::ops::dir_restore::WalReplay) -> String {
         ));
     }
     if w.auth_enabled {
-        out.push_str("note: auth is enabled in the db; the replay assumed every request was permitted\n");
+        out.push_str(
+            "note: auth is enabled in the db; the replay assumed every request was permitted\n",
+        );
     }
     out
 }

@@ -51,8 +51,8 @@ use prost::Message;
 use crate::error::Result;
 use crate::formats::bbolt::Db;
 use crate::formats::proto::etcdserverpb::{
-    AlarmMember, Compare, DeleteRangeRequest, InternalRaftRequest, PutRequest, RequestOp,
-    Request_, TargetUnion, TxnRequest,
+    AlarmMember, Compare, DeleteRangeRequest, InternalRaftRequest, PutRequest, RequestOp, Request_,
+    TargetUnion, TxnRequest,
 };
 use crate::formats::proto::leasepb::Lease;
 use crate::formats::proto::KeyValueRef;
@@ -581,7 +581,9 @@ impl Model {
         changes: &mut Changes,
     ) -> Result<Vec<Vec<u8>>> {
         let Some(b) = db.bucket(schema::KEY)? else {
-            changes.key_records.retain(|(k, _)| main_of(k).is_none_or(|m| m > rev));
+            changes
+                .key_records
+                .retain(|(k, _)| main_of(k).is_none_or(|m| m > rev));
             return Ok(Vec::new());
         };
         // Newest record ≤ rev per user key, from the db then the replay.
@@ -640,7 +642,10 @@ impl Changes {
         let mut meta = BTreeMap::new();
         if let Some(r) = self.compaction {
             let k = Revision { main: r, sub: 0 }.to_key().to_vec();
-            meta.insert(schema::meta_key::SCHEDULED_COMPACT_REV.to_vec(), Some(k.clone()));
+            meta.insert(
+                schema::meta_key::SCHEDULED_COMPACT_REV.to_vec(),
+                Some(k.clone()),
+            );
             meta.insert(schema::meta_key::FINISHED_COMPACT_REV.to_vec(), Some(k));
         }
         let alarm: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
@@ -648,8 +653,11 @@ impl Changes {
             .into_iter()
             .map(|(k, on)| (k, on.then(Vec::new)))
             .collect();
-        let cluster: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            self.cluster.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let cluster: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .cluster
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
         for (name, edits) in [
             (schema::KEY, key),
             (schema::LEASE, lease),
@@ -667,7 +675,11 @@ impl Changes {
 
 /// The chosen branch of `t` per `path`'s first element.
 fn branch<'t>(t: &'t TxnRequest, path: &[bool]) -> Option<&'t [RequestOp]> {
-    Some(if *path.first()? { &t.success } else { &t.failure })
+    Some(if *path.first()? {
+        &t.success
+    } else {
+        &t.failure
+    })
 }
 
 /// `applierV3Capped`: a txn costs quota when a branch puts (nested txns
@@ -677,11 +689,16 @@ fn has_put(t: &TxnRequest) -> bool {
 }
 
 fn has_put_at(t: &TxnRequest, depth: u32) -> bool {
-    t.success.iter().chain(&t.failure).any(|op| match &op.request {
-        Some(Request_::RequestPut(_)) => true,
-        Some(Request_::RequestTxn(inner)) => depth < MAX_TXN_DEPTH && has_put_at(inner, depth + 1),
-        _ => false,
-    })
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .any(|op| match &op.request {
+            Some(Request_::RequestPut(_)) => true,
+            Some(Request_::RequestTxn(inner)) => {
+                depth < MAX_TXN_DEPTH && has_put_at(inner, depth + 1)
+            }
+            _ => false,
+        })
 }
 
 fn is_auth_change(irr: &InternalRaftRequest) -> bool {

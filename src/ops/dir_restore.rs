@@ -148,8 +148,15 @@ fn choose(o: &RestoreOptions) -> Result<(PathBuf, Option<Chosen>)> {
 pub(super) fn read_and_replay(o: &RestoreOptions) -> Result<Replayed> {
     let (path, chosen) = choose(o)?;
     let input = Input::resolve(&path)?;
-    let Some(member) = input.member_dir.clone().filter(|_| input.kind != InputKind::File) else {
-        return Err(usage(format!("{} is not a data dir or member dir", path.display())));
+    let Some(member) = input
+        .member_dir
+        .clone()
+        .filter(|_| input.kind != InputKind::File)
+    else {
+        return Err(usage(format!(
+            "{} is not a data dir or member dir",
+            path.display()
+        )));
     };
     let db_path = input.db_path()?;
     if let Some((pid, _)) = crate::source::lock_holder(&db_path) {
@@ -178,7 +185,10 @@ pub(super) fn read_and_replay(o: &RestoreOptions) -> Result<Replayed> {
     let snap_dir = member.join("snap");
     let wal = WalDir::open(&wal_dir)?;
     let log = raftlog::load(&wal, Some(&snap_dir), false)?;
-    let snap_index = log.chosen.as_ref().map_or(0, crate::formats::snap::SnapFile::index);
+    let snap_index = log
+        .chosen
+        .as_ref()
+        .map_or(0, crate::formats::snap::SnapFile::index);
     if snap_index > ci {
         return Err(refused(
             format!("the db's consistent index {ci} is below the raft snapshot's index {snap_index}: etcd would take the db from {snap_index:016x}.snap.db, which this restore does not read; restore from that file (`snapshot restore <file> --skip-hash-check`) or from another member"),
@@ -237,7 +247,9 @@ pub(super) fn read_and_replay(o: &RestoreOptions) -> Result<Replayed> {
     }
     let mut changes = model.take_changes();
     let removals = match changes.compaction {
-        Some(r) => Model::compaction_removals(&db, r, &mut changes).map_err(|e| e.in_file(&db_path))?,
+        Some(r) => {
+            Model::compaction_removals(&db, r, &mut changes).map_err(|e| e.in_file(&db_path))?
+        }
         None => Vec::new(),
     };
     let report = WalReplay {
