@@ -818,4 +818,219 @@ mod tests {
         };
         assert!(!m.apply(&lput)); // lease 7 unknown
     }
+
+    fn op_put(k: &str, v: &str) -> RequestOp {
+        RequestOp {
+            request: Some(Request_::RequestPut(PutRequest {
+                key: k.into(),
+                value: v.into(),
+                ..PutRequest::default()
+            })),
+        }
+    }
+
+    fn op_del(k: &str, end: &str) -> RequestOp {
+        RequestOp {
+            request: Some(Request_::RequestDeleteRange(DeleteRangeRequest {
+                key: k.into(),
+                range_end: end.into(),
+                ..DeleteRangeRequest::default()
+            })),
+        }
+    }
+
+    fn txn(compare: Vec<Compare>, success: Vec<RequestOp>, failure: Vec<RequestOp>) -> TxnRequest {
+        TxnRequest {
+            compare,
+            success,
+            failure,
+        }
+    }
+
+    fn irr_txn(t: TxnRequest) -> InternalRaftRequest {
+        InternalRaftRequest {
+            txn: Some(t),
+            ..InternalRaftRequest::default()
+        }
+    }
+
+    fn decode(rec: &(Vec<u8>, Vec<u8>)) -> (i64, i64, bool, String, i64, i64, i64, String, i64) {
+        let r = revision::parse(&rec.0).unwrap();
+        let kv = KeyValueRef::decode(&rec.1).unwrap();
+        (
+            r.rev.main,
+            r.rev.sub,
+            r.tombstone,
+            String::from_utf8_lossy(kv.key).into_owned(),
+            kv.create_revision,
+            kv.mod_revision,
+            kv.version,
+            String::from_utf8_lossy(kv.value).into_owned(),
+            kv.lease,
+        )
+    }
+
+    /// Sub revisions count the puts and deleted keys of one txn; tombstones
+    /// are 18-byte keys holding KeyValue{key}; a txn's nested compares see
+    /// the state before the txn.
+    #[test]
+    fn records_what_etcd_writes() {
+        let mut m = Model {
+            revision: 1,
+            compact_revision: -1,
+            ..Model::default()
+        };
+        m.record();
+        assert!(m.apply(&put("a")));
+        assert!(m.apply(&put("b")));
+        // Success branch: put c, delete [a, c) (a, b), nested txn whose
+        // compare (c exists) is evaluated before the put of c: fails.
+        let nested = txn(
+            vec![Compare {
+                result: 1,
+                target: 1,
+                key: b"c".to_vec(),
+                target_union: Some(TargetUnion::CreateRevision(0)),
+                range_end: Vec::new(),
+            }],
+            vec![op_put("n", "yes")],
+            vec![op_put("n", "no")],
+        );
+        let t = txn(
+            Vec::new(),
+            vec![
+                op_put("c", "1"),
+                op_del("a", "c"),
+                RequestOp {
+                    request: Some(Request_::RequestTxn(nested)),
+                },
+            ],
+            Vec::new(),
+        );
+        assert!(m.apply(&irr_txn(t)));
+        assert_eq!(m.revision, 4);
+        let c = m.take_changes();
+        let got: Vec<_> = c.key_records.iter().map(decode).collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, 0, false, "a".into(), 2, 2, 1, "v".into(), 0),
+                (3, 0, false, "b".into(), 3, 3, 1, "v".into(), 0),
+                (4, 0, false, "c".into(), 4, 4, 1, "1".into(), 0),
+                (4, 1, true, "a".into(), 0, 0, 0, String::new(), 0),
+                (4, 2, true, "b".into(), 0, 0, 0, String::new(), 0),
+                (4, 3, false, "n".into(), 4, 4, 1, "no".into(), 0),
+            ]
+        );
+        assert_eq!(c.key_records[3].0.len(), 18);
+        assert_eq!(c.key_records[3].1, b"\x0a\x01a");
+    }
+
+    /// A txn whose chosen branch puts to an unknown lease fails whole; the
+    /// other branch is not checked. Lease grant raises the TTL to the
+    /// minimum; revoke deletes the attached keys in key order in one txn.
+    #[test]
+    fn leases_follow_the_lessor() {
+        let mut m = Model {
+            revision: 1,
+            compact_revision: -1,
+            ..Model::default()
+        };
+        m.record();
+        let grant = |id, ttl| InternalRaftRequest {
+            lease_grant: Some(crate::formats::proto::etcdserverpb::LeaseGrantRequest { ttl, id }),
+            ..InternalRaftRequest::default()
+        };
+        assert!(!m.apply(&grant(7, 1)));
+        assert!(!m.apply(&grant(7, 100))); // exists: refused
+        let leased = |k: &str, lease| RequestOp {
+            request: Some(Request_::RequestPut(PutRequest {
+                key: k.into(),
+                value: b"l".to_vec(),
+                lease,
+                ..PutRequest::default()
+            })),
+        };
+        // Failure branch is unchecked: lease 9 is unknown but not chosen.
+        assert!(m.apply(&irr_txn(txn(
+            Vec::new(),
+            vec![leased("y", 7), leased("x", 7)],
+            vec![leased("z", 9)]
+        ))));
+        // Chosen branch with the unknown lease: the whole txn fails.
+        assert!(!m.apply(&irr_txn(txn(
+            Vec::new(),
+            vec![op_put("q", "1"), leased("z", 9)],
+            Vec::new()
+        ))));
+        let revoke = InternalRaftRequest {
+            lease_revoke: Some(crate::formats::proto::etcdserverpb::LeaseRevokeRequest { id: 7 }),
+            ..InternalRaftRequest::default()
+        };
+        assert!(m.apply(&revoke));
+        assert_eq!(m.revision, 3);
+        let c = m.take_changes();
+        let got: Vec<_> = c.key_records.iter().map(decode).collect();
+        assert_eq!(got[2], (3, 0, true, "x".into(), 0, 0, 0, String::new(), 0));
+        assert_eq!(got[3], (3, 1, true, "y".into(), 0, 0, 0, String::new(), 0));
+        assert_eq!(c.leases.get(&7), Some(&None));
+        assert_eq!(c.refused.get("lease_grant"), Some(&1));
+        assert_eq!(c.refused.get("txn"), Some(&1));
+        let mut m2 = Model::default();
+        m2.record();
+        m2.apply(&grant(8, 1));
+        let l = Lease::decode(m2.take_changes().leases[&8].as_deref().unwrap()).unwrap();
+        assert_eq!((l.id, l.ttl, l.remaining_ttl), (8, MIN_LEASE_TTL, 0));
+    }
+
+    /// Compaction keeps per key the newest record at or below the revision
+    /// when it is a put, and drops tombstones at or below it.
+    #[test]
+    fn compaction_keeps_what_etcd_keeps() {
+        let mut m = Model {
+            revision: 1,
+            compact_revision: -1,
+            ..Model::default()
+        };
+        m.record();
+        m.apply(&put("a")); // 2
+        m.apply(&put("a")); // 3
+        m.apply(&put("b")); // 4
+        m.apply(&irr_txn(txn(Vec::new(), vec![op_del("b", "")], Vec::new()))); // 5
+        m.apply(&put("a")); // 6
+        let compact = |revision| InternalRaftRequest {
+            compaction: Some(crate::formats::proto::etcdserverpb::CompactionRequest {
+                revision,
+                physical: false,
+            }),
+            ..InternalRaftRequest::default()
+        };
+        m.apply(&compact(99)); // future: refused
+        m.apply(&compact(5));
+        m.apply(&compact(4)); // already compacted: refused
+        let mut c = m.take_changes();
+        assert_eq!(c.compaction, Some(5));
+        assert_eq!(c.refused.get("compaction"), Some(&2));
+        let bytes = {
+            let mut w = crate::formats::bbolt::write::DbWriter::new(
+                std::io::Cursor::new(Vec::new()),
+                crate::formats::bbolt::write::WriterOptions::default(),
+            )
+            .unwrap();
+            w.begin_bucket(b"key").unwrap();
+            w.finish().unwrap().0.into_inner()
+        };
+        let db = Db::open(&bytes).unwrap();
+        let removed = Model::compaction_removals(&db, 5, &mut c).unwrap();
+        assert!(removed.is_empty());
+        let left: Vec<(i64, bool)> = c
+            .key_records
+            .iter()
+            .map(|r| {
+                let p = revision::parse(&r.0).unwrap();
+                (p.rev.main, p.tombstone)
+            })
+            .collect();
+        assert_eq!(left, vec![(3, false), (6, false)]);
+    }
 }
