@@ -241,3 +241,240 @@ fn dir_restore_equals_force_new_cluster_3_6() {
 fn dir_restore_equals_force_new_cluster_3_7() {
     ground_truth("3.7.3");
 }
+
+/// Restores `data` (a data or member dir) as member n1 on a free peer port;
+/// returns the report, the data dir written and the cluster flags.
+fn restore_as_n1(inputs: &[&Path], out: &Path) -> (Value, String, String) {
+    let pp = util::free_port();
+    let peer = format!("http://127.0.0.1:{pp}");
+    let cluster = format!("n1={peer}");
+    let mut args: Vec<String> = vec!["snapshot".into(), "restore".into()];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
+    args.extend(
+        [
+            "--name",
+            "n1",
+            "--initial-cluster",
+            &cluster,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--data-dir",
+            out.to_str().unwrap(),
+            "-w",
+            "json",
+        ]
+        .map(String::from),
+    );
+    let r = util::run(&args);
+    r.expect_code(0);
+    (json(&r.stdout), peer, cluster)
+}
+
+fn start_n1(version: &str, data: &Path, peer: &str, cluster: &str, log: &Path) -> EtcdServer {
+    let mut s = EtcdServer::start_existing(
+        version,
+        &MemberSpec {
+            name: "n1",
+            data_dir: data,
+            peer_url: peer,
+            initial_cluster: cluster,
+            token: etcd_rescue::etcd::member::DEFAULT_TOKEN,
+            log,
+        },
+    )
+    .unwrap();
+    s.wait_healthy(30, log);
+    s
+}
+
+/// The committed wal-ahead data dirs (db at revision 52, WAL at 84). Real
+/// etcd on our output serves what real etcd `--force-new-cluster` on a copy
+/// serves. Where the WAL's HardState commit covers the last entry (3.5.1)
+/// that is the live revision and HashKV the manifest recorded from the
+/// running etcd; in the 3.6.17 and 3.7.3 dirs the last put (index 88) was
+/// applied and acknowledged before the HardState naming it reached the WAL,
+/// so it is uncommitted on disk: not applied, reported, and dropped by
+/// `--force-new-cluster` too (a plain restart of that member re-commits it).
+#[test]
+fn wal_ahead_testdata_equals_force_new_cluster() {
+    for v in ["3.5.1", "3.6.17", "3.7.3"] {
+        let scen = util::testdata().join(format!("etcd-{v}/wal-ahead"));
+        let n1 = scen.join("data/n1");
+        let Some(_) = util::etcd_bin_dir(v) else {
+            continue;
+        };
+        let guard = util::InputGuard::new(&[n1.join("member/snap/db")]);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("restored");
+        let (rep, peer, cluster) = restore_as_n1(&[&n1], &out);
+        guard.check();
+        let replay = &rep["replay"];
+        let live = util::manifest_u64(&scen, "live_revision");
+        let committed = util::manifest_u64(&scen, "committed_revision");
+        let uncommitted = replay["uncommitted"].as_u64().unwrap();
+        assert_eq!(
+            replay["db_revision"].as_u64(),
+            Some(committed),
+            "{v}: {rep}"
+        );
+        assert_eq!(
+            replay["revision_reached"].as_u64(),
+            Some(live - uncommitted),
+            "{v}: {rep}"
+        );
+        if uncommitted > 0 {
+            assert_eq!(
+                replay["uncommitted_range"],
+                serde_json::json!([88, 88]),
+                "{v}"
+            );
+        }
+        let log = tmp.path().join("etcd.log");
+        let mut s = start_n1(v, &out, &peer, &cluster, &log);
+        let got = served(&s);
+        s.stop();
+        assert_eq!(got.revision, live - uncommitted, "{v}");
+        if uncommitted == 0 {
+            assert_eq!(got.hash, util::manifest_u64(&scen, "live_hashkv"), "{v}");
+        }
+        let copy = tmp.path().join("copy");
+        copy_tree(&n1, &copy);
+        let mut truth = EtcdServer::start_on(
+            v,
+            &copy,
+            &tmp.path().join("truth.log"),
+            None,
+            &["--force-new-cluster"],
+        )
+        .unwrap();
+        let want = served(&truth);
+        truth.stop();
+        assert_eq!(got, want, "{v}");
+    }
+}
+
+/// Several member dirs: the one whose committed log reaches furthest is
+/// used, and the report says which and why. The other input is the same
+/// member restored from its db alone (same ids, revision 52).
+#[test]
+fn several_dirs_pick_the_furthest() {
+    let scen = util::testdata().join("etcd-3.5.1/wal-ahead");
+    let n1 = scen.join("data/n1");
+    let tmp = tempfile::tempdir().unwrap();
+    let db_only = tmp.path().join("db-only");
+    util::run(&[
+        "snapshot",
+        "restore",
+        n1.join("member/snap/db").to_str().unwrap(),
+        "--skip-hash-check",
+        "--name",
+        "n1",
+        "--initial-cluster",
+        "n1=http://127.0.0.1:2380",
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-cluster-token",
+        "etcd-rescue-testdata",
+        "--data-dir",
+        db_only.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let out = tmp.path().join("out");
+    let (rep, _, _) = restore_as_n1(&[&db_only, &n1], &out);
+    let replay = &rep["replay"];
+    assert_eq!(
+        replay["input"].as_str(),
+        Some(n1.to_str().unwrap()),
+        "{rep}"
+    );
+    assert_eq!(replay["revision_reached"].as_u64(), Some(84), "{rep}");
+    let reason = replay["chosen"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("revision 84") && reason.contains("revision 52"),
+        "{reason}"
+    );
+    assert_eq!(replay["chosen"]["candidates"].as_array().unwrap().len(), 2);
+    // A snapshot file among several inputs is refused.
+    let r = util::run(&[
+        "snapshot",
+        "restore",
+        n1.to_str().unwrap(),
+        n1.join("member/snap/db").to_str().unwrap(),
+        "--data-dir",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    assert!(!tmp.path().join("x").exists());
+}
+
+/// A WAL cut short below the db's consistent index (its readable commit is
+/// below it): nothing to replay, the db is restored as it is and the report
+/// says so. A WAL whose entries after the consistent index have a hole is
+/// refused with the reason, and nothing is written.
+#[test]
+fn short_wal_and_wal_gap() {
+    use etcd_rescue::formats::proto::{etcdserverpb, raftpb, walpb};
+    use etcd_rescue::formats::wal::reader::RecordType;
+    use etcd_rescue::formats::wal::write::Encoder;
+
+    let scen = util::testdata().join("etcd-3.5.1/wal-ahead");
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("n1");
+    copy_tree(&scen.join("data/n1"), &copy);
+    let wal = copy.join("member/wal/0000000000000000-0000000000000000.wal");
+    let bytes = std::fs::read(&wal).unwrap();
+    std::fs::write(&wal, &bytes[..bytes.len() / 3]).unwrap();
+    let out = tmp.path().join("out");
+    let (rep, _, _) = restore_as_n1(&[&copy], &out);
+    let replay = &rep["replay"];
+    assert_eq!(replay["entries_applied"].as_u64(), Some(0), "{rep}");
+    assert_eq!(replay["revision_reached"].as_u64(), Some(52), "{rep}");
+    assert!(replay["commit"].as_u64() < replay["consistent_index"].as_u64());
+
+    // Entries 57..59 missing: the db (consistent index 56) cannot catch up.
+    let mut e = Encoder::new(0);
+    e.crc_record();
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id: 1,
+            cluster_id: 2,
+        },
+    );
+    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+    for index in (1..=10).chain(60..=70) {
+        e.message(
+            RecordType::Entry,
+            &raftpb::Entry {
+                r#type: 0,
+                term: 2,
+                index,
+                data: None,
+            },
+        );
+    }
+    e.message(
+        RecordType::State,
+        &raftpb::HardState {
+            term: 2,
+            vote: 1,
+            commit: 70,
+        },
+    );
+    std::fs::write(&wal, e.bytes()).unwrap();
+    let out2 = tmp.path().join("out2");
+    let r = util::run(&[
+        "snapshot",
+        "restore",
+        copy.to_str().unwrap(),
+        "--data-dir",
+        out2.to_str().unwrap(),
+    ]);
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .contains("does not hold every committed entry after the db's consistent index 56"),
+        "{r}"
+    );
+    assert!(!out2.exists());
+}

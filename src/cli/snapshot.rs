@@ -270,6 +270,12 @@ fn replay_lines(w: &etcd_rescue::ops::dir_restore::WalReplay) -> String {
         "WAL replay: {} committed entries applied{range} after the db's consistent index {}, {} of them writes; revision {} -> {} (a restore of the db alone would stop at {})\n",
         w.entries_applied, w.consistent_index, w.writes, w.db_revision, w.revision_reached, w.db_revision
     ));
+    if w.commit < w.consistent_index {
+        out.push_str(&format!(
+            "note: the WAL's readable commit {} is below the db's consistent index {}: the db already holds everything the WAL does; it was restored as it is\n",
+            w.commit, w.consistent_index
+        ));
+    }
     match w.uncommitted_range {
         Some([a, b]) => out.push_str(&format!(
             "not applied: {} uncommitted entries (index {a}..{b}, past the WAL's commit {})\n",

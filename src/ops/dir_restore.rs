@@ -129,17 +129,36 @@ fn choose(o: &RestoreOptions) -> Result<(PathBuf, Option<Chosen>)> {
         .unwrap_or_else(|| PathBuf::from(&seed.member));
     let detail = row.map_or(String::new(), |r| {
         format!(
-            " (revision with its WAL {}, consistent index {}, raft commit {})",
+            ": revision {} with its WAL (db consistent index {}, raft commit {})",
             r.effective_revision().unwrap_or(0),
             r.consistent_index.unwrap_or(0),
             r.raft_commit.unwrap_or(0)
         )
     });
+    let others: Vec<String> = cmp
+        .members
+        .iter()
+        .filter(|r| r.path != seed.member)
+        .map(|r| {
+            format!(
+                "{} revision {}",
+                r.path,
+                r.effective_revision()
+                    .map_or_else(|| "unknown".to_string(), |v| v.to_string())
+            )
+        })
+        .collect();
+    // compare's reason, without its advice on how to restore from the seed.
+    let why = seed.reason.split("; ").next().unwrap_or_default();
+    let reason = format!(
+        "its committed log reaches furthest{detail}; the others: {}; chosen as compare's best seed ({why})",
+        others.join(", ")
+    );
     Ok((
         path,
         Some(Chosen {
             candidates: all,
-            reason: format!("{}{detail}", seed.reason),
+            reason,
         }),
     ))
 }
