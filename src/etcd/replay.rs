@@ -24,6 +24,10 @@
 //! meta     scheduledCompactRev = finishedCompactRev = {R, 0} after a compaction
 //! alarm    AlarmMember bytes → "" (activate puts, deactivate deletes)
 //! cluster  clusterVersion = the version set
+//! authUsers name → authpb.User{name, password (the request's base64
+//!          bcrypt hash, decoded), roles (sorted), options}
+//! authRoles name → authpb.Role{name, keyPermission (sorted by key)}
+//! auth     authRevision (u64 BE) + 1 per auth change that changed something
 //! ```
 //! Rules followed: a txn's compares (nested ones too) are evaluated before
 //! any of its ops, and only the chosen branches are checked (`checkRequests`:
@@ -32,9 +36,15 @@
 //! key order in one txn; a NOSPACE alarm refuses puts, lease grants and txns
 //! with a put (`applierV3Capped`), a CORRUPT alarm refuses every write.
 //!
-//! Not modelled (counted in [`Changes::not_applied`]): auth requests (user,
-//! role, permission, enable/disable), downgrade info; auth permission checks
-//! are not evaluated (requests are assumed allowed). Membership changes and
+//! Auth: role add, user add, user grant role and role grant permission are
+//! applied as etcd 3.5's auth store does (`UserAdd`, `RoleAdd`,
+//! `UserGrantRole`, `RoleGrantPermission`, `commitRevision`).
+//! Not modelled (counted in [`Changes::not_applied`]): auth enable/disable
+//! (etcd commits the backend on them, so they are rarely past the db),
+//! user/role delete, revoke role/permission, password change, a user added
+//! by etcd < 3.5 with a password (bcrypt with a random salt at apply),
+//! downgrade info; auth permission checks are not evaluated (requests are
+//! assumed allowed). Membership changes and
 //! v2 requests are left out on purpose: restore writes a new membership.
 //! Source: etcd v3.5.36 `server/etcdserver/apply.go` (`Put`, `DeleteRange`,
 //! `Txn`, `compareToPath`, `checkRequests`, `applyCompare`, `Compaction`,
@@ -50,6 +60,7 @@ use prost::Message;
 
 use crate::error::Result;
 use crate::formats::bbolt::Db;
+use crate::formats::proto::authpb::{Permission, Role, User};
 use crate::formats::proto::etcdserverpb::{
     AlarmMember, Compare, DeleteRangeRequest, InternalRaftRequest, PutRequest, RequestOp, Request_,
     TargetUnion, TxnRequest,
@@ -97,6 +108,8 @@ pub struct Changes {
     pub alarms: BTreeMap<Vec<u8>, bool>,
     /// `cluster` bucket keys set.
     pub cluster: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// `auth`, `authUsers`, `authRoles` keys set, by bucket.
+    pub auth: BTreeMap<&'static [u8], BTreeMap<Vec<u8>, Vec<u8>>>,
     /// Requests the model does not apply, by kind.
     pub not_applied: BTreeMap<&'static str, u64>,
     /// Requests etcd refuses at apply (lease not found, future revision,
@@ -121,6 +134,10 @@ pub struct Model {
     pub persist_checkpoints: bool,
     /// `auth/authEnabled` in the db: permission checks are then not modelled.
     pub auth_enabled: bool,
+    /// `auth/authRevision`.
+    auth_revision: u64,
+    users: BTreeMap<Vec<u8>, User>,
+    roles: BTreeMap<Vec<u8>, Role>,
     changes: Option<Changes>,
 }
 
@@ -213,6 +230,25 @@ impl Model {
         }
         if let Some(b) = db.bucket(schema::AUTH)? {
             m.auth_enabled = b.get(db, b"authEnabled")?.is_some_and(|e| e.value == [1]);
+            if let Some(e) = b.get(db, b"authRevision")? {
+                m.auth_revision = crate::bytes::u64_be(e.value, 0).unwrap_or(0);
+            }
+        }
+        if let Some(b) = db.bucket(schema::AUTH_USERS)? {
+            for e in b.cursor(db) {
+                let e = e?;
+                if let Ok(u) = User::decode(e.value) {
+                    m.users.insert(e.key.to_vec(), u);
+                }
+            }
+        }
+        if let Some(b) = db.bucket(schema::AUTH_ROLES)? {
+            for e in b.cursor(db) {
+                let e = e?;
+                if let Ok(r) = Role::decode(e.value) {
+                    m.roles.insert(e.key.to_vec(), r);
+                }
+            }
         }
         for r in compact_revs.iter().flatten() {
             m.compact_revision = m.compact_revision.max(*r);
@@ -509,6 +545,110 @@ impl Model {
         }
     }
 
+    /// `commitRevision`: the auth revision goes up with every auth change.
+    fn auth_commit(&mut self) {
+        self.auth_revision = self.auth_revision.saturating_add(1);
+        let rev = self.auth_revision.to_be_bytes().to_vec();
+        if let Some(c) = self.changes.as_mut() {
+            c.auth
+                .entry(schema::AUTH)
+                .or_default()
+                .insert(b"authRevision".to_vec(), rev);
+        }
+    }
+
+    fn put_auth(&mut self, bucket: &'static [u8], key: &[u8], value: Vec<u8>) {
+        if let Some(c) = self.changes.as_mut() {
+            c.auth
+                .entry(bucket)
+                .or_default()
+                .insert(key.to_vec(), value);
+        }
+    }
+
+    fn role_add(&mut self, name: &str) {
+        if name.is_empty() || self.roles.contains_key(name.as_bytes()) {
+            self.note(true, "auth_role_add");
+            return;
+        }
+        let role = Role {
+            name: name.as_bytes().to_vec(),
+            key_permission: Vec::new(),
+        };
+        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), role.encode_to_vec());
+        self.roles.insert(name.as_bytes().to_vec(), role);
+        self.auth_commit();
+    }
+
+    fn user_add(&mut self, r: &crate::formats::proto::etcdserverpb::AuthUserAddRequest) {
+        if r.name.is_empty() || self.users.contains_key(r.name.as_bytes()) {
+            self.note(true, "auth_user_add");
+            return;
+        }
+        let options = r.options.unwrap_or_default();
+        let password = if options.no_password {
+            Vec::new()
+        } else if !r.password.is_empty() && r.hashed_password.is_empty() {
+            // etcd < 3.5 wrote the password: bcrypt with a random salt at apply.
+            self.note(false, "auth_user_add");
+            return;
+        } else if let Some(p) = super::values::base64_decode(&r.hashed_password) {
+            p
+        } else {
+            self.note(true, "auth_user_add");
+            return;
+        };
+        let user = User {
+            name: r.name.as_bytes().to_vec(),
+            password,
+            roles: Vec::new(),
+            options: Some(options),
+        };
+        self.put_auth(schema::AUTH_USERS, r.name.as_bytes(), user.encode_to_vec());
+        self.users.insert(r.name.as_bytes().to_vec(), user);
+        self.auth_commit();
+    }
+
+    fn user_grant_role(&mut self, user: &str, role: &str) {
+        let role_ok = role == "root" || self.roles.contains_key(role.as_bytes());
+        let Some(u) = self.users.get_mut(user.as_bytes()).filter(|_| role_ok) else {
+            self.note(true, "auth_user_grant_role");
+            return;
+        };
+        let Err(at) = u.roles.binary_search_by(|r| r.as_str().cmp(role)) else {
+            return; // already granted: no change, no new auth revision
+        };
+        u.roles.insert(at, role.to_string());
+        let bytes = u.encode_to_vec();
+        self.put_auth(schema::AUTH_USERS, user.as_bytes(), bytes);
+        self.auth_commit();
+    }
+
+    fn role_grant_permission(&mut self, name: &str, perm: Option<&Permission>) {
+        let valid = |p: &&Permission| {
+            !p.key.is_empty()
+                && (p.range_end.is_empty() || p.range_end == [0] || p.key < p.range_end)
+        };
+        let (Some(perm), Some(role)) = (perm.filter(valid), self.roles.get_mut(name.as_bytes()))
+        else {
+            self.note(true, "auth_role_grant_permission");
+            return;
+        };
+        let at = role.key_permission.partition_point(|p| p.key < perm.key);
+        match role.key_permission.get_mut(at) {
+            Some(p) if p.key == perm.key && p.range_end == perm.range_end => {
+                p.perm_type = perm.perm_type;
+            }
+            _ => {
+                role.key_permission.push(perm.clone());
+                role.key_permission.sort_by(|a, b| a.key.cmp(&b.key));
+            }
+        }
+        let bytes = role.encode_to_vec();
+        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), bytes);
+        self.auth_commit();
+    }
+
     /// Applies one request; returns whether the revision went up.
     pub fn apply(&mut self, irr: &InternalRaftRequest) -> bool {
         let mut tx = Tx {
@@ -559,6 +699,14 @@ impl Model {
                     .insert(b"clusterVersion".to_vec(), v.ver.as_bytes().to_vec());
             }
             self.persist_checkpoints = at_least_3_6(v.ver.as_bytes());
+        } else if let Some(r) = &irr.auth_role_add {
+            self.role_add(&r.name);
+        } else if let Some(r) = &irr.auth_user_add {
+            self.user_add(r);
+        } else if let Some(r) = &irr.auth_user_grant_role {
+            self.user_grant_role(&r.user, &r.role);
+        } else if let Some(r) = &irr.auth_role_grant_permission {
+            self.role_grant_permission(&r.name, r.perm.as_ref());
         } else if irr.downgrade_info_set.is_some() || is_auth_change(irr) {
             self.note(false, irr.kind());
         }
@@ -658,6 +806,12 @@ impl Changes {
             .into_iter()
             .map(|(k, v)| (k, Some(v)))
             .collect();
+        for (bucket, edits) in self.auth {
+            o.insert(
+                bucket.to_vec(),
+                edits.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            );
+        }
         for (name, edits) in [
             (schema::KEY, key),
             (schema::LEASE, lease),
@@ -701,17 +855,14 @@ fn has_put_at(t: &TxnRequest, depth: u32) -> bool {
         })
 }
 
+/// The auth changes the model does not apply.
 fn is_auth_change(irr: &InternalRaftRequest) -> bool {
     irr.auth_enable.is_some()
         || irr.auth_disable.is_some()
-        || irr.auth_user_add.is_some()
         || irr.auth_user_delete.is_some()
         || irr.auth_user_change_password.is_some()
-        || irr.auth_user_grant_role.is_some()
         || irr.auth_user_revoke_role.is_some()
-        || irr.auth_role_add.is_some()
         || irr.auth_role_delete.is_some()
-        || irr.auth_role_grant_permission.is_some()
         || irr.auth_role_revoke_permission.is_some()
 }
 
