@@ -666,10 +666,21 @@ fn three_member_dirs_pick_the_furthest_3_5() {
         c.ctl(0, &["put", &format!("a/{i}"), "1"]);
     }
     c.kill9(2);
+    // n3 may have been the leader: retry through the election.
+    let retry = |c: &util::EtcdCluster, args: &[&str]| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !c.etcdctl(0, args).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcdctl {args:?} kept failing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
     for i in 0..40 {
-        c.ctl(0, &["put", &format!("b/{i}"), "2"]);
+        retry(&c, &["put", &format!("b/{i}"), "2"]);
     }
-    c.ctl(0, &["del", "a/", "--prefix"]);
+    retry(&c, &["del", "a/", "--prefix"]);
     c.kill9(0);
     c.kill9(1);
     let dirs: Vec<_> = c.members.iter().map(|m| m.data_dir.clone()).collect();
