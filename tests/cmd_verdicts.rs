@@ -494,9 +494,11 @@ fn restore_lists_members_in_initial_cluster_order() {
     assert_eq!(names, ["zeta", "alpha", "mid"]);
 }
 
-/// A data dir where a snapshot is expected: say what to pass.
+/// A data dir given to `snapshot restore`: restored with its WAL replayed.
 #[test]
-fn restore_of_a_data_dir_says_what_to_pass() {
+fn restore_of_a_data_dir_replays_its_wal() {
+    // A data dir is restored from its db and WAL (cmd_dir_restore checks the
+    // result against real etcd); the report says what the replay did.
     let tmp = tempfile::tempdir().unwrap();
     let dir = util::testdata().join("etcd-3.5.1/single-node/data/n1");
     let r = run(&[
@@ -506,10 +508,21 @@ fn restore_of_a_data_dir_says_what_to_pass() {
         "--data-dir",
         tmp.path().join("x").to_str().unwrap(),
     ]);
+    r.expect_code(0);
+    assert!(r.stdout.contains("WAL replay:"), "{r}");
+    assert!(r.stdout.contains("consistent index 260"), "{r}");
+    // A dir that is neither says what to give.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let r = run(&[
+        "snapshot",
+        "restore",
+        empty.to_str().unwrap(),
+        "--data-dir",
+        tmp.path().join("y").to_str().unwrap(),
+    ]);
     r.expect_code(2);
-    assert!(r.stderr.contains("member/snap/db"), "{r}");
-    assert!(r.stderr.contains("--skip-hash-check"), "{r}");
-    assert!(!r.stderr.contains("give a snapshot file"), "{r}");
+    assert!(r.stderr.contains("data dir"), "{r}");
 }
 
 /// `wal dump --type bogus` is a usage error listing the valid types.

@@ -67,6 +67,9 @@ mod cmd_compare;
 /// `snapshot restore` against etcdutl (db, WAL, .snap) and real etcd on the result.
 mod cmd_restore;
 
+/// `snapshot restore DATA_DIR`: WAL replay against real etcd's `--force-new-cluster`.
+mod cmd_dir_restore;
+
 /// `completions` and `man`.
 mod cmd_cli;
 

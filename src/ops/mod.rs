@@ -10,6 +10,7 @@ pub mod check;
 pub mod compact;
 pub mod compare;
 pub mod diff;
+pub mod dir_restore;
 pub mod get;
 pub mod hashkv;
 pub mod input;

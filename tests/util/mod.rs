@@ -644,6 +644,14 @@ impl EtcdCluster {
         let _ = child.wait();
     }
 
+    /// Kills member `i` by PID at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops every running member, followers first is not guaranteed.
     pub fn stop_all(&mut self) {
         for i in 0..self.members.len() {
