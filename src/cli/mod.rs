@@ -12,6 +12,7 @@ mod migrate;
 pub mod output;
 mod patroni;
 pub mod progress;
+mod repair;
 mod salvage;
 mod snapshot;
 mod space;
@@ -81,6 +82,9 @@ enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// Recover what a damaged db still holds into a new, valid db.
     Salvage(salvage::SalvageArgs),
+    /// Repair a member's db or WAL into a new path that etcd starts from.
+    #[command(subcommand)]
+    Repair(repair::RepairCommand),
     /// Change a data dir's storage version (as etcdutl migrate), into a new data dir.
     Migrate(migrate::MigrateArgs),
     /// Write-ahead log commands.
@@ -211,6 +215,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Salvage(a) => salvage::run(&a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Repair(c) => repair::run(c),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "etcd-rescue", &mut out);

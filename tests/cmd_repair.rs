@@ -1,0 +1,181 @@
+//! `repair db --revert-meta` and `repair wal` on data dirs written by real
+//! etcd 3.5.1, damaged as a crash or power loss would, then real etcd 3.5.1
+//! started on the output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use etcd_rescue::formats::bbolt::meta::Meta;
+
+use crate::util::{self, copy_tree, EtcdServer, InputGuard};
+
+const VERSION: &str = "3.5.1";
+
+/// Starts etcd 3.5.1 on `dir/data`, writes `n` keys `/k/<i>` = `v<i>`, and
+/// stops it (SIGTERM, or SIGKILL when `kill`). Returns the data dir and the
+/// keys written, or `None` when real etcd is absent (skipped).
+fn make_member(dir: &Path, n: usize, kill: bool) -> Option<(PathBuf, Vec<(String, String)>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut s = EtcdServer::start(VERSION, dir, &[])?;
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let (k, v) = (format!("/k/{i:04}"), format!("v{i}"));
+        s.ctl(&["put", &k, &v]);
+        keys.push((k, v));
+    }
+    if kill {
+        s.kill9();
+    } else {
+        s.stop();
+    }
+    Some((dir.join("data"), keys))
+}
+
+/// Starts etcd 3.5.1 on `data` and returns what it serves under `/k/`
+/// (key, value), after checking that it is healthy (so it elected itself).
+fn serve_keys(data: &Path, log: &Path) -> Vec<(String, String)> {
+    let s = EtcdServer::start_on(VERSION, data, log, None, &[]).expect("etcd 3.5.1");
+    let out = s.ctl(&["get", "--prefix", "/k/"]);
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .chunks(2)
+        .map(|kv| (kv[0].to_string(), kv.get(1).unwrap_or(&"").to_string()))
+        .collect()
+}
+
+fn meta_at(db: &[u8], slot: usize) -> Meta {
+    Meta::parse(&db[slot * 4096..(slot + 1) * 4096]).unwrap()
+}
+
+fn go_check(db: &Path) {
+    let Some(oracle) = util::bbolt_check_bin() else {
+        return;
+    };
+    let out = Command::new(&oracle).arg(db).output().unwrap();
+    assert!(
+        out.status.success(),
+        "bbolt-check {}: {}{}",
+        db.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The newest meta's root page overwritten with garbage (the meta reached the
+/// disk, the page did not): `repair db --revert-meta` writes a db that passes
+/// our check and Go bbolt's, falls back to the previous consistent index, and
+/// real etcd 3.5.1 started on it with the original WAL serves every key (the
+/// WAL replays the dropped transaction). Both roots garbage: refused, with
+/// `salvage` named, nothing written.
+#[test]
+fn revert_meta_then_etcd_replays_the_wal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((orig, keys)) = make_member(&tmp.path().join("orig"), 30, false) else {
+        return;
+    };
+    let damaged = tmp.path().join("damaged");
+    copy_tree(&orig, &damaged);
+    let db_path = damaged.join("member/snap/db");
+    let mut db = std::fs::read(&db_path).unwrap();
+    let (m0, m1) = (meta_at(&db, 0), meta_at(&db, 1));
+    let (newer, older) = if m1.txid > m0.txid {
+        (m1, m0)
+    } else {
+        (m0, m1)
+    };
+    assert_ne!(
+        newer.root, older.root,
+        "the last transaction changed the tree"
+    );
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    let at = usize::try_from(newer.root).unwrap() * 4096;
+    db[at..at + 4096].copy_from_slice(&garbage);
+    std::fs::write(&db_path, &db).unwrap();
+    // Our check sees the damage.
+    util::run(&["check".as_ref(), db_path.as_os_str()]).expect_code(1);
+
+    let guard = InputGuard::new(&[&damaged]);
+    let out = tmp.path().join("reverted.db");
+    let r = util::run(&[
+        "repair".as_ref(),
+        "db".as_ref(),
+        damaged.as_os_str(),
+        "--revert-meta".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
+    r.expect_code(0);
+    guard.check();
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["kept_txid"], older.txid, "{j}");
+    assert_eq!(j["dropped_txid"], newer.txid, "{j}");
+    assert_eq!(j["wal"]["holds_all"], true, "{j}");
+    let ci = j["result"]["consistent_index"].as_u64().unwrap();
+    assert!(j["wal"]["commit"].as_u64().unwrap() > ci, "{j}");
+    assert!(j["wal"]["entries_to_replay"].as_u64().unwrap() > 0, "{j}");
+    // The output: both metas are the older one; our check and Go's pass.
+    let new = std::fs::read(&out).unwrap();
+    assert_eq!(meta_at(&new, 0).txid, older.txid);
+    assert_eq!(meta_at(&new, 1).txid, older.txid);
+    util::run(&["check".as_ref(), out.as_os_str()]).expect_code(0);
+    go_check(&out);
+    // The table report names the fallback.
+    let out2 = tmp.path().join("reverted2.db");
+    let t = util::run(&[
+        "repair".as_ref(),
+        "db".as_ref(),
+        db_path.as_os_str(),
+        "--revert-meta".as_ref(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+        "--wal".as_ref(),
+        damaged.as_os_str(),
+    ]);
+    t.expect_code(0);
+    assert!(t.stdout.contains("nothing lost"), "{t}");
+    // A non-empty --out is refused.
+    util::run(&[
+        "repair".as_ref(),
+        "db".as_ref(),
+        damaged.as_os_str(),
+        "--revert-meta".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+    .expect_code(2);
+
+    // Real etcd on the repaired db + the original WAL serves every key.
+    let run_dir = tmp.path().join("run");
+    copy_tree(&damaged, &run_dir);
+    std::fs::copy(&out, run_dir.join("member/snap/db")).unwrap();
+    let served = serve_keys(&run_dir, &tmp.path().join("run.log"));
+    assert_eq!(served, keys);
+
+    // Both roots garbage: refused, nothing written, salvage named.
+    let at = usize::try_from(older.root).unwrap() * 4096;
+    db[at..at + 4096].copy_from_slice(&garbage);
+    let both = tmp.path().join("both.db");
+    std::fs::write(&both, &db).unwrap();
+    let refused_out = tmp.path().join("refused.db");
+    let r = util::run(&[
+        "repair".as_ref(),
+        "db".as_ref(),
+        both.as_os_str(),
+        "--revert-meta".as_ref(),
+        "--out".as_ref(),
+        refused_out.as_os_str(),
+    ]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("salvage"), "{r}");
+    assert!(!refused_out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.starts_with(".refused").then_some(n)
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
