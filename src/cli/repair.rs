@@ -49,7 +49,7 @@ copy so that etcd starts from it; DIR is only read.
 The report gives the damage, the entry indexes lost, whether the db holds
 them, and what the output's WAL ends at. JSON (-w json): input, output,
 action (none|cut|rebuilt), damage {kind, file, offset, tail, records_after,
-message}, lost {entries, first_index, last_index}, db_consistent_index,
+message}, lost {entries, first_index, last_index, kept_last_index}, db_consistent_index,
 db_term, db_holds_lost, broken_files, rebuilt {reason, index, term,
 member_id, cluster_id, voters, snap_file, entries_dropped}, last_index,
 commit, next_steps.
@@ -313,8 +313,12 @@ fn render_wal(r: &WalRepairReport) -> String {
     }
     let _ = writeln!(
         s,
-        "  lost:      {} readable entries{}; db consistent index {}{}",
+        "  lost:      {} readable entries{}{}; db consistent index {}{}",
         r.lost.entries,
+        r.lost
+            .kept_last_index
+            .filter(|_| r.damage.is_some())
+            .map_or_else(String::new, |k| format!(", everything after index {k}")),
         match (r.lost.first_index, r.lost.last_index) {
             (Some(a), Some(b)) => format!(" (indexes {a}..{b})"),
             _ => String::new(),
