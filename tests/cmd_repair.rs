@@ -153,6 +153,32 @@ fn revert_meta_then_etcd_replays_the_wal() {
     let served = serve_keys(&run_dir, &tmp.path().join("run.log"));
     assert_eq!(served, keys);
 
+    // The newest meta page itself torn (bad checksum): bbolt already reads
+    // the older one; the repair makes both slots agree on it.
+    let mut torn = std::fs::read(&db_path).unwrap();
+    let newer_slot = usize::from(meta_at(&torn, 1).txid > meta_at(&torn, 0).txid);
+    torn[newer_slot * 4096 + 16 + 40] ^= 0xff;
+    let torn_path = tmp.path().join("torn-meta.db");
+    std::fs::write(&torn_path, &torn).unwrap();
+    let torn_out = tmp.path().join("torn-reverted.db");
+    let r = util::run(&[
+        "repair".as_ref(),
+        "db".as_ref(),
+        torn_path.as_os_str(),
+        "--revert-meta".as_ref(),
+        "--out".as_ref(),
+        torn_out.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
+    r.expect_code(0);
+    let tj: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(tj["already_in_use"], true, "{tj}");
+    assert_eq!(tj["kept_txid"], older.txid, "{tj}");
+    assert_eq!(tj["wal"], serde_json::Value::Null, "{tj}");
+    util::run(&["check".as_ref(), torn_out.as_os_str()]).expect_code(0);
+    go_check(&torn_out);
+
     // Both roots garbage: refused, nothing written, salvage named.
     let at = usize::try_from(older.root).unwrap() * 4096;
     db[at..at + 4096].copy_from_slice(&garbage);
@@ -363,4 +389,55 @@ fn repair_wal_rebuilds_from_the_db_after_early_damage() {
     ]);
     let mj: serde_json::Value = serde_json::from_str(&meta_hex.stdout).unwrap();
     let _ = mj;
+}
+
+/// One member of a real three-member etcd 3.5.1 cluster, stopped, a byte
+/// flipped early in its WAL: `repair wal --force` rebuilds its WAL from its
+/// db (same member and cluster IDs, the three voters); started in place of
+/// the original, it rejoins the cluster and catches up with the writes made
+/// while it was down.
+#[test]
+fn repair_wal_member_of_a_cluster_rejoins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut c) = util::EtcdCluster::start(VERSION, &tmp.path().join("c"), 3, "repair-tok")
+    else {
+        return;
+    };
+    for i in 0..20 {
+        c.ctl(0, &["put", &format!("/k/{i:04}"), &format!("v{i}")]);
+    }
+    c.wait_same_revision();
+    c.stop(2);
+    let data = c.members[2].data_dir.clone();
+    let damaged = tmp.path().join("n3-damaged");
+    copy_tree(&data, &damaged);
+    let (wal_path, recs) = last_wal_records(&damaged);
+    let &(off, len, _) = recs.iter().find(|r| r.2 == 2).unwrap();
+    let mut b = std::fs::read(&wal_path).unwrap();
+    let at = usize::try_from(off + 8 + len - 1).unwrap();
+    b[at] ^= 0x40;
+    std::fs::write(&wal_path, &b).unwrap();
+    // Writes the stopped member misses.
+    for i in 20..30 {
+        c.ctl(0, &["put", &format!("/k/{i:04}"), &format!("v{i}")]);
+    }
+    let guard = InputGuard::new(&[&damaged]);
+    let out = tmp.path().join("n3-repaired");
+    let r = repair_wal(&damaged, &out, true);
+    guard.check();
+    r.expect_code(0);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["action"], "rebuilt", "{j}");
+    assert_eq!(j["rebuilt"]["voters"].as_array().unwrap().len(), 3, "{j}");
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_tree(&out, &data);
+    c.launch(2);
+    c.wait_healthy(2);
+    c.wait_same_revision();
+    let got = c.ctl(
+        2,
+        &["get", "--prefix", "/k/", "--consistency=s", "--keys-only"],
+    );
+    let n = got.lines().filter(|l| !l.is_empty()).count();
+    assert_eq!(n, 30, "{got}");
 }

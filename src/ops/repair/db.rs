@@ -305,16 +305,14 @@ pub fn revert_meta(input: &Path, out: &Path, wal: Option<&Path>) -> Result<DbRep
     let new_db = Db::open(written.bytes()).map_err(|e| e.in_file(&tmp))?;
     let pos = position(&new_db).map_err(|e| e.in_file(&tmp))?;
     drop(written);
-    file.commit()?;
 
-    // The WAL: given, or the member's own.
-    let wal_given = wal
-        .map(Path::to_path_buf)
-        .or_else(|| resolved.member_dir.clone());
-    let wal = match wal_given {
-        Some(w) => Some(wal_coverage(&w, &pos)?),
-        None => None,
+    // The WAL: given (it must read), or the member's own when it has one.
+    let wal = match (wal, &resolved.member_dir) {
+        (Some(w), _) => Some(wal_coverage(w, &pos)?),
+        (None, Some(m)) if m.join("wal").is_dir() => Some(wal_coverage(m, &pos)?),
+        (None, _) => None,
     };
+    file.commit()?;
     let mut next_steps = Vec::new();
     match &wal {
         Some(w) if w.holds_all => next_steps.push(format!(
