@@ -39,6 +39,7 @@ use crate::etcd::{dbinfo, membership, status};
 use crate::formats::bbolt::Db;
 use crate::formats::proto::{etcdserverpb, raftpb};
 use crate::formats::wal::{self, Decoded, RecordType, Segment, Stop};
+use crate::ops::check::CheckOptions;
 use crate::sink::{self, NewDir};
 use crate::source::Source;
 
@@ -462,6 +463,20 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
         }
         rebuilt = Some(r);
     }
+    // The output as `check` sees it: no error, or nothing is written.
+    let checked = crate::ops::check::check_path(tmp.path(), CheckOptions::default())?;
+    let errors: Vec<String> = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}", f.code, f.message))
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::new(ErrorKind::Refused(format!(
+            "nothing written: the repaired copy still fails the check ({}); if the db is damaged, `repair db` or `salvage` it first",
+            errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ))));
+    }
     let action = if rebuilt.is_some() { "rebuilt" } else { "cut" };
     let mut tmp = tmp;
     tmp.commit(out, true)?;
@@ -560,13 +575,26 @@ fn rebuild(
         id: meta.cluster_id,
         members: ms,
     };
-    // Term: the db's (3.5+), never below the last HardState's; keep the vote
-    // of that term so the member cannot vote twice in it.
+    // The snapshot's term is the term of the entry at the consistent index:
+    // the db's `meta/term` (3.5+), else that entry's in the WAL, else the
+    // last HardState's. The HardState's term never goes below the last one
+    // written, and keeps its vote, so the member cannot vote twice in a term.
     let hs = cut.read.state.or(cut.last_state).unwrap_or_default();
-    let term = db.term.unwrap_or(0).max(hs.term).max(1);
+    let term = db
+        .term
+        .or_else(|| {
+            cut.read
+                .entries
+                .iter()
+                .find(|e| e.entry.index == ci)
+                .map(|e| e.entry.term)
+        })
+        .unwrap_or(hs.term)
+        .max(1);
+    let state_term = term.max(hs.term);
     let state = raftpb::HardState {
-        term,
-        vote: if hs.term == term { hs.vote } else { 0 },
+        term: state_term,
+        vote: if hs.term == state_term { hs.vote } else { 0 },
         commit: ci,
     };
     let entries_dropped =
