@@ -630,12 +630,12 @@ fn rebuild(
         reason,
         index: ci,
         term,
-        member_id: format!("{:x}", meta.node_id),
-        cluster_id: format!("{:x}", meta.cluster_id),
+        member_id: format!("{:016x}", meta.node_id),
+        cluster_id: format!("{:016x}", meta.cluster_id),
         voters: cluster
             .members
             .iter()
-            .map(|m| format!("{:x}", m.id))
+            .map(|m| format!("{:016x}", m.id))
             .collect(),
         snap_file: snap_name,
         entries_dropped,
