@@ -15,8 +15,18 @@ const VERSION: &str = "3.5.1";
 /// stops it (SIGTERM, or SIGKILL when `kill`). Returns the data dir and the
 /// keys written, or `None` when real etcd is absent (skipped).
 fn make_member(dir: &Path, n: usize, kill: bool) -> Option<(PathBuf, Vec<(String, String)>)> {
+    make_member_of(VERSION, dir, n, kill)
+}
+
+/// [`make_member`] with etcd `version`.
+fn make_member_of(
+    version: &str,
+    dir: &Path,
+    n: usize,
+    kill: bool,
+) -> Option<(PathBuf, Vec<(String, String)>)> {
     std::fs::create_dir_all(dir).unwrap();
-    let mut s = EtcdServer::start(VERSION, dir, &[])?;
+    let mut s = EtcdServer::start(version, dir, &[])?;
     let mut keys = Vec::new();
     for i in 0..n {
         let (k, v) = (format!("/k/{i:04}"), format!("v{i}"));
@@ -34,7 +44,12 @@ fn make_member(dir: &Path, n: usize, kill: bool) -> Option<(PathBuf, Vec<(String
 /// Starts etcd 3.5.1 on `data` and returns what it serves under `/k/`
 /// (key, value), after checking that it is healthy (so it elected itself).
 fn serve_keys(data: &Path, log: &Path) -> Vec<(String, String)> {
-    let s = EtcdServer::start_on(VERSION, data, log, None, &[]).expect("etcd 3.5.1");
+    serve_keys_of(VERSION, data, log)
+}
+
+/// [`serve_keys`] with etcd `version`.
+fn serve_keys_of(version: &str, data: &Path, log: &Path) -> Vec<(String, String)> {
+    let s = EtcdServer::start_on(version, data, log, None, &[]).expect("etcd");
     let out = s.ctl(&["get", "--prefix", "/k/"]);
     let lines: Vec<&str> = out.lines().collect();
     lines
@@ -252,6 +267,7 @@ fn repair_wal(input: &Path, out: &Path, force: bool) -> util::Run {
 /// the output and checks it serves a prefix of `keys` (all of them when
 /// `all`), at least all but `lost` entries' worth.
 fn repair_and_serve(
+    version: &str,
     tmp: &Path,
     damaged: &Path,
     keys: &[(String, String)],
@@ -272,7 +288,8 @@ fn repair_and_serve(
     assert_eq!(r.code == 1, j["db_holds_lost"] == false, "{r}");
     // The output passes check (notes only: the .broken files, old .snap files).
     util::run(&["check".as_ref(), out.as_os_str()]).expect_code(0);
-    let served = serve_keys(
+    let served = serve_keys_of(
+        version,
         &out,
         &tmp.join(format!("{}.log", j["action"].as_str().unwrap())),
     );
@@ -312,7 +329,7 @@ fn repair_wal_cuts_a_damaged_tail() {
         .unwrap();
     f.set_len(off + 8 + len / 2).unwrap();
     drop(f);
-    let j = repair_and_serve(tmp.path(), &cut, &keys, false, false);
+    let j = repair_and_serve(VERSION, tmp.path(), &cut, &keys, false, false);
     assert_eq!(j["damage"]["tail"], true, "{j}");
     assert_eq!(j["damage"]["kind"], "unexpected-eof", "{j}");
     assert_eq!(j["damage"]["offset"], off, "{j}");
@@ -340,7 +357,7 @@ fn repair_wal_cuts_a_damaged_tail() {
     b[at] ^= 0x40;
     std::fs::write(flip.join(&rel), &b).unwrap();
     // Real etcd refuses the damaged input; the repaired copy starts.
-    let j = repair_and_serve(tmp.path(), &flip, &keys, false, false);
+    let j = repair_and_serve(VERSION, tmp.path(), &flip, &keys, false, false);
     assert_eq!(j["damage"]["kind"], "corrupt", "{j}");
     assert_eq!(j["damage"]["tail"], true, "{j}");
 }
@@ -353,8 +370,16 @@ fn repair_wal_cuts_a_damaged_tail() {
 /// on it, elects itself and serves every key.
 #[test]
 fn repair_wal_rebuilds_from_the_db_after_early_damage() {
+    for version in [VERSION, "3.4.23"] {
+        rebuild_after_early_damage(version);
+    }
+}
+
+/// [`repair_wal_rebuilds_from_the_db_after_early_damage`] on etcd `version`
+/// (3.4 dbs have no `meta/term`: the term comes from the WAL).
+fn rebuild_after_early_damage(version: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((orig, keys)) = make_member(&tmp.path().join("orig"), 30, false) else {
+    let Some((orig, keys)) = make_member_of(version, &tmp.path().join("orig"), 30, false) else {
         return;
     };
     let (wal_path, recs) = last_wal_records(&orig);
@@ -377,10 +402,12 @@ fn repair_wal_rebuilds_from_the_db_after_early_damage() {
     assert!(!refused.exists());
     guard.check();
 
-    let j = repair_and_serve(tmp.path(), &early, &keys, true, true);
+    let j = repair_and_serve(version, tmp.path(), &early, &keys, true, true);
     assert_eq!(j["action"], "rebuilt", "{j}");
     assert_eq!(j["damage"]["tail"], false, "{j}");
     assert_eq!(j["rebuilt"]["index"], j["db_consistent_index"], "{j}");
+    // The term at the consistent index (an elected single member: term 2).
+    assert!(j["rebuilt"]["term"].as_u64().unwrap() >= 2, "{j}");
     let meta_hex = util::run(&[
         "inspect".as_ref(),
         orig.as_os_str(),

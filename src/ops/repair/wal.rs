@@ -445,12 +445,13 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
     let mut rebuilt = None;
     let mut final_log = cut_log;
     if let Some(reason) = startable(&final_log, db.ci) {
+        let seen = terms_seen(&segments, db.ci.unwrap_or(0));
         let r = rebuild(
             &db,
             metadata,
+            seen,
             &final_log,
-            &out_wal,
-            &out_snap,
+            (&out_wal, &out_snap),
             reason,
             &mut broken_files,
         )?;
@@ -531,6 +532,39 @@ fn kind_name(k: DamageKind) -> &'static str {
     }
 }
 
+/// Terms the input WAL shows in CRC-valid records, read past any damage.
+#[derive(Debug, Clone, Copy, Default)]
+struct TermsSeen {
+    /// The highest term of any entry or HardState.
+    max: u64,
+    /// The term of the entry at the db's consistent index, if readable.
+    at_ci: Option<u64>,
+}
+
+fn terms_seen(segments: &[Segment], ci: u64) -> TermsSeen {
+    let raw = wal::decode(segments, true);
+    let mut t = TermsSeen::default();
+    for r in raw.records.iter().filter(|r| r.crc_ok) {
+        match RecordType::of(r.rtype) {
+            RecordType::Entry => {
+                if let Ok(e) = raftpb::Entry::decode(r.data.clone()) {
+                    t.max = t.max.max(e.term);
+                    if e.index == ci {
+                        t.at_ci = Some(e.term);
+                    }
+                }
+            }
+            RecordType::State => {
+                if let Ok(h) = raftpb::HardState::decode(r.data.clone()) {
+                    t.max = t.max.max(h.term);
+                }
+            }
+            _ => {}
+        }
+    }
+    t
+}
+
 fn first_metadata(d: &Decoded) -> Option<etcdserverpb::Metadata> {
     d.records
         .iter()
@@ -543,9 +577,9 @@ fn first_metadata(d: &Decoded) -> Option<etcdserverpb::Metadata> {
 fn rebuild(
     db: &DbSide,
     metadata: Option<etcdserverpb::Metadata>,
+    seen: TermsSeen,
     cut: &RaftLog,
-    out_wal: &Path,
-    out_snap: &Path,
+    (out_wal, out_snap): (&Path, &Path),
     reason: String,
     broken_files: &mut Vec<String>,
 ) -> Result<Rebuilt> {
@@ -576,22 +610,18 @@ fn rebuild(
         members: ms,
     };
     // The snapshot's term is the term of the entry at the consistent index:
-    // the db's `meta/term` (3.5+), else that entry's in the WAL, else the
-    // last HardState's. The HardState's term never goes below the last one
-    // written, and keeps its vote, so the member cannot vote twice in a term.
+    // the db's `meta/term` (3.5+), else that entry's in the input WAL (any
+    // CRC-valid record, before or after the damage), else the last
+    // HardState's. The HardState's term never goes below any term the input
+    // WAL shows, and keeps its vote in that term, so the member cannot vote
+    // twice in a term.
     let hs = cut.read.state.or(cut.last_state).unwrap_or_default();
     let term = db
         .term
-        .or_else(|| {
-            cut.read
-                .entries
-                .iter()
-                .find(|e| e.entry.index == ci)
-                .map(|e| e.entry.term)
-        })
-        .unwrap_or(hs.term)
+        .or(seen.at_ci)
+        .unwrap_or(hs.term.max(seen.max))
         .max(1);
-    let state_term = term.max(hs.term);
+    let state_term = term.max(hs.term).max(seen.max);
     let state = raftpb::HardState {
         term: state_term,
         vote: if hs.term == state_term { hs.vote } else { 0 },
