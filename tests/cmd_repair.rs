@@ -84,8 +84,15 @@ fn go_check(db: &Path) {
 /// `salvage` named, nothing written.
 #[test]
 fn revert_meta_then_etcd_replays_the_wal() {
+    for version in [VERSION, "3.4.23"] {
+        revert_meta_on(version);
+    }
+}
+
+/// [`revert_meta_then_etcd_replays_the_wal`] on etcd `version`.
+fn revert_meta_on(version: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((orig, keys)) = make_member(&tmp.path().join("orig"), 30, false) else {
+    let Some((orig, keys)) = make_member_of(version, &tmp.path().join("orig"), 30, false) else {
         return;
     };
     let damaged = tmp.path().join("damaged");
@@ -165,7 +172,7 @@ fn revert_meta_then_etcd_replays_the_wal() {
     let run_dir = tmp.path().join("run");
     copy_tree(&damaged, &run_dir);
     std::fs::copy(&out, run_dir.join("member/snap/db")).unwrap();
-    let served = serve_keys(&run_dir, &tmp.path().join("run.log"));
+    let served = serve_keys_of(version, &run_dir, &tmp.path().join("run.log"));
     assert_eq!(served, keys);
 
     // The newest meta page itself torn (bad checksum): bbolt already reads
