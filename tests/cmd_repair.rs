@@ -41,13 +41,8 @@ fn make_member_of(
     Some((dir.join("data"), keys))
 }
 
-/// Starts etcd 3.5.1 on `data` and returns what it serves under `/k/`
+/// Starts etcd `version` on `data` and returns what it serves under `/k/`
 /// (key, value), after checking that it is healthy (so it elected itself).
-fn serve_keys(data: &Path, log: &Path) -> Vec<(String, String)> {
-    serve_keys_of(VERSION, data, log)
-}
-
-/// [`serve_keys`] with etcd `version`.
 fn serve_keys_of(version: &str, data: &Path, log: &Path) -> Vec<(String, String)> {
     let s = EtcdServer::start_on(version, data, log, None, &[]).expect("etcd");
     let out = s.ctl(&["get", "--prefix", "/k/"]);
