@@ -323,8 +323,15 @@ fn repair_and_serve(
 /// and serves the keys; the input is unchanged.
 #[test]
 fn repair_wal_cuts_a_damaged_tail() {
+    for version in [VERSION, "3.4.23", "3.6.17", "3.7.3"] {
+        cut_damaged_tail(version);
+    }
+}
+
+/// [`repair_wal_cuts_a_damaged_tail`] on etcd `version`.
+fn cut_damaged_tail(version: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((orig, keys)) = make_member(&tmp.path().join("orig"), 40, true) else {
+    let Some((orig, keys)) = make_member_of(version, &tmp.path().join("orig"), 40, true) else {
         return;
     };
     let (wal_path, recs) = last_wal_records(&orig);
@@ -341,7 +348,7 @@ fn repair_wal_cuts_a_damaged_tail() {
         .unwrap();
     f.set_len(off + 8 + len / 2).unwrap();
     drop(f);
-    let j = repair_and_serve(VERSION, tmp.path(), &cut, &keys, false, false);
+    let j = repair_and_serve(version, tmp.path(), &cut, &keys, false, false);
     assert_eq!(j["damage"]["tail"], true, "{j}");
     assert_eq!(j["damage"]["kind"], "unexpected-eof", "{j}");
     assert_eq!(j["damage"]["offset"], off, "{j}");
@@ -369,7 +376,7 @@ fn repair_wal_cuts_a_damaged_tail() {
     b[at] ^= 0x40;
     std::fs::write(flip.join(&rel), &b).unwrap();
     // Real etcd refuses the damaged input; the repaired copy starts.
-    let j = repair_and_serve(VERSION, tmp.path(), &flip, &keys, false, false);
+    let j = repair_and_serve(version, tmp.path(), &flip, &keys, false, false);
     assert_eq!(j["damage"]["kind"], "corrupt", "{j}");
     assert_eq!(j["damage"]["tail"], true, "{j}");
 }
