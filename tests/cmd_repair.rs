@@ -1,6 +1,7 @@
 //! `repair db --revert-meta` and `repair wal` on data dirs written by real
-//! etcd 3.5.1, damaged as a crash or power loss would, then real etcd 3.5.1
-//! started on the output.
+//! etcd (3.5.1; the single-member cases also 3.4.23, 3.6.17 and 3.7.3),
+//! damaged as a crash or power loss would, then the same real etcd started
+//! on the output.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,14 +12,9 @@ use crate::util::{self, copy_tree, EtcdServer, InputGuard};
 
 const VERSION: &str = "3.5.1";
 
-/// Starts etcd 3.5.1 on `dir/data`, writes `n` keys `/k/<i>` = `v<i>`, and
+/// Starts etcd `version` on `dir/data`, writes `n` keys `/k/<i>` = `v<i>`, and
 /// stops it (SIGTERM, or SIGKILL when `kill`). Returns the data dir and the
 /// keys written, or `None` when real etcd is absent (skipped).
-fn make_member(dir: &Path, n: usize, kill: bool) -> Option<(PathBuf, Vec<(String, String)>)> {
-    make_member_of(VERSION, dir, n, kill)
-}
-
-/// [`make_member`] with etcd `version`.
 fn make_member_of(
     version: &str,
     dir: &Path,
