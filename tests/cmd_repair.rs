@@ -483,3 +483,30 @@ fn repair_wal_member_of_a_cluster_rejoins() {
     let n = got.lines().filter(|l| !l.is_empty()).count();
     assert_eq!(n, 30, "{got}");
 }
+
+/// A rebuilt WAL's `.snap` holds only the membership: the v2 keys of the
+/// input's newest `.snap` (etcd 3.4.23 with --enable-v2, Patroni-like) are
+/// counted as not carried over, said in next_steps, and the exit code is 1.
+#[test]
+fn repair_wal_rebuild_reports_v2_keys_not_carried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("n1");
+    copy_tree(
+        &util::testdata().join("etcd-3.4.23/v2-patroni/data/n1"),
+        &input,
+    );
+    let wal = input.join("member/wal/0000000000000000-0000000000000000.wal");
+    let mut b = std::fs::read(&wal).unwrap();
+    b[100] ^= 0x40;
+    std::fs::write(&wal, &b).unwrap();
+    let out = tmp.path().join("out");
+    let r = repair_wal(&input, &out, true);
+    r.expect_code(1);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["action"], "rebuilt", "{j}");
+    assert_eq!(j["rebuilt"]["v2_keys_not_carried"], 7, "{j}");
+    assert!(
+        j["next_steps"][0].as_str().unwrap().contains("v2 keys"),
+        "{j}"
+    );
+}

@@ -51,11 +51,13 @@ them, and what the output's WAL ends at. JSON (-w json): input, output,
 action (none|cut|rebuilt), damage {kind, file, offset, tail, records_after,
 message}, lost {entries, first_index, last_index, kept_last_index}, db_consistent_index,
 db_term, db_holds_lost, broken_files, rebuilt {reason, index, term,
-member_id, cluster_id, voters, snap_file, entries_dropped}, last_index,
+member_id, cluster_id, voters, snap_file, entries_dropped,
+v2_keys_not_carried}, last_index,
 commit, next_steps.
 
 Exit codes: 0 written (or nothing to repair), nothing the db lacks lost; 1
-written but committed entries the db lacks were lost, or refused (nothing
+written but committed entries the db lacks were lost (or v2 keys a rebuilt
+.snap does not carry), or refused (nothing
 written: mid-log damage without --force, or no way to a startable WAL);
 2 unreadable input or bad usage.
 

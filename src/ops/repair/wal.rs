@@ -244,6 +244,11 @@ pub struct Rebuilt {
     /// Committed WAL entries above the consistent index that the rebuilt WAL
     /// no longer holds (left in the `.broken` files).
     pub entries_dropped: u64,
+    /// v2 keys (etcd `--enable-v2`, e.g. Patroni's) in the input's newest
+    /// loadable `.snap`: the rebuilt `.snap` holds only the membership, so
+    /// these (and v2 writes after that `.snap`) are not carried over. `null`
+    /// when the input had no loadable `.snap`.
+    pub v2_keys_not_carried: Option<u64>,
 }
 
 /// What `repair wal` did.
@@ -282,7 +287,9 @@ impl WalRepairReport {
     /// A loss the db does not cover.
     pub fn lossy(&self) -> bool {
         self.db_holds_lost == Some(false)
-            || self.rebuilt.as_ref().is_some_and(|r| r.entries_dropped > 0)
+            || self.rebuilt.as_ref().is_some_and(|r| {
+                r.entries_dropped > 0 || r.v2_keys_not_carried.is_some_and(|n| n > 0)
+            })
     }
 }
 
@@ -462,6 +469,14 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
                 "nothing written: the WAL rebuilt from the db still cannot start etcd ({still}); use another member or a snapshot"
             ))));
         }
+        let mut r = r;
+        // The newest loadable .snap of the input (the damage may have taken
+        // the WAL record that would select it).
+        r.v2_keys_not_carried = raftlog::load_snaps(&snap_dir)
+            .ok()
+            .and_then(|(_, files)| files.into_iter().flatten().max_by_key(|f| f.index()))
+            .and_then(|f| crate::etcd::v2store::Store::parse(f.data()).ok())
+            .map(|st| st.user_keys());
         rebuilt = Some(r);
     }
     // The output as `check` sees it: no error, or nothing is written.
@@ -483,6 +498,15 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
     tmp.commit(out, true)?;
 
     let mut next_steps = Vec::new();
+    if let Some(n) = rebuilt
+        .as_ref()
+        .and_then(|r| r.v2_keys_not_carried)
+        .filter(|n| *n > 0)
+    {
+        next_steps.push(format!(
+            "the rebuilt .snap holds only the membership: the {n} v2 keys (--enable-v2) of the original .snap are not carried over; read them with `etcd-rescue v2 ls -r` on the input"
+        ));
+    }
     match (&rebuilt, db_holds_lost) {
         (Some(r), _) => next_steps.push(format!(
             "start etcd on {} (same member and cluster IDs): it starts from the db at index {} and, in a cluster, catches up from the leader{}",
@@ -669,6 +693,7 @@ fn rebuild(
             .collect(),
         snap_file: snap_name,
         entries_dropped,
+        v2_keys_not_carried: None,
     })
 }
 
