@@ -240,6 +240,60 @@ fn check_fits_segment(frames: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Copies the file `from` to the new file `to` (mode 0600), fsynced.
+pub fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    let mut src = File::open(from).map_err(|e| Error::io("open", from, &e))?;
+    let mut dst = create_file(to, 0o600)?;
+    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", to, &e))?;
+    dst.sync_all().map_err(|e| Error::io("fsync", to, &e))
+}
+
+/// Writes the new file `to` holding the first `len` bytes of `from` (mode
+/// 0600), fsynced: a file cut after its last good record.
+pub fn copy_prefix(from: &Path, to: &Path, len: u64) -> Result<()> {
+    use std::io::Read;
+    let src = File::open(from).map_err(|e| Error::io("open", from, &e))?;
+    let mut dst = create_file(to, 0o600)?;
+    std::io::copy(&mut src.take(len), &mut dst).map_err(|e| Error::io("copy", to, &e))?;
+    dst.sync_all().map_err(|e| Error::io("fsync", to, &e))
+}
+
+/// Copies the tree under `from` into `to` (created; dirs 0700, files 0600),
+/// leaving out the files for which `skip` (given the path relative to
+/// `from`) is true. Only regular files and dirs are copied.
+pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+    fn walk(root: &Path, rel: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+        let dir = root.join(rel);
+        create_dirs(&to.join(rel))?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| Error::io("read dir", &dir, &e))?;
+        for e in rd {
+            let e = e.map_err(|e| Error::io("read dir", &dir, &e))?;
+            let r = rel.join(e.file_name());
+            let ft = e
+                .file_type()
+                .map_err(|err| Error::io("stat", &e.path(), &err))?;
+            if ft.is_dir() {
+                walk(root, &r, to, skip)?;
+            } else if ft.is_file() && !skip(&r) {
+                copy_file(&root.join(&r), &to.join(&r))?;
+            }
+        }
+        sync_dir(&to.join(rel));
+        Ok(())
+    }
+    walk(from, Path::new(""), to, skip)
+}
+
+/// Renames `from` to `to` inside an output being written (never an input).
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| Error::io("rename", to, &e))
+}
+
+/// Removes a file of an output being written (never an input).
+pub fn remove_file(p: &Path) -> Result<()> {
+    std::fs::remove_file(p).map_err(|e| Error::io("remove", p, &e))
+}
+
 /// Bytes written between two background writeback requests.
 const SYNC_EVERY: u64 = 128 << 20;
 

@@ -104,3 +104,7 @@ mod v3x_dirs;
 
 /// `upgrade-check` against real etcd's refusals (#14).
 mod cmd_upgrade_check;
+
+/// `repair db --revert-meta`, `repair wal`: damaged real etcd 3.5.1 members,
+/// real etcd started on the output.
+mod cmd_repair;

@@ -13,6 +13,7 @@ mod migrate;
 pub mod output;
 mod patroni;
 pub mod progress;
+mod repair;
 mod salvage;
 mod snapshot;
 mod space;
@@ -86,6 +87,9 @@ enum Command {
     Compact(compact::CompactArgs),
     /// etcd's defragmentation, offline: a compact copy of the db in a new file.
     Defrag(compact::DefragArgs),
+    /// Repair a member's db or WAL into a new path that etcd starts from.
+    #[command(subcommand)]
+    Repair(repair::RepairCommand),
     /// Change a data dir's storage version (as etcdutl migrate), into a new data dir.
     Migrate(migrate::MigrateArgs),
     /// Write-ahead log commands.
@@ -218,6 +222,7 @@ pub fn main() -> ExitCode {
         Command::Migrate(a) => migrate::run(a),
         Command::Compact(a) => compact::run_compact(&a),
         Command::Defrag(a) => compact::run_defrag(&a),
+        Command::Repair(c) => repair::run(c),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "etcd-rescue", &mut out);

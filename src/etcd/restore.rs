@@ -593,6 +593,48 @@ pub fn wal_frames_for(cluster: &Cluster, node_id: u64, version: OutputVersion) -
     e.bytes().to_vec()
 }
 
+/// The WAL of a member rebuilt from its db: etcd's fresh WAL (crc, metadata,
+/// snapshot {0, 0}), then `state` and a snapshot record at (`index`, `term`)
+/// with `cluster`'s members as voters: the member starts from the db at that
+/// consistent index (with the `.snap` of [`snap_file_at`]) and no entries.
+pub fn rebuilt_wal_frames(
+    cluster: &Cluster,
+    node_id: u64,
+    index: u64,
+    term: u64,
+    state: raftpb::HardState,
+    version: OutputVersion,
+) -> Vec<u8> {
+    let mut e = Encoder::new(0);
+    e.crc_record();
+    e.message(
+        RecordType::Metadata,
+        &etcdserverpb::Metadata {
+            node_id,
+            cluster_id: cluster.id,
+        },
+    );
+    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+    e.message(RecordType::State, &state);
+    if version.sets_only_given_fields() {
+        let mut b = Vec::new();
+        prost::encoding::uint64::encode(1, &index, &mut b);
+        prost::encoding::uint64::encode(2, &term, &mut b);
+        put_message_field(3, &conf_state_bytes(cluster, version), &mut b);
+        e.record(RecordType::Snapshot, Some(&b));
+    } else {
+        e.message(
+            RecordType::Snapshot,
+            &walpb::Snapshot {
+                index,
+                term,
+                conf_state: Some(conf_state(cluster)),
+            },
+        );
+    }
+    e.bytes().to_vec()
+}
+
 /// Which etcdutl's restore output to reproduce. Restore writes the same db
 /// for all of them; the WAL and `.snap` encodings differ (see the module
 /// docs), and each is what that etcd's own restore would hand to it.
@@ -804,14 +846,27 @@ pub fn snap_file(cluster: &Cluster) -> (String, Vec<u8>) {
 /// The `.snap` file the restore of etcdutl `version` writes: (file name, bytes).
 pub fn snap_file_for(cluster: &Cluster, version: OutputVersion) -> (String, Vec<u8>) {
     let n = crate::bytes::to_u64(cluster.members.len());
-    let name = crate::formats::snap::file_name(RESTORE_TERM, n);
+    snap_file_at(cluster, version, n, RESTORE_TERM)
+}
+
+/// A `.snap` file as restore writes it (the v2 store holding the membership
+/// of `cluster`), but at raft position (`index`, `term`): what a WAL rebuilt
+/// from a db at that consistent index starts from.
+pub fn snap_file_at(
+    cluster: &Cluster,
+    version: OutputVersion,
+    index: u64,
+    term: u64,
+) -> (String, Vec<u8>) {
+    let n = index;
+    let name = crate::formats::snap::file_name(term, n);
     let store = v2_store_json_for(cluster, version).into_bytes();
     if version.sets_only_given_fields() {
         // raftpb.Snapshot{data 1, metadata 2{conf_state 1, index 2, term 3}}.
         let mut meta = Vec::new();
         put_message_field(1, &conf_state_bytes(cluster, version), &mut meta);
         prost::encoding::uint64::encode(2, &n, &mut meta);
-        prost::encoding::uint64::encode(3, &RESTORE_TERM, &mut meta);
+        prost::encoding::uint64::encode(3, &term, &mut meta);
         let mut b = Vec::new();
         put_message_field(1, &store, &mut b);
         put_message_field(2, &meta, &mut b);
@@ -822,7 +877,7 @@ pub fn snap_file_for(cluster: &Cluster, version: OutputVersion) -> (String, Vec<
         metadata: raftpb::SnapshotMetadata {
             conf_state: conf_state(cluster),
             index: n,
-            term: RESTORE_TERM,
+            term,
         },
     };
     (name, crate::formats::snap::encode(&snap))

@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod keys;
 pub mod migrate;
 pub mod patroni;
+pub mod repair;
 pub mod restore;
 pub mod salvage;
 pub mod space;
