@@ -23,6 +23,7 @@ pub mod schema;
 pub mod schema_check;
 pub mod status;
 pub mod urls;
+pub mod usage;
 pub mod v2replay;
 pub mod v2store;
 pub mod values;
