@@ -56,7 +56,7 @@ for m in k8s.io/api k8s.io/apimachinery k8s.io/apiextensions-apiserver; do
   dir=$(cd "$REPO/scripts/k8s-oracle" && GOTOOLCHAIN=local go list -mod=readonly -m -f '{{.Dir}}' "$m")
   roots+=(-root "$m=$dir")
 done
-"$ORACLE" descriptors -out "$REPO/src/etcd/k8s/k8s.binpb" "${roots[@]}"
+"$ORACLE" descriptors -out "$REPO/src/etcd/k8s/k8s.binpb" -json-meta "$REPO/src/etcd/k8s/k8s-json.json" "${roots[@]}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CP=$(free_port); PP=$(free_port)

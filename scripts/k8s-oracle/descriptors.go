@@ -25,6 +25,7 @@ import (
 func cmdDescriptors(args []string) error {
 	fset := flag.NewFlagSet("descriptors", flag.ExitOnError)
 	out := fset.String("out", "", "output file")
+	metaOut := fset.String("json-meta", "", "also write the JSON facts of the Go types here")
 	var roots multi
 	fset.Var(&roots, "root", "IMPORT_PREFIX=DIR (repeatable)")
 	fset.Parse(args)
@@ -101,6 +102,11 @@ func cmdDescriptors(args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "k8s-oracle: %d files, %d bytes\n", len(set.File), len(b))
+	if *metaOut != "" {
+		if err := writeJSONMeta(*metaOut); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(*out, b, 0o644)
 }
 

@@ -611,8 +611,8 @@ func populate(w *writer, nEvents int) error {
 	svc := &corev1.Service{ObjectMeta: w.meta("shop", "web", labels("app", "web")),
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.12.34", ClusterIPs: []string{"10.96.12.34"},
 			Selector: labels("app", "web"), SessionAffinity: corev1.ServiceAffinityNone,
-			Ports:          []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http")}, {Name: "metrics", Protocol: corev1.ProtocolTCP, Port: 9090, TargetPort: intstr.FromInt32(9090)}},
-			IPFamilies:     []corev1.IPFamily{corev1.IPv4Protocol}, IPFamilyPolicy: ptr.To(corev1.IPFamilyPolicySingleStack),
+			Ports:      []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http")}, {Name: "metrics", Protocol: corev1.ProtocolTCP, Port: 9090, TargetPort: intstr.FromInt32(9090)}},
+			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}, IPFamilyPolicy: ptr.To(corev1.IPFamilyPolicySingleStack),
 			InternalTrafficPolicy: ptr.To(corev1.ServiceInternalTrafficPolicyCluster)}}
 	must(w.put("/services/specs/shop/web", "services", svc, ""))
 	kubeSvc := &corev1.Service{ObjectMeta: w.meta("default", "kubernetes", labels("component", "apiserver", "provider", "kubernetes")),
@@ -637,7 +637,7 @@ func populate(w *writer, nEvents int) error {
 			Names: apiextv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList", ShortNames: []string{"wg"}},
 			Versions: []apiextv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
 				Schema: &apiextv1.CustomResourceValidation{OpenAPIV3Schema: &apiextv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextv1.JSONSchemaProps{
-					"spec": {Type: "object", Properties: map[string]apiextv1.JSONSchemaProps{"size": {Type: "integer", Minimum: ptr.To(1.0)}, "color": {Type: "string", Enum: []apiextv1.JSON{{Raw: []byte(`"blue"`)}, {Raw: []byte(`"red"`)}}}}},
+					"spec":   {Type: "object", Properties: map[string]apiextv1.JSONSchemaProps{"size": {Type: "integer", Minimum: ptr.To(1.0)}, "color": {Type: "string", Enum: []apiextv1.JSON{{Raw: []byte(`"blue"`)}, {Raw: []byte(`"red"`)}}}}},
 					"status": {Type: "object", XPreserveUnknownFields: ptr.To(true)}}}},
 				Subresources: &apiextv1.CustomResourceSubresources{Status: &apiextv1.CustomResourceSubresourceStatus{}}}},
 			Conversion: &apiextv1.CustomResourceConversion{Strategy: apiextv1.NoneConverter}},
