@@ -6,6 +6,8 @@
 #
 #   --out DIR     output (default <repo>/testdata/k8s); replaced as a whole.
 #   --events N    Events created (churn; default 120).
+#   --schema-out DIR  where k8s.binpb and k8s-json.json go (default <repo>/src/etcd/k8s;
+#                 scripts/test.sh writes them elsewhere and compares).
 #
 # Writes DIR/snapshot.db (etcdctl 3.5.1 `snapshot save`), DIR/objects.jsonl (every
 # put/delete/compaction with the revision etcd gave it; per put the object as
@@ -23,12 +25,14 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR=${ETCD_RESCUE_BIN_DIR:-$REPO/.etcd-bin}
 OUT=$REPO/testdata/k8s
 EVENTS=120
+SCHEMA_OUT=$REPO/src/etcd/k8s
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2 ;;
     --bin-dir) BIN_DIR=$2; shift 2 ;;
     --events) EVENTS=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --schema-out) SCHEMA_OUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +60,8 @@ for m in k8s.io/api k8s.io/apimachinery k8s.io/apiextensions-apiserver; do
   dir=$(cd "$REPO/scripts/k8s-oracle" && GOTOOLCHAIN=local go list -mod=readonly -m -f '{{.Dir}}' "$m")
   roots+=(-root "$m=$dir")
 done
-"$ORACLE" descriptors -out "$REPO/src/etcd/k8s/k8s.binpb" -json-meta "$REPO/src/etcd/k8s/k8s-json.json" "${roots[@]}"
+mkdir -p "$SCHEMA_OUT"
+"$ORACLE" descriptors -out "$SCHEMA_OUT/k8s.binpb" -json-meta "$SCHEMA_OUT/k8s-json.json" "${roots[@]}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CP=$(free_port); PP=$(free_port)

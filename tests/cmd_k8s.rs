@@ -29,7 +29,7 @@ fn golden_puts() -> Vec<Value> {
 /// EncryptionConfiguration the oracle wrote) gives exactly the JSON Go's
 /// encoding/json renders for the typed object.
 #[test]
-fn every_stored_object_decodes_to_the_go_json() {
+fn golden_k8s_every_stored_object_decodes_to_the_go_json() {
     let cfg = EncryptionConfig::parse(
         &std::fs::read_to_string(k8s_dir().join("encryption-config.yaml")).unwrap(),
     )
@@ -96,7 +96,7 @@ fn k8s(args: &[&str], extra: &[std::ffi::OsString]) -> crate::util::Run {
 /// `k8s ls -w json` lists exactly the live objects of the oracle's listing
 /// golden: key, resource, namespace, name, creationTimestamp, size, mod revision.
 #[test]
-fn ls_lists_the_live_objects() {
+fn golden_k8s_ls_lists_the_live_objects() {
     let golden: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(k8s_dir().join("listing.json")).unwrap())
             .unwrap();
@@ -151,15 +151,9 @@ fn ls_lists_the_live_objects() {
 /// `k8s get` at the current revision, at an older one, and `--history`;
 /// secrets decrypted per provider; a wrong key names provider and key.
 #[test]
-fn get_decodes_decrypts_and_follows_history() {
+fn golden_k8s_get_decodes_decrypts_and_follows_history() {
     let puts = golden_puts();
-    let last = |key: &str| {
-        puts.iter()
-            .filter(|p| p["key"] == key)
-            .last()
-            .unwrap()
-            .clone()
-    };
+    let last = |key: &str| puts.iter().rev().find(|p| p["key"] == key).unwrap().clone();
     let r = k8s(
         &["get", "deployments", "web", "-n", "shop", "-o", "json"],
         &[],
@@ -278,7 +272,7 @@ fn get_decodes_decrypts_and_follows_history() {
 /// `k8s usage`: counts per resource equal the live objects of the golden;
 /// history records equal what `keys --history` shows minus the live ones.
 #[test]
-fn usage_counts_every_object() {
+fn golden_k8s_usage_counts_every_object() {
     let golden: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(k8s_dir().join("listing.json")).unwrap())
             .unwrap();
@@ -350,5 +344,64 @@ fn undecodable_values_are_reported() {
             Undecodable::UnknownType { .. } | Undecodable::BadEnvelope
         ),
         "{e}"
+    );
+}
+
+/// `k8s dump`: every live object as a file, each equal to the Go JSON; a
+/// non-empty target is refused and left alone.
+#[test]
+fn golden_k8s_dump_writes_every_object() {
+    let golden: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(k8s_dir().join("listing.json")).unwrap())
+            .unwrap();
+    let puts = golden_puts();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dump");
+    let r = k8s(
+        &["dump", "-o", "json", "--encryption-config"],
+        &[
+            cfg("encryption-config.yaml"),
+            "--out".into(),
+            out.clone().into_os_string(),
+        ],
+    );
+    r.expect_code(0);
+    let mut files = 0;
+    for g in &golden {
+        let resource = g["resource"].as_str().unwrap();
+        let resource = if resource == "customresourcedefinitions" {
+            "customresourcedefinitions.apiextensions.k8s.io"
+        } else {
+            resource
+        };
+        let ns = g["namespace"].as_str().unwrap_or("_cluster");
+        let f = out
+            .join(resource)
+            .join(ns)
+            .join(format!("{}.json", g["name"].as_str().unwrap()));
+        let obj: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        let want = puts
+            .iter()
+            .find(|p| p["key"] == g["key"] && p["revision"] == g["mod_revision"])
+            .unwrap();
+        assert_eq!(obj, want["object"], "{}", f.display());
+        files += 1;
+    }
+    assert_eq!(files, golden.len());
+    // Not empty now: refused, exit 2, nothing changed.
+    let r = k8s(&["dump"], &["--out".into(), out.into_os_string()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("not an empty directory"), "{r}");
+    // Without the keys the encrypted Secrets are not written, and said so.
+    let out2 = tmp.path().join("dump2");
+    let r = k8s(
+        &["dump", "secrets"],
+        &["--out".into(), out2.into_os_string()],
+    );
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .contains("not written: /registry/secrets/shop/api-token"),
+        "{r}"
     );
 }

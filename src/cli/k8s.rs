@@ -37,6 +37,25 @@ pub(super) enum K8sCommand {
     Get(GetArgs),
     /// Counts and bytes per resource, namespace or object, live and in history.
     Usage(UsageArgs),
+    /// Every live object as a file: OUT/<resource>/<namespace>/<name>.yaml (for kubectl apply).
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DumpArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only this resource.
+    resource: Option<String>,
+    /// Only this namespace.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// New (or empty) directory to write into.
+    #[arg(long)]
+    out: PathBuf,
+    /// File format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    output: ObjectFormat,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +163,7 @@ pub(super) fn run(c: &K8sCommand) -> u8 {
         K8sCommand::Ls(a) => ls(a),
         K8sCommand::Get(a) => get(a),
         K8sCommand::Usage(a) => usage(a),
+        K8sCommand::Dump(a) => dump(a),
     }
 }
 
@@ -482,5 +502,57 @@ fn usage(a: &UsageArgs) -> u8 {
             print_error(&e);
             EXIT_UNREADABLE
         }
+    }
+}
+
+fn dump(a: &DumpArgs) -> u8 {
+    let format = match a.output {
+        ObjectFormat::Yaml => k8s::DumpFormat::Yaml,
+        ObjectFormat::Json => k8s::DumpFormat::Json,
+    };
+    let r = a.common.options().and_then(|o| {
+        k8s::dump(
+            &a.common.path,
+            &o,
+            &LsFilter {
+                resource: a.resource.clone(),
+                namespace: a.namespace.clone(),
+            },
+            &a.out,
+            format,
+        )
+    });
+    let rep = match r {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_UNREADABLE;
+        }
+    };
+    for (key, why) in &rep.unreadable {
+        eprintln!("not written: {key}: {why}");
+    }
+    let text = format!(
+        "{} objects at revision {} written to {}{}\n",
+        rep.written,
+        rep.rev,
+        rep.out.display(),
+        if rep.unreadable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} could not be read (listed on stderr)",
+                rep.unreadable.len()
+            )
+        }
+    );
+    if let Err(e) = emit(&text) {
+        print_error(&e);
+        return EXIT_UNREADABLE;
+    }
+    if rep.unreadable.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
     }
 }

@@ -375,7 +375,7 @@ pub fn get(
         value: (!r.tombstone).then(|| decode_value(opts, &r.kv)),
         size: crate::bytes::to_u64(r.kv.value.len()),
     };
-    let current = records.last().filter(|r| !r.tombstone).map(|r| version(r));
+    let current = records.last().filter(|r| !r.tombstone).map(&version);
     Ok(GetReport {
         key: found.map(|k| String::from_utf8_lossy(k).into_owned()),
         rev,
@@ -571,5 +571,108 @@ pub fn usage(path: &Path, opts: &K8sOptions, by: UsageBy, top: usize) -> Result<
         largest,
         most_versions,
         notes,
+    })
+}
+
+/// File format of `k8s dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpFormat {
+    /// `<name>.yaml`.
+    Yaml,
+    /// `<name>.json`.
+    Json,
+}
+
+/// What `k8s dump` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpReport {
+    /// The directory written.
+    pub out: PathBuf,
+    /// Revision dumped.
+    pub rev: i64,
+    /// Objects written.
+    pub written: u64,
+    /// Objects not written because they could not be read: key and why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Writes every live object at the revision as
+/// `OUT/<resource>/<namespace>/<name>.<yaml|json>` (cluster-scoped objects
+/// under `OUT/<resource>/_cluster/`). `out` must not exist or be empty; the
+/// tree is written beside it and renamed into place at the end.
+pub fn dump(
+    path: &Path,
+    opts: &K8sOptions,
+    filter: &LsFilter,
+    out: &Path,
+    format: DumpFormat,
+) -> Result<DumpReport> {
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if non_empty || out.is_file() {
+        return Err(ErrorKind::Refused(format!(
+            "--out {} exists and is not an empty directory; name a new one",
+            out.display()
+        ))
+        .into());
+    }
+    let input = Opened::open(path)?;
+    let db = input.db()?;
+    let want = |k: &ObjectKey<'_>| {
+        filter
+            .resource
+            .as_deref()
+            .is_none_or(|r| keys::matches(&k.resource, r))
+            && filter.namespace.as_deref().is_none_or(|n| k.namespace == n)
+    };
+    let (rev, _, states) = states(&input, &db, opts, &want)?;
+    let mut tmp = crate::sink::NewDir::beside(out, "k8s-dump")?;
+    let mut written = 0u64;
+    let mut unreadable = Vec::new();
+    for (i, st) in states.iter().filter(|s| !s.deleted).enumerate() {
+        if i % 128 == 127 {
+            input.source.release_resident();
+        }
+        let Some(k) = keys::parse(st.latest.key, &opts.prefix) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(st.latest.key).into_owned();
+        let d = decode_value(opts, &st.latest);
+        let Some(obj) = d.object else {
+            unreadable.push((key, d.problem.unwrap_or_default()));
+            continue;
+        };
+        let safe = |s: &str| -> String {
+            if s.is_empty() || s == "." || s == ".." {
+                format!("_{s}")
+            } else {
+                s.replace('/', "_")
+            }
+        };
+        let ns = if k.namespace.is_empty() {
+            "_cluster".to_string()
+        } else {
+            safe(k.namespace)
+        };
+        let dir = tmp.path().join(safe(&k.resource)).join(ns);
+        crate::sink::create_dirs(&dir)?;
+        let (text, ext) = match format {
+            DumpFormat::Yaml => (serde_yaml_ng::to_string(&obj).unwrap_or_default(), "yaml"),
+            DumpFormat::Json => {
+                let mut s = serde_json::to_string_pretty(&obj).unwrap_or_default();
+                s.push('\n');
+                (s, "json")
+            }
+        };
+        let file = dir.join(format!("{}.{ext}", safe(k.name)));
+        crate::sink::write_file(&file, text.as_bytes(), None, 0o600)?;
+        written += 1;
+    }
+    tmp.commit(out, true)?;
+    Ok(DumpReport {
+        out: out.to_path_buf(),
+        rev,
+        written,
+        unreadable,
     })
 }
