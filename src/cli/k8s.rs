@@ -39,6 +39,28 @@ pub(super) enum K8sCommand {
     Usage(UsageArgs),
     /// Every live object as a file: OUT/<resource>/<namespace>/<name>.yaml (for kubectl apply).
     Dump(DumpArgs),
+    /// Objects added, removed and changed (with the changed fields) between two inputs.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DiffArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The second snapshot, db, member dir or data dir (B; the first is A; may be the same file).
+    other: PathBuf,
+    /// Revision to read B at (default: its current revision; --rev applies to A).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    rev_b: Option<i64>,
+    /// Only this resource.
+    #[arg(long)]
+    resource: Option<String>,
+    /// Only this namespace.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Output format.
+    #[arg(short = 'w', long = "write-out", value_enum, default_value = "table")]
+    write_out: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +186,7 @@ pub(super) fn run(c: &K8sCommand) -> u8 {
         K8sCommand::Get(a) => get(a),
         K8sCommand::Usage(a) => usage(a),
         K8sCommand::Dump(a) => dump(a),
+        K8sCommand::Diff(a) => diff(a),
     }
 }
 
@@ -551,6 +574,70 @@ fn dump(a: &DumpArgs) -> u8 {
         return EXIT_UNREADABLE;
     }
     if rep.unreadable.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    }
+}
+
+fn diff(a: &DiffArgs) -> u8 {
+    let r = a.common.options().and_then(|o| {
+        k8s::diff(
+            &a.common.path,
+            &a.other,
+            &o,
+            a.rev_b,
+            &LsFilter {
+                resource: a.resource.clone(),
+                namespace: a.namespace.clone(),
+            },
+        )
+    });
+    let rep = match r {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_UNREADABLE;
+        }
+    };
+    let text = match a.write_out {
+        ListFormat::Json => rep
+            .rows
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+            .collect::<String>(),
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = rep
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.change.to_string(),
+                        r.resource.clone(),
+                        r.namespace.clone(),
+                        r.name.clone(),
+                        r.fields.join(", "),
+                    ]
+                })
+                .collect();
+            format!(
+                "{}{} differences (A at revision {}, B at revision {})\n",
+                table(
+                    &["CHANGE", "RESOURCE", "NAMESPACE", "NAME", "FIELDS"],
+                    &rows,
+                    Align::Left
+                ),
+                rep.rows.len(),
+                rep.rev_a,
+                rep.rev_b
+            )
+        }
+    };
+    if let Err(e) = emit(&text) {
+        print_error(&e);
+        return EXIT_UNREADABLE;
+    }
+    if rep.rows.is_empty() {
         EXIT_OK
     } else {
         EXIT_PROBLEMS

@@ -676,3 +676,152 @@ pub fn dump(
         unreadable,
     })
 }
+
+/// One difference between two inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffRow {
+    /// `added` (only in B), `removed` (only in A), `changed`.
+    pub change: &'static str,
+    /// Resource.
+    pub resource: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// For `changed`: the paths that differ (`spec.replicas`, `data.k`),
+    /// resourceVersion aside; `(unreadable)` when either side cannot be read.
+    pub fields: Vec<String>,
+}
+
+/// What `k8s diff` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    /// Revision read in A.
+    pub rev_a: i64,
+    /// Revision read in B.
+    pub rev_b: i64,
+    /// Differences, by key.
+    pub rows: Vec<DiffRow>,
+}
+
+/// The objects added, removed and changed between A and B (each at its
+/// `opts.rev`, B at `rev_b`; 0 or None: current), by
+/// resource/namespace/name.
+pub fn diff(
+    a: &Path,
+    b: &Path,
+    opts: &K8sOptions,
+    rev_b: Option<i64>,
+    filter: &LsFilter,
+) -> Result<DiffReport> {
+    let ia = Opened::open(a)?;
+    let ib = Opened::open(b)?;
+    let (dba, dbb) = (ia.db()?, ib.db()?);
+    let want = |k: &ObjectKey<'_>| {
+        filter
+            .resource
+            .as_deref()
+            .is_none_or(|r| keys::matches(&k.resource, r))
+            && filter.namespace.as_deref().is_none_or(|n| k.namespace == n)
+    };
+    let (rev_a, _, sa) = states(&ia, &dba, opts, &want)?;
+    let opts_b = K8sOptions {
+        rev: rev_b.unwrap_or(0),
+        ..opts.clone()
+    };
+    let (rev_b, _, sb) = states(&ib, &dbb, &opts_b, &want)?;
+    let sa: Vec<KeyState<'_>> = sa.into_iter().filter(|s| !s.deleted).collect();
+    let sb: Vec<KeyState<'_>> = sb.into_iter().filter(|s| !s.deleted).collect();
+    let mut rows = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    let row = |change, key: &[u8], fields| {
+        let k = keys::parse(key, &opts.prefix);
+        DiffRow {
+            change,
+            resource: k.as_ref().map(|k| k.resource.clone()).unwrap_or_default(),
+            namespace: k
+                .as_ref()
+                .map(|k| k.namespace.to_string())
+                .unwrap_or_default(),
+            name: k.as_ref().map(|k| k.name.to_string()).unwrap_or_default(),
+            fields,
+        }
+    };
+    loop {
+        let (x, y) = (sa.get(i), sb.get(j));
+        match (x, y) {
+            (None, None) => break,
+            (Some(x), None) => {
+                rows.push(row("removed", x.latest.key, Vec::new()));
+                i += 1;
+            }
+            (None, Some(y)) => {
+                rows.push(row("added", y.latest.key, Vec::new()));
+                j += 1;
+            }
+            (Some(x), Some(y)) => match x.latest.key.cmp(y.latest.key) {
+                std::cmp::Ordering::Less => {
+                    rows.push(row("removed", x.latest.key, Vec::new()));
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    rows.push(row("added", y.latest.key, Vec::new()));
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if x.latest.value != y.latest.value {
+                        let (da, db) =
+                            (decode_value(opts, &x.latest), decode_value(opts, &y.latest));
+                        let fields = match (da.object, db.object) {
+                            (Some(mut oa), Some(mut ob)) => {
+                                for o in [&mut oa, &mut ob] {
+                                    if let Some(Json::Object(m)) = o.get_mut("metadata") {
+                                        m.remove("resourceVersion");
+                                    }
+                                }
+                                let mut f = Vec::new();
+                                json_diff(&oa, &ob, "", &mut f);
+                                f
+                            }
+                            _ => vec!["(unreadable)".to_string()],
+                        };
+                        if !fields.is_empty() {
+                            rows.push(row("changed", x.latest.key, fields));
+                        }
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            },
+        }
+    }
+    Ok(DiffReport { rev_a, rev_b, rows })
+}
+
+/// The paths where `a` and `b` differ (objects by key, everything else whole).
+fn json_diff(a: &Json, b: &Json, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Json::Object(ma), Json::Object(mb)) => {
+            let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match (ma.get(k), mb.get(k)) {
+                    (Some(x), Some(y)) => json_diff(x, y, &p, out),
+                    _ => out.push(p),
+                }
+            }
+        }
+        _ if a != b => out.push(if path.is_empty() {
+            "(whole object)".into()
+        } else {
+            path.to_string()
+        }),
+        _ => {}
+    }
+}
