@@ -65,7 +65,7 @@ seeds() {
     [[ $size -gt 4000000 ]] && continue
     local h; h=$(sha1sum "$f" | cut -c1-16)
     case "$f" in
-      *.db) for t in bbolt_db salvage_scan; do
+      *.db) for t in bbolt_db salvage_scan compact; do
               if [[ -d corpus/$t ]]; then cp "$f" "corpus/$t/$h"; fi
             done
             if [[ -d corpus/bbolt_page ]]; then head -c 4096 "$f" > "corpus/bbolt_page/$h"; fi ;;
@@ -131,7 +131,7 @@ case "${1:-smoke}" in
   campaign)
     t=$2; runs=${3:-10000000}
     case $t in
-      bbolt_db) max_len=65536 ;;
+      bbolt_db|compact) max_len=65536 ;;
       salvage_scan) max_len=16384 ;;
       bbolt_writer) max_len=1024 ;;
       *) max_len=0 ;; # libFuzzer's own choice from the corpus

@@ -78,7 +78,7 @@ pub const CODES: &[Code] = &[
     c("db.behind-snapshot", "check, inspect", "the db's consistent index is below the chosen .snap's index (etcd then needs <index>.snap.db)"),
     c("db.ahead-of-wal", "check, inspect", "the db's consistent index is above the WAL's commit"),
     c("db.term-ahead", "check, inspect", "the db's term is above the WAL's HardState term"),
-    c("db.version.newer", "snapshot status, hashkv", "the db's meta/storageVersion names an etcd newer than 3.7: figures follow 3.7's rules, confirm with that version's etcdutl"),
+    c("db.version.newer", "snapshot status, hashkv, check, inspect", "the db's meta/storageVersion names an etcd newer than 3.7: figures follow 3.7's rules, confirm with that version's etcdutl"),
     // WAL.
     c("wal.missing", "check, inspect", "a member dir without WAL files"),
     c("wal.name.unparsable", "check, inspect", "a file in the WAL dir whose name is not <seq>-<index>.wal"),

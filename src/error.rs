@@ -233,7 +233,7 @@ impl ErrorKind {
             }
             ErrorKind::Empty => "the copy or download produced no data; take the backup again",
             ErrorKind::NoValidMeta { .. } => {
-                "this is not an etcd db or snapshot, or its first pages were overwritten: `etcd-rescue salvage FILE --out NEW.db` recovers the keys its other pages still hold; or use another member's data dir or another backup"
+                "no bbolt meta page: check the path (this may not be an etcd db or snapshot at all); if it is a db whose first pages were overwritten, `etcd-rescue salvage FILE --out NEW.db` recovers the keys its other pages still hold (and writes nothing when none do); or use another member's data dir or another backup"
             }
             ErrorKind::BadPageSize(_) => "the meta page is damaged; use another backup",
             ErrorKind::Truncated { .. } | ErrorKind::PagePastEnd { .. } => {

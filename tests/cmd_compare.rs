@@ -114,7 +114,8 @@ fn golden_compare_cluster3_members() {
     ]);
     r.expect_code(0);
     assert!(
-        r.stdout.contains(&format!("HASHKV@{rev}")) && r.stdout.contains("verdict: consistent"),
+        r.stdout.contains(&format!("HASHKV AT REV {rev}"))
+            && r.stdout.contains("verdict: consistent"),
         "{r}"
     );
     guard.check();

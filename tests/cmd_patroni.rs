@@ -1,7 +1,9 @@
 //! `patroni` against what `patronictl` showed on a real two-node Patroni 4.1.5
 //! cluster (PostgreSQL 15) at four points — bootstrap, switchover, failover,
 //! rejoin — on etcd 3.4.23 (v2 API, member dir copies) and etcd 3.5.1 (v3 API,
-//! saved snapshots); made by scripts/make-patroni-testdata.sh.
+//! saved snapshots); made by scripts/make-patroni-testdata.sh. Every test here
+//! reads that data and is named `golden_*`: scripts/test.sh makes the data again
+//! with real Patroni and PostgreSQL and reruns them on it.
 
 use std::path::{Path, PathBuf};
 
@@ -70,7 +72,7 @@ fn the_cluster(v: &Value) -> &Value {
 }
 
 #[test]
-fn list_history_config_equal_patronictl_at_every_point() {
+fn golden_patroni_list_history_config_equal_patronictl_at_every_point() {
     for (scenario, input) in SCENARIOS {
         let pts = points(scenario);
         assert_eq!(pts.len(), 4, "{scenario}: four points");
@@ -134,7 +136,7 @@ fn list_history_config_equal_patronictl_at_every_point() {
 }
 
 #[test]
-fn v3_history_shows_who_led_when() {
+fn golden_patroni_v3_history_shows_who_led_when() {
     let pts = points("v3-etcd-3.5.1");
     let last = pts.last().unwrap().join("snapshot.db");
     let (v, _) = report(&last, &["--history", "--now", "2030-01-01T00:00:00Z"]);
@@ -156,7 +158,7 @@ fn v3_history_shows_who_led_when() {
 }
 
 #[test]
-fn failover_point_advises_about_the_leader_key() {
+fn golden_patroni_failover_point_advises_about_the_leader_key() {
     // At the failover point of the v2 run pg2's keys are gone and pg1 leads;
     // judged an hour later the leader key has expired.
     let p = &points("v2-etcd-3.4.23")[2];
@@ -191,7 +193,7 @@ fn failover_point_advises_about_the_leader_key() {
 }
 
 #[test]
-fn table_output_and_filters() {
+fn golden_patroni_table_output_and_filters() {
     let p = &points("v3-etcd-3.5.1")[1];
     let snap = p.join("snapshot.db");
     let r = run(&[
@@ -219,7 +221,7 @@ fn table_output_and_filters() {
 }
 
 #[test]
-fn a_single_snap_file_is_read_as_the_v2_store() {
+fn golden_patroni_a_single_snap_file_is_read_as_the_v2_store() {
     // (Values that are not what Patroni writes are covered by the unit tests
     // of etcd::patroni: a .snap cannot be edited without breaking its CRC.)
     let p = &points("v2-etcd-3.4.23")[3];

@@ -494,9 +494,11 @@ fn restore_lists_members_in_initial_cluster_order() {
     assert_eq!(names, ["zeta", "alpha", "mid"]);
 }
 
-/// A data dir where a snapshot is expected: say what to pass.
+/// A data dir given to `snapshot restore`: restored with its WAL replayed.
 #[test]
-fn restore_of_a_data_dir_says_what_to_pass() {
+fn restore_of_a_data_dir_replays_its_wal() {
+    // A data dir is restored from its db and WAL (cmd_dir_restore checks the
+    // result against real etcd); the report says what the replay did.
     let tmp = tempfile::tempdir().unwrap();
     let dir = util::testdata().join("etcd-3.5.1/single-node/data/n1");
     let r = run(&[
@@ -506,10 +508,21 @@ fn restore_of_a_data_dir_says_what_to_pass() {
         "--data-dir",
         tmp.path().join("x").to_str().unwrap(),
     ]);
+    r.expect_code(0);
+    assert!(r.stdout.contains("WAL replay:"), "{r}");
+    assert!(r.stdout.contains("consistent index 260"), "{r}");
+    // A dir that is neither says what to give.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let r = run(&[
+        "snapshot",
+        "restore",
+        empty.to_str().unwrap(),
+        "--data-dir",
+        tmp.path().join("y").to_str().unwrap(),
+    ]);
     r.expect_code(2);
-    assert!(r.stderr.contains("member/snap/db"), "{r}");
-    assert!(r.stderr.contains("--skip-hash-check"), "{r}");
-    assert!(!r.stderr.contains("give a snapshot file"), "{r}");
+    assert!(r.stderr.contains("data dir"), "{r}");
 }
 
 /// `wal dump --type bogus` is a usage error listing the valid types.
@@ -669,4 +682,369 @@ fn compare_of_a_parent_folder_is_an_input_error() {
         data.join("n1").to_str().unwrap(),
     ]);
     assert!(r.stdout.contains("empty-member"), "{r}");
+}
+
+/// A copy of the 3.5.1 `wal-ahead` data dir with one WAL byte flipped in the
+/// middle (a CRC error), and the dir.
+fn wal_crc_copy(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("n1");
+    util::copy_tree(&util::testdata().join("etcd-3.5.1/wal-ahead/data/n1"), &dir);
+    let wal = dir.join("member/wal/0000000000000000-0000000000000000.wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&wal, &bytes).unwrap();
+    dir
+}
+
+/// `compare`'s table, findings and best seed tell one story: HashKV in
+/// decimal as `etcdctl endpoint hashkv` prints it (equal to `hashkv --rev R`,
+/// itself checked against etcdctl), the revision it was taken at, and the
+/// same agreeing groups everywhere.
+#[test]
+fn compare_hashes_and_groups_tell_one_story() {
+    let data = util::testdata().join("etcd-3.5.1/cluster3/data");
+    let snap = util::testdata().join("etcd-3.5.1/basic/snapshot.db");
+    let paths = [data.join("n1"), data.join("n2"), snap.clone()];
+    let p: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["compare", "-w", "json"];
+    args.extend(&p);
+    let r = run(&args);
+    r.expect_code(1);
+    let v = json(&r);
+    let rev = v["hash_revision"].as_i64().unwrap();
+    // Each row's hash is `hashkv --rev R`'s, at R, and its group is named.
+    let mut hashes = Vec::new();
+    for (i, path) in p.iter().enumerate() {
+        let h = run(&["hashkv", path, "--rev", &rev.to_string(), "-w", "json"]);
+        h.expect_code(0);
+        let h = json(&h);
+        let m = &v["members"][i];
+        assert_eq!(m["hash_kv"], h["hash"], "{m:#}");
+        assert_eq!(m["hash_kv_revision"], rev, "{m:#}");
+        hashes.push(h["hash"].as_u64().unwrap());
+    }
+    assert_eq!(hashes[0], hashes[1]);
+    assert_ne!(hashes[0], hashes[2]);
+    let groups: Vec<&str> = (0..3)
+        .map(|i| v["members"][i]["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["A", "A", "B"]);
+    assert_eq!(v["groups"][0]["group"], "A");
+    assert_eq!(v["groups"][0]["hash_kv"], hashes[0]);
+    assert_eq!(v["groups"][0]["revision"], rev);
+    assert_eq!(v["groups"][1]["members"][0], p[2]);
+    let dd = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "different-data")
+        .unwrap();
+    assert_eq!(dd["group_names"], serde_json::json!(["A", "B"]));
+    assert_eq!(v["best_seed"]["group"], "A");
+    assert!(p[..2].contains(&v["best_seed"]["member"].as_str().unwrap()));
+
+    // The table: decimal hashes, the revision in the header, the groups in
+    // a column, and the same numbers and groups in the finding and the seed.
+    let mut args = vec!["compare"];
+    args.extend(&p);
+    let r = run(&args);
+    r.expect_code(1);
+    let out = &r.stdout;
+    assert!(out.contains(&format!("HASHKV AT REV {rev}")), "{r}");
+    assert!(
+        !out.contains(&format!("{:x}", hashes[0])),
+        "hex hash in {r}"
+    );
+    for (i, path) in p.iter().enumerate() {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {path} ")))
+            .unwrap_or_else(|| panic!("no row for {path}\n{r}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert!(cells.contains(&hashes[i].to_string().as_str()), "{row}");
+        assert!(cells.contains(&groups[i]), "{row}");
+    }
+    let finding = out.lines().find(|l| l.contains("different-data")).unwrap();
+    assert!(
+        finding.contains(&format!("group A [{}, {}] hash {}", p[0], p[1], hashes[0])),
+        "{finding}"
+    );
+    assert!(
+        finding.contains(&format!("group B [{}] hash {}", p[2], hashes[2])),
+        "{finding}"
+    );
+    let seed = out.lines().find(|l| l.starts_with("best seed:")).unwrap();
+    assert!(seed.contains("group A"), "{seed}");
+    assert!(
+        out.contains(&format!("group A: hashkv {} at revision {rev}", hashes[0])),
+        "{r}"
+    );
+}
+
+/// Member and cluster IDs in `compare`'s and `inspect`'s tables are printed
+/// as etcd prints them (`%x`, no leading zeros, as `etcdctl member list`);
+/// JSON keeps the documented 16-digit form. The 3.5.1 `wal-ahead` member's
+/// id starts with a zero digit.
+#[test]
+fn ids_are_printed_as_etcd_prints_them() {
+    let s = util::testdata().join("etcd-3.5.1/wal-ahead");
+    let id = util::manifest_u64(&s, "member_id");
+    let cluster = util::manifest_u64(&s, "cluster_id");
+    let (etcd_id, padded) = (format!("{id:x}"), format!("{id:016x}"));
+    assert_ne!(etcd_id, padded, "the test needs an id with a leading zero");
+    let n1 = s.join("data/n1");
+    let db = n1.join("member/snap/db");
+    let r = run(&["compare", n1.to_str().unwrap(), db.to_str().unwrap()]);
+    assert!(r.stdout.contains(&format!("| {etcd_id} ")), "{r}");
+    assert!(r.stdout.contains(&format!("{cluster:x}")), "{r}");
+    assert!(!r.stdout.contains(&padded), "{r}");
+    let r = run(&[
+        "compare",
+        "-w",
+        "json",
+        n1.to_str().unwrap(),
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(json(&r)["members"][0]["member_id"], padded);
+    let r = run(&["inspect", n1.to_str().unwrap()]);
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains(&format!("member id      {etcd_id}")),
+        "{r}"
+    );
+    assert!(!r.stdout.contains(&padded), "{r}");
+}
+
+/// `inspect` gives `check`'s verdict levels, with the same exit codes, on
+/// real files: sound, sound with notes, damaged.
+#[test]
+fn inspect_uses_the_verdict_levels_of_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let healthy = util::testdata().join("etcd-3.5.1/cluster3/data/n1");
+    let snap = util::testdata().join("etcd-3.5.1/basic/snapshot.db");
+    let crc = wal_crc_copy(tmp.path());
+    // A leftover file etcd leaves behind: a note, usable as it is.
+    let noted = tmp.path().join("noted");
+    util::copy_tree(&healthy, &noted);
+    std::fs::write(noted.join("member/snap/db.tmp"), b"x").unwrap();
+    for (path, want) in [
+        (healthy.as_path(), "sound"),
+        (snap.as_path(), "sound"),
+        (noted.as_path(), "sound-with-notes"),
+        (crc.as_path(), "damaged"),
+    ] {
+        let code = if want == "damaged" { 1 } else { 0 };
+        let r = run(&["inspect", "-w", "json", path.to_str().unwrap()]);
+        r.expect_code(code);
+        assert_eq!(json(&r)["verdict"], want, "{r}");
+        let (c, v) = check_json(path, &[]);
+        c.expect_code(code);
+        assert_eq!(v["inputs"][0]["verdict"], want, "check disagrees: {c}");
+        let r = run(&["inspect", path.to_str().unwrap()]);
+        let line = r.stdout.lines().find(|l| l.starts_with("verdict")).unwrap();
+        let head = match want {
+            "sound" => "SOUND",
+            "sound-with-notes" => "SOUND WITH NOTES",
+            _ => "DAMAGED",
+        };
+        assert!(line.contains(head), "{r}");
+    }
+}
+
+/// Verdicts and warnings of `compare` and `inspect` are coloured as `check`'s
+/// are: only on a terminal (or with CLICOLOR_FORCE), never with NO_COLOR,
+/// never in JSON.
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = util::testdata().join("etcd-3.5.1/cluster3/data");
+    let snap = util::testdata().join("etcd-3.5.1/basic/snapshot.db");
+    let crc = wal_crc_copy(tmp.path());
+    let n1 = data.join("n1");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["compare", n1.to_str().unwrap(), snap.to_str().unwrap()],
+        vec!["inspect", crc.to_str().unwrap()],
+        vec!["check", crc.to_str().unwrap()],
+    ];
+    const ESC: &str = "\x1b[";
+    for args in &cases {
+        // A pipe: no colour.
+        let r = util::run_env(args, &[]);
+        assert!(!r.stdout.contains(ESC), "{r}");
+        // Forced: colour on the verdict.
+        let r = util::run_env(args, &[("CLICOLOR_FORCE", "1")]);
+        assert!(r.stdout.contains("\x1b[1;31m"), "{r}");
+        // NO_COLOR wins.
+        let r = util::run_env(args, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+        assert!(!r.stdout.contains(ESC), "{r}");
+        // JSON never.
+        let mut j = args.clone();
+        j.extend(["-w", "json"]);
+        let r = util::run_env(&j, &[("CLICOLOR_FORCE", "1")]);
+        assert!(!r.stdout.contains(ESC), "{r}");
+    }
+    // A real terminal (script(1) gives the command a pty).
+    let Ok(script) = which_script() else {
+        eprintln!("script(1) not installed: the pty half of the colour test is not run");
+        return;
+    };
+    let line = |args: &[&str]| {
+        std::iter::once(util::bin().display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for args in &cases {
+        let tty = |no_color: bool| {
+            let mut c = std::process::Command::new(&script);
+            c.args(["-qec", &line(args), "/dev/null"])
+                .env_remove("NO_COLOR")
+                .env_remove("CLICOLOR_FORCE");
+            if no_color {
+                c.env("NO_COLOR", "1");
+            }
+            String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+        };
+        let out = tty(false);
+        assert!(out.contains("\x1b[1;31m"), "{args:?} on a tty:\n{out}");
+        let out = tty(true);
+        assert!(!out.contains(ESC), "{args:?} with NO_COLOR:\n{out}");
+    }
+}
+
+fn which_script() -> Result<PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
+
+/// A WAL with a bad record: every command that reads it says what works
+/// today (the db by the data-dir route, `check`, `wal dump --raw`), and no
+/// command named in a hint is missing from the CLI.
+#[test]
+fn wal_error_hints_fit_the_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = wal_crc_copy(tmp.path());
+    let wal = dir.join("member/wal");
+    let r = run(&["wal", "dump", wal.to_str().unwrap()]);
+    r.expect_code(1);
+    let hint = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("-> "))
+        .unwrap_or_else(|| panic!("no hint after the CRC error\n{r}"));
+    for want in [
+        "etcd-rescue check",
+        "member/snap/db --skip-hash-check",
+        "wal dump --raw",
+    ] {
+        assert!(hint.contains(want), "{hint}");
+    }
+    let r = run(&["wal", "dump", "-w", "json", wal.to_str().unwrap()]);
+    let f = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["type"] == "finding" && l["code"] == "wal.crc.mismatch")
+        .unwrap();
+    assert!(
+        f["action"].as_str().unwrap().contains("etcd-rescue check"),
+        "{f}"
+    );
+    let r = run(&["v2", "ls", dir.to_str().unwrap()]);
+    // The listing is printed but stops at the damage: problems found.
+    r.expect_code(1);
+    assert!(r.stderr.contains("not listed"), "{r}");
+    assert!(r.stderr.contains("wal dump --raw"), "{r}");
+    assert!(!r.stderr.contains("give a snapshot file"), "{r}");
+    for path in [&wal, &dir] {
+        let r = run(&["inspect", "-w", "json", path.to_str().unwrap()]);
+        r.expect_code(1);
+        let v = json(&r);
+        let w = v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["code"] == "wal.crc.mismatch")
+            .unwrap();
+        let action = w["action"].as_str().unwrap();
+        assert!(action.contains("member/snap/db"), "{action}");
+        assert!(action.contains("etcd-rescue check"), "{action}");
+    }
+    // Every `etcd-rescue <command>` a hint names exists.
+    let help = run(&["--help"]).stdout;
+    let all = format!("{}{}", r.stdout, hint);
+    for cmd in all.split("etcd-rescue ").skip(1) {
+        let name = cmd.split_whitespace().next().unwrap_or("");
+        let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+        if name.is_empty() || name.starts_with('<') {
+            continue;
+        }
+        assert!(
+            help.contains(&format!("\n  {name} ")),
+            "hint names `{name}`, not a command"
+        );
+    }
+}
+
+/// A part of a data dir given where a db or data dir is expected: the error
+/// says what it is and names the dir or file to give; `salvage` of a dir
+/// names the db file it wants instead of offering a data dir it refuses.
+#[test]
+fn a_part_of_a_data_dir_names_what_to_give() {
+    let n1 = util::testdata().join("etcd-3.5.1/cluster3/data/n1");
+    let wal = n1.join("member/wal");
+    let snap = n1.join("member/snap");
+    for cmd in ["keys", "check", "space"] {
+        let r = run(&[cmd, wal.to_str().unwrap()]);
+        r.expect_code(2);
+        assert!(r.stderr.contains("a WAL dir"), "{r}");
+        assert!(r.stderr.contains(n1.to_str().unwrap()), "{r}");
+        let r = run(&[cmd, snap.to_str().unwrap()]);
+        r.expect_code(2);
+        assert!(r.stderr.contains("snap dir"), "{r}");
+        assert!(r.stderr.contains(snap.join("db").to_str().unwrap()), "{r}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s.db");
+    let r = run(&[
+        "salvage",
+        n1.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("member/snap/db"), "{r}");
+    assert!(!r.stderr.contains("or an etcd data dir"), "{r}");
+    assert!(!out.exists());
+}
+
+/// A file that is no bbolt db at all (a text file given by mistake): the hint
+/// first says to check the path, and offers `salvage` only for a db whose
+/// first pages were overwritten (salvage refuses a text file, writing nothing).
+#[test]
+fn a_text_file_hint_says_check_the_path_first() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("notes.db");
+    std::fs::write(
+        &f,
+        "this is a text file, not an etcd snapshot\n".repeat(200),
+    )
+    .unwrap();
+    let p = f.to_str().unwrap();
+    for args in [vec!["snapshot", "status", p], vec!["check", p]] {
+        let r = run(&args);
+        r.expect_code(2);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        let path_at = all.find("check the path").unwrap_or_else(|| panic!("{r}"));
+        let salvage_at = all.find("salvage").unwrap_or(usize::MAX);
+        assert!(path_at < salvage_at, "{r}");
+    }
+    let out = t.path().join("new.db");
+    run(&["salvage", p, "--out", out.to_str().unwrap()]).expect_code(2);
+    assert!(!out.exists());
 }

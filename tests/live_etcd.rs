@@ -58,14 +58,21 @@ fn live_data_dir_is_read_without_lock_wait_or_change() {
         "json".as_ref(),
     ]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    // Exit 1 exactly when there are warnings above info (a live WAL tail may
-    // or may not be torn at the moment of reading), else 0; never 2.
-    let warned = v["warnings"]
+    // Exit 1 exactly when the verdict is damaged (an error-severity warning
+    // or an unreadable part; a live WAL tail may or may not be torn at the
+    // moment of reading), else 0 (sound, or sound with notes); never 2.
+    let damaged = v["warnings"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|w| w["severity"] != "info");
-    assert_eq!(r.code, i32::from(warned), "{r}");
+        .any(|w| w["severity"] == "error")
+        || !v["unreadable"].as_array().unwrap().is_empty();
+    assert_eq!(r.code, i32::from(damaged), "{r}");
+    assert_eq!(
+        v["verdict"] == "damaged" || v["verdict"] == "unusable",
+        damaged,
+        "{r}"
+    );
     assert!(
         v["raft"]["hard_state"]["commit"].as_u64().unwrap() >= 51,
         "{r}"

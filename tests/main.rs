@@ -40,6 +40,9 @@ mod live_etcd;
 /// Every single-byte change of a real db, every page-boundary cut.
 mod sweep;
 
+/// `compact`, `defrag`: against live etcd's compact + defrag, NOSPACE disarm.
+mod cmd_compact;
+
 /// `salvage`: recovery from a damaged leaf page, restored into real etcd.
 mod cmd_salvage;
 
@@ -66,6 +69,9 @@ mod cmd_compare;
 
 /// `snapshot restore` against etcdutl (db, WAL, .snap) and real etcd on the result.
 mod cmd_restore;
+
+/// `snapshot restore DATA_DIR`: WAL replay against real etcd's `--force-new-cluster`.
+mod cmd_dir_restore;
 
 /// `completions` and `man`.
 mod cmd_cli;

@@ -1,6 +1,7 @@
 //! `check` against the bbolt CLI 1.4.3 / 1.5.0 (`bbolt check`, the bbolt of
 //! etcd 3.6 / 3.7) on damaged copies of a real etcd 3.7.3 db. bbolt 1.4+
-//! checks key order (1.3.6's `tx.Check()` does not: it says OK on these files);
+//! checks key order, within a page and against the ancestors' separators
+//! (1.3.6's `tx.Check()` does not: it says OK on these files);
 //! `check` reports the same key and page under `bbolt.key.order`.
 //! On an etcd db (no stored freelist) the 1.4/1.5 CLI computes the free pages
 //! with the check at open and panics on the first finding; its panic text is
@@ -141,5 +142,104 @@ fn key_order_finding_matches_bbolt_1_4_and_1_5() {
             let out = Command::new(&bc).arg(&copy).output().unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
         }
+    }
+}
+
+/// bbolt 1.4+ also checks every page's keys against the separators of its
+/// ancestors. A copy of the 3.7.3 `large` raw.db whose key bucket's second
+/// subtree starts below its separator in the root (the first key of that
+/// branch page zeroed): ours and bbolt 1.4.3 / 1.5.0 name the same page and
+/// key index, and the separator.
+#[test]
+fn ancestor_bound_finding_matches_bbolt_1_4_and_1_5() {
+    use etcd_rescue::formats::bbolt::{BucketRoot, Db};
+    let src = repo().join("testdata/etcd-3.7.3/large/raw.db");
+    let mut b = std::fs::read(&src).unwrap();
+    let (child, separator) = {
+        let db = Db::open(&b).unwrap();
+        let BucketRoot::Paged(root) = db.bucket(b"key").unwrap().unwrap().root else {
+            panic!("key bucket inline in {}", src.display());
+        };
+        let p = db.page(root).unwrap();
+        assert!(p.header.is_branch(), "root {root} is not a branch");
+        let e = p.branch_elements().nth(1).unwrap().unwrap();
+        (e.child, e.key.to_vec())
+    };
+    let ps = 4096usize;
+    let at = child as usize * ps;
+    let flags = u16_at(&b, at + 8);
+    let kind = if flags == 0x01 { "branch" } else { "leaf" };
+    // Element 0: branch {pos u32, ksize u32, pgid u64}; leaf {flags u32, pos u32, ksize u32, vsize u32}.
+    let (pos, ksize) = if flags == 0x01 {
+        (u32_at(&b, at + 16) as usize, u32_at(&b, at + 20) as usize)
+    } else {
+        (u32_at(&b, at + 20) as usize, u32_at(&b, at + 24) as usize)
+    };
+    let key_at = at + 16 + pos;
+    b[key_at..key_at + ksize].fill(0);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ancestor.db");
+    std::fs::write(&db, &b).unwrap();
+    let hex = |k: &[u8]| k.iter().map(|x| format!("{x:02x}")).collect::<String>();
+
+    let ours = run(&["check", db.to_str().unwrap(), "-w", "json"]);
+    ours.expect_code(1);
+    let v: serde_json::Value = serde_json::from_str(&ours.stdout).unwrap();
+    let msgs: Vec<&str> = v["inputs"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "bbolt.key.order")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    let ours_msg = msgs
+        .iter()
+        .find(|m| m.contains("below its parent's separator"))
+        .unwrap_or_else(|| panic!("no ancestor finding: {ours}"));
+    assert!(
+        ours_msg.contains(&format!("page {child}: {kind} key[0]")),
+        "{ours_msg}"
+    );
+    assert!(ours_msg.contains(&hex(&separator)), "{ours_msg}");
+    for version in ["1.4.3", "1.5.0"] {
+        let Some(cli) = bbolt_cli(version) else {
+            continue;
+        };
+        let copy = dir.path().join(format!("copy-{version}.db"));
+        std::fs::copy(&db, &copy).unwrap();
+        let out = Command::new(&cli).arg("check").arg(&copy).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // "the first key[0]=(hex)<k> on branch page(C) needs to be >= the key
+        // in the ancestor (<sep>). Stack: [<root> <page>]": for a branch
+        // element bbolt names the element's child page C; the page holding
+        // the key is the last of the stack. Ours names that page.
+        let want = format!(
+            "the first key[0]=(hex){} on {kind} page(",
+            hex(&b[key_at..key_at + ksize])
+        );
+        assert!(text.contains(&want), "{version}: want {want:?} in:\n{text}");
+        let sep = text
+            .split("needs to be >= the key in the ancestor (")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{version}: {text}"))
+            .split(')')
+            .next()
+            .unwrap();
+        assert_eq!(sep, hex(&separator), "{version}: {text}");
+        let stack_last = text
+            .split("Stack: [")
+            .nth(1)
+            .unwrap()
+            .split(']')
+            .next()
+            .unwrap()
+            .split(' ')
+            .next_back()
+            .unwrap();
+        assert_eq!(stack_last, child.to_string(), "{version}: {text}");
     }
 }

@@ -460,7 +460,36 @@ fn newer_storage_version_is_said_plainly() {
             .unwrap();
     assert_eq!(h.stdout, want);
 
+    // check and inspect say it as a note: the verdict stays sound.
+    let c = run(&["check", p, "-w", "json"]);
+    c.expect_code(0);
+    let cj: serde_json::Value = serde_json::from_str(&c.stdout).unwrap();
+    let note = cj["inputs"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "db.version.newer")
+        .unwrap_or_else(|| panic!("no db.version.newer in {c}"));
+    assert_eq!(note["severity"], "info", "{c}");
+    assert!(
+        note["message"].as_str().unwrap().contains("etcd 3.8.0"),
+        "{c}"
+    );
+    let i = run(&["inspect", p, "-w", "json"]);
+    i.expect_code(0);
+    let ij: serde_json::Value = serde_json::from_str(&i.stdout).unwrap();
+    assert!(
+        ij["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "db.version.newer"),
+        "{i}"
+    );
+
     // Known versions get no such note.
     let k = run(&["snapshot", "status", src.to_str().unwrap()]);
     assert!(!k.stderr.contains("newer than"), "{k}");
+    let kc = run(&["check", src.to_str().unwrap()]);
+    assert!(!kc.stdout.contains("db.version.newer"), "{kc}");
 }

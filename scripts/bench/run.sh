@@ -41,7 +41,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
 
 ALL_CMPS=(status-snapshot status-member check-snapshot check-snapshot-nohash check-member restore
-          compare keys-pods hashkv-snapshot hashkv-member)
+          compare keys-pods hashkv-snapshot hashkv-member compact-current defrag)
 
 RUNS=${BENCH_RUNS:-5}
 WARMUP=${BENCH_WARMUP:-1}
@@ -290,6 +290,15 @@ cmp_ours_only() { # NAME LABEL NOTE CMDWORD -- ARGS...
   run_cmp "$name" "$label" "$note"
 }
 
+cmp_rewrite() { # NAME LABEL NOTE SUBCMD-ARGS... : ours writes a new db; the reference is OUR check
+  reset_cmp
+  local name=$1 label=$2 note=$3 out=$TMPD/rewrite-out.db; shift 3
+  ours_or_skip ours ours "rm -f $(printf %q "$out")" "$1" -- "$OURS" "$@" --out "$out"
+  ours_or_skip ref check "" check -- "$OURS" check "$SNAP"
+  run_cmp "$name" "$label" "$note"
+  rm -f "$out"
+}
+
 for c in "${ALL_CMPS[@]}"; do
   want "$c" || continue
   case $c in
@@ -303,6 +312,10 @@ for c in "${ALL_CMPS[@]}"; do
     keys-pods) cmp_ours_only "$c" snapshot.db "keys --prefix /registry/pods/" keys -- --prefix /registry/pods/ "$SNAP" ;;
     hashkv-snapshot) cmp_ours_only "$c" snapshot.db "" hashkv -- "$SNAP" ;;
     hashkv-member) cmp_ours_only "$c" member-a/member/snap/db "" hashkv -- "$MEMBER_DB" ;;
+    compact-current) cmp_rewrite "$c" snapshot.db \
+      "reference: OUR check of the same file (issue #16: compact to the current revision <= 2x check, i.e. ref/ours >= 0.50)" \
+      compact "$SNAP" --rev 0 ;;
+    defrag) cmp_rewrite "$c" snapshot.db "reference: OUR check of the same file" defrag "$SNAP" ;;
   esac
 done
 

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::{table, Align};
+use super::style::{paint, Style};
 use super::wal::Format;
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use etcd_rescue::etcd::membership::id_hex;
-use etcd_rescue::ops::compare::{compare, CompareOptions, CompareReport, Verdict};
+use etcd_rescue::etcd::ids::id_x;
+use etcd_rescue::ops::compare::{compare, CompareOptions, CompareReport, Kind, Verdict};
 
 const HELP: &str = "\
 Examples:
@@ -18,8 +19,13 @@ Examples:
   etcd-rescue compare n1/ n2/ n3/ snapshot.db                 # how far to bump when restoring it
 
 Each PATH is a data dir (holding member/), a member dir, or a snapshot/db file.
-The table has one row per PATH; HASHKV is etcd's HashKV at the highest revision every
-member can hash (the lowest current revision, at or above the highest compact revision).
+The table has one row per PATH. HASHKV AT REV R is etcd's HashKV at revision R, the highest
+revision every member can hash (the lowest current revision, at or above the highest
+compact revision), in decimal as `etcdctl endpoint hashkv --rev R` prints it; GROUP names
+the inputs that agree (the same HashKV at R): A is the largest group, and the findings and
+the best seed name the same groups. STATUS HASH is `etcdutl snapshot status`'s hash (hex,
+as etcdutl prints it). Member and cluster IDs are printed as etcd prints them (`%x`, as
+`etcdctl member list` and etcd's logs); JSON keeps 16-digit hex.
 Findings (kind: what it means):
   different-data       key spaces differ at that revision (groups of agreeing members)
   empty-member         a dir without data beside members that have some
@@ -33,9 +39,15 @@ Bump: --bump-revision = highest revision any member reached (uncommitted WAL ent
   included) - the restored revision + margin, margin = max(1000, highest / 100), to cover
   writes that reached a member not given here or a copy taken while etcd ran.
 JSON (-w json): {verdict, hash_revision, compact_revision, tombstone_rule,
-  findings:[{kind, members, detail, groups?, keys?}], members:[row], best_seed
-  {member, reason}, bump {highest_revision, margin, restore_from:[{from, revision,
-  bump_revision}]}, notes}. IDs are 16-digit hex strings.
+  groups:[{group, hash_kv, revision, members}],
+  findings:[{kind, members, detail, groups?, group_names?, keys?:[{a, b, a_group,
+  b_group, revision, keys, truncated}]}], members:[{path, input, name, member_id,
+  cluster_id, membership, membership_source, revision, revision_after_replay,
+  revision_reached, compact_revision, consistent_index, raft_term, raft_commit,
+  hash_kv, hash_kv_revision, group, status_hash, empty, unreadable?}],
+  best_seed {member, group, reason}, bump {highest_revision, margin,
+  restore_from:[{from, revision, bump_revision}]}, notes}.
+  IDs are 16-digit hex strings; hashes are numbers (hash_kv as etcdctl prints it).
 Exit codes: 0 consistent, 1 divergent, 2 a PATH could not be read.";
 
 /// Compare stopped members and snapshots: identity, membership, data.
@@ -98,7 +110,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 fn render(r: &CompareReport) -> String {
     let hash_head = match r.hash_revision {
-        Some(rev) => format!("hashkv@{rev}"),
+        Some(rev) => format!("hashkv at rev {rev}"),
         None => "hashkv".into(),
     };
     let heads = [
@@ -111,6 +123,7 @@ fn render(r: &CompareReport) -> String {
         "compact",
         "consistent index",
         "term/commit",
+        "group",
         hash_head.as_str(),
         "status hash",
     ];
@@ -125,20 +138,25 @@ fn render(r: &CompareReport) -> String {
             vec![
                 m.path.clone(),
                 m.name.clone().unwrap_or_else(|| "-".into()),
-                opt(m.member_id.map(id_hex)),
-                opt(m.cluster_id.map(id_hex)),
+                opt(m.member_id.map(id_x)),
+                opt(m.cluster_id.map(id_x)),
                 m.membership.as_ref().map_or_else(
                     || "-".into(),
-                    |v| v.iter().map(|x| id_hex(*x)).collect::<Vec<_>>().join(","),
+                    |v| v.iter().map(|x| id_x(*x)).collect::<Vec<_>>().join(","),
                 ),
                 rev,
-                opt(m.compact_revision),
+                match m.compact_revision {
+                    Some(c) if c < 0 => "none".into(),
+                    c => opt(c),
+                },
                 opt(m.consistent_index),
                 match (m.raft_term, m.raft_commit) {
                     (Some(t), Some(c)) => format!("{t}/{c}"),
                     _ => "-".into(),
                 },
-                opt(m.hash_kv.map(|h| format!("{h:x}"))),
+                m.group.clone().unwrap_or_else(|| "-".into()),
+                // Decimal, as `etcdctl endpoint hashkv` prints it.
+                opt(m.hash_kv),
                 opt(m.status_hash.map(|h| format!("{h:x}"))),
             ]
         })
@@ -146,31 +164,56 @@ fn render(r: &CompareReport) -> String {
     let mut out = table(&heads, &rows, Align::Left);
     for m in &r.members {
         for u in &m.unreadable {
-            let _ = writeln!(out, "unreadable: {}: {u}", m.path);
+            let _ = writeln!(out, "{}: {}: {u}", paint("unreadable", Style::Warn), m.path);
         }
     }
     for n in &r.notes {
         let _ = writeln!(out, "note: {n}");
+    }
+    if let (Some(rev), false) = (r.hash_revision, r.groups.is_empty()) {
+        let _ = writeln!(
+            out,
+            "groups that agree (the same HashKV at revision {rev}):"
+        );
+        for g in &r.groups {
+            let _ = writeln!(
+                out,
+                "  group {}: hashkv {} at revision {}: {}",
+                g.group,
+                g.hash_kv,
+                g.revision,
+                g.members.join(", ")
+            );
+        }
     }
     if r.findings.is_empty() {
         out.push_str("findings: none\n");
     } else {
         out.push_str("findings:\n");
         for f in &r.findings {
+            let style = if f.kind == Kind::Lagging {
+                Style::Warn
+            } else {
+                Style::Bad
+            };
             let _ = writeln!(
                 out,
                 "  {} [{}]: {}",
-                f.kind.name(),
+                paint(f.kind.name(), style),
                 f.members.join(", "),
                 f.detail
             );
             for k in &f.keys {
+                let side = |path: &str, g: &Option<String>| match g {
+                    Some(g) => format!("group {g} ({path})"),
+                    None => path.to_string(),
+                };
                 let _ = writeln!(
                     out,
                     "    keys differing at revision {} between {} (a) and {} (b){}:",
                     k.revision,
-                    k.a,
-                    k.b,
+                    side(&k.a, &k.a_group),
+                    side(&k.b, &k.b_group),
                     if k.truncated { ", first ones" } else { "" }
                 );
                 for d in &k.keys {
@@ -191,8 +234,8 @@ fn render(r: &CompareReport) -> String {
         out,
         "verdict: {}",
         match r.verdict {
-            Verdict::Consistent => "consistent",
-            Verdict::Divergent => "divergent",
+            Verdict::Consistent => paint("consistent", Style::Good),
+            Verdict::Divergent => paint("divergent", Style::Bad),
         }
     );
     if let Some(s) = &r.best_seed {

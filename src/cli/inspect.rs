@@ -6,12 +6,16 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::humanize_bytes;
+use super::style::{paint, Style};
 use super::wal::Format;
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use etcd_rescue::error::Severity;
+use etcd_rescue::etcd::ids::id_x;
 use etcd_rescue::ops::inspect::{
     inspect, DbReport, FileReport, Identity, InspectReport, MembershipReport, RaftReport,
     VersionsReport, WalDbReport, Warning,
 };
+use etcd_rescue::ops::verdict::Verdict;
 
 const HELP: &str = "\
 Examples:
@@ -40,10 +44,15 @@ JSON (-w json): one object for one PATH, an array for several. Top-level fields:
     written_by_at_least (MAJOR.MINOR: the last writer was this or newer),
     written_by_source, start_3_7 {term, index} (the WAL snapshot record 3.7 starts from)},
   file {kind, trailer, size}, warnings [{code, severity, file, offset, message, action}],
-  unreadable [text].
-Absent parts are null. IDs are 16-digit lowercase hex strings; other numbers are numbers.
-Exit codes: 0 nothing to warn about, 1 warnings or unreadable parts, 2 cannot read the path
-or nothing of etcd's in it (an empty or non-etcd file).";
+  unreadable [text], verdict (sound|sound-with-notes|damaged|unusable).
+Absent parts are null. IDs are 16-digit lowercase hex strings in JSON; the table prints
+them as etcd does (`%x`, as `etcdctl member list`). Other numbers are numbers.
+Verdicts, as `check` gives them: sound; sound-with-notes (usable as it is: infos and
+warnings say what to know); damaged (an error-severity warning or an unreadable part: data
+lost or unverifiable, the actions say the way out); unusable (the db fails the structural
+check, or neither a db nor a WAL could be read).
+Exit codes: 0 sound or sound-with-notes, 1 damaged or unusable, 2 cannot read the path or
+nothing of etcd's in it (an empty or non-etcd file).";
 
 #[derive(Debug, Args)]
 #[command(after_help = HELP)]
@@ -64,7 +73,7 @@ pub(super) fn run(a: &InspectArgs) -> u8 {
             Ok(r) => {
                 if r.nothing_readable() {
                     code = EXIT_UNREADABLE;
-                } else if r.has_problems() {
+                } else if r.verdict.exit_code() != 0 {
                     code = code.max(EXIT_PROBLEMS);
                 }
                 reports.push(r);
@@ -134,6 +143,19 @@ fn render(r: &InspectReport) -> String {
     if !r.warnings.is_empty() {
         warnings_section(&mut o, &r.warnings);
     }
+    let style = match r.verdict {
+        Verdict::Sound => Style::Good,
+        Verdict::SoundWithNotes => Style::Warn,
+        Verdict::Damaged | Verdict::Unusable => Style::Bad,
+    };
+    // check's levels; inspect's way out is in the `->` lines under each warning.
+    let headline = match r.verdict {
+        Verdict::Sound => "SOUND",
+        Verdict::SoundWithNotes => "SOUND WITH NOTES (usable as it is; read the warnings)",
+        Verdict::Damaged => "DAMAGED, RECOVERABLE (the -> lines say what is still usable and what to do; `etcd-rescue check` lists the next steps)",
+        Verdict::Unusable => "UNUSABLE by etcd as it is (the -> lines say what can still be recovered)",
+    };
+    let _ = writeln!(o, "verdict          {}", paint(headline, style));
     o
 }
 
@@ -199,14 +221,14 @@ fn identity_section(o: &mut String, id: &Identity) {
     let _ = writeln!(o, "identity");
     let _ = writeln!(
         o,
-        "  member id      {:016x}{}",
+        "  member id      {:x}{}",
         id.member_id,
         id.name
             .as_ref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default()
     );
-    let _ = writeln!(o, "  cluster id     {:016x}", id.cluster_id);
+    let _ = writeln!(o, "  cluster id     {:x}", id.cluster_id);
 }
 
 /// The file section: a snapshot or db file: kind, size, trailer.
@@ -239,7 +261,7 @@ fn membership_section(o: &mut String, m: &MembershipReport) {
             for x in &ms.members {
                 let _ = writeln!(
                     o,
-                    "  {name:<13}{:016x} {:<10} peers={} clients={}{}",
+                    "  {name:<13}{:x} {:<10} peers={} clients={}{}",
                     x.id,
                     if x.name.is_empty() { "-" } else { &x.name },
                     x.peer_urls.join(","),
@@ -253,7 +275,7 @@ fn membership_section(o: &mut String, m: &MembershipReport) {
                     "  {name:<13}removed: {}",
                     ms.removed
                         .iter()
-                        .map(|i| format!("{i:016x}"))
+                        .map(|i| id_x(*i))
                         .collect::<Vec<_>>()
                         .join(",")
                 );
@@ -267,7 +289,7 @@ fn membership_section(o: &mut String, m: &MembershipReport) {
             m.wal_conf_changes
                 .iter()
                 .map(|e| format!(
-                    "{}@{} {:016x}{}",
+                    "{}@{} {:x}{}",
                     e.change.trim_start_matches("ConfChange"),
                     e.index,
                     e.member_id,
@@ -286,7 +308,7 @@ fn raft_section(o: &mut String, rf: &RaftReport, v: Option<&VersionsReport>) {
     if let Some(h) = &rf.hard_state {
         let _ = writeln!(
             o,
-            "  hard state     term={} vote={:016x} commit={}",
+            "  hard state     term={} vote={:x} commit={}",
             h.term, h.vote, h.commit
         );
     }
@@ -309,7 +331,7 @@ fn raft_section(o: &mut String, rf: &RaftReport, v: Option<&VersionsReport>) {
                 s.index,
                 s.voters
                     .iter()
-                    .map(|i| format!("{i:016x}"))
+                    .map(|i| id_x(*i))
                     .collect::<Vec<_>>()
                     .join(",")
             );
@@ -412,12 +434,12 @@ fn db_section(o: &mut String, d: &DbReport) {
             "  conf state     voters={} learners={}",
             c.voters
                 .iter()
-                .map(|i| format!("{i:016x}"))
+                .map(|i| id_x(*i))
                 .collect::<Vec<_>>()
                 .join(","),
             c.learners
                 .iter()
-                .map(|i| format!("{i:016x}"))
+                .map(|i| id_x(*i))
                 .collect::<Vec<_>>()
                 .join(",")
         );
@@ -444,7 +466,7 @@ fn db_section(o: &mut String, d: &DbReport) {
         } else {
             f.alarms
                 .iter()
-                .map(|a| format!("{} ({:016x})", a.alarm, a.member_id))
+                .map(|a| format!("{} ({:x})", a.alarm, a.member_id))
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -503,7 +525,12 @@ fn warnings_section(o: &mut String, warnings: &[Warning]) {
             (Some(f), None) => format!(" [{}]", f.display()),
             _ => String::new(),
         };
-        let _ = writeln!(o, "  {:?} {}: {}{}", w.severity, w.code, w.message, at);
+        let severity = match w.severity {
+            Severity::Error => paint("Error", Style::Bad),
+            Severity::Warning => paint("Warning", Style::Warn),
+            Severity::Info => "Info".to_string(),
+        };
+        let _ = writeln!(o, "  {severity} {}: {}{}", w.code, w.message, at);
         if !w.action.is_empty() {
             let _ = writeln!(o, "      -> {}", w.action);
         }

@@ -22,11 +22,12 @@ Does what `etcdutl migrate --data-dir DIR --target-version X.Y` does to the
 storage version (meta/storageVersion set to X.Y.0 for 3.6+, removed for 3.5),
 but into the new data dir --out: the db rewritten, the .snap files and the
 WAL (from --wal-dir when given) copied. The input is only read. A downgrade
-needs --force: etcdutl's check that the WAL holds nothing newer than the
-target is not evaluated here.
+is refused, as etcdutl refuses it, when the WAL after the last snapshot holds
+entries that need a newer etcd than the target (or cannot be read); --force
+sets the version anyway.
 
 Examples:
-  etcd-rescue migrate /var/lib/etcd --target-version 3.5 --out /var/lib/etcd-3.5 --force
+  etcd-rescue migrate /var/lib/etcd --target-version 3.5 --out /var/lib/etcd-3.5
   etcd-rescue migrate /var/lib/etcd --wal-dir /wal --target-version 3.6 --out /srv/etcd-new")]
 pub(super) struct MigrateArgs {
     /// The data dir (holds member/).
@@ -40,7 +41,7 @@ pub(super) struct MigrateArgs {
     /// The WAL dir, when etcd ran with --wal-dir.
     #[arg(long)]
     wal_dir: Option<PathBuf>,
-    /// Downgrade without the WAL check, or set a version outside the plan.
+    /// Downgrade although the WAL check fails, or set a version outside the plan.
     #[arg(long)]
     force: bool,
     /// Output format.

@@ -2,6 +2,7 @@
 //! Only this module prints.
 
 mod check;
+mod compact;
 mod compare;
 mod diff;
 mod get;
@@ -82,6 +83,10 @@ enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// Recover what a damaged db still holds into a new, valid db.
     Salvage(salvage::SalvageArgs),
+    /// etcd's compaction at a revision, offline, written compactly into a new db file.
+    Compact(compact::CompactArgs),
+    /// etcd's defragmentation, offline: a compact copy of the db in a new file.
+    Defrag(compact::DefragArgs),
     /// Change a data dir's storage version (as etcdutl migrate), into a new data dir.
     Migrate(migrate::MigrateArgs),
     /// Write-ahead log commands.
@@ -215,6 +220,8 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Salvage(a) => salvage::run(&a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Compact(a) => compact::run_compact(&a),
+        Command::Defrag(a) => compact::run_defrag(&a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "etcd-rescue", &mut out);

@@ -5,7 +5,9 @@
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use etcd_rescue::ops::ProgressFn;
 
@@ -63,6 +65,28 @@ pub fn total_bytes(paths: &[std::path::PathBuf]) -> u64 {
     paths.iter().map(|p| walk(p, 0)).sum()
 }
 
+/// Below this much elapsed time the rate is not known well enough for an ETA.
+const MIN_ETA_ELAPSED: Duration = Duration::from_millis(500);
+
+/// The time left from the rate so far (`done` of `total` in `elapsed`), or
+/// `None` when it cannot be told yet (nothing done, too early) or nothing is
+/// left. Never "0s" while work remains: the seconds are rounded up.
+/// (indicatif's `{eta}` shows "0s" until its rate estimate warms up.)
+pub fn time_left(done: u64, total: u64, elapsed: Duration) -> Option<String> {
+    if done == 0 || done >= total || elapsed < MIN_ETA_ELAPSED {
+        return None;
+    }
+    let ms = elapsed.as_millis().saturating_mul(u128::from(total - done)) / u128::from(done);
+    let s = u64::try_from(ms.div_ceil(1000)).unwrap_or(u64::MAX).max(1);
+    Some(if s >= 3600 {
+        format!("{}h {:02}m left", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s left", s / 60, s % 60)
+    } else {
+        format!("{s}s left")
+    })
+}
+
 /// A bar that appears on the first progress report of a big enough pass.
 pub struct Bar {
     label: &'static str,
@@ -98,9 +122,16 @@ impl Bar {
                     ProgressDrawTarget::stderr_with_hz(8),
                 );
                 if let Ok(style) = ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {percent:>3}% {pos}/{len} pages, {eta} left",
+                    "{msg} [{bar:40}] {percent:>3}% {pos}/{len} pages{left}",
                 ) {
-                    b.set_style(style.progress_chars("=> "));
+                    b.set_style(style.progress_chars("=> ").with_key(
+                        "left",
+                        |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            if let Some(t) = time_left(s.pos(), s.len().unwrap_or(0), s.elapsed()) {
+                                let _ = write!(w, ", {t}");
+                            }
+                        },
+                    ));
                 }
                 b.set_message(label);
                 b
@@ -122,5 +153,33 @@ impl Bar {
 impl Drop for Bar {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_is_real_or_absent() {
+        let sec = Duration::from_secs(1);
+        // Nothing done yet, or too early: no estimate, not "0s".
+        assert_eq!(time_left(0, 100, sec * 5), None);
+        assert_eq!(time_left(10, 100, Duration::from_millis(100)), None);
+        // Done: nothing left to show.
+        assert_eq!(time_left(100, 100, sec * 5), None);
+        // A tenth in 2 s: 18 s for the rest.
+        assert_eq!(time_left(10, 100, sec * 2).as_deref(), Some("18s left"));
+        // Almost done, fast: still at least 1 s while work remains.
+        assert_eq!(
+            time_left(999_999, 1_000_000, sec).as_deref(),
+            Some("1s left")
+        );
+        assert_eq!(time_left(1, 100, sec * 2).as_deref(), Some("3m 18s left"));
+        assert_eq!(time_left(1, 10_000, sec).as_deref(), Some("2h 46m left"));
+        for done in 1..100 {
+            let t = time_left(done, 100, sec).unwrap_or_default();
+            assert!(!t.starts_with("0s"), "{done}: {t}");
+        }
     }
 }

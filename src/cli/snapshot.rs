@@ -50,8 +50,11 @@ pub(super) enum RestoreOut {
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
 pub(super) struct RestoreArgs {
-    /// Snapshot file (`etcdctl snapshot save` output), or a raw db with --skip-hash-check.
-    path: PathBuf,
+    /// Snapshot file (`etcdctl snapshot save` output), a raw db with
+    /// --skip-hash-check, or a data dir / member dir: its db with every
+    /// committed WAL entry applied. Several member dirs: the best one is used.
+    #[arg(required = true, num_args = 1..)]
+    path: Vec<PathBuf>,
     /// Human-readable name of the member to restore.
     #[arg(long, default_value = etcd_rescue::ops::restore::DEFAULT_NAME)]
     name: String,
@@ -146,8 +149,10 @@ pub(super) fn run(cmd: SnapshotCommand) -> u8 {
 
 fn run_restore(a: RestoreArgs) -> u8 {
     let _ = a.initial_memory_map_size;
+    let mut paths = a.path.into_iter();
     let o = RestoreOptions {
-        snapshot: a.path,
+        snapshot: paths.next().unwrap_or_default(),
+        more_inputs: paths.collect(),
         name: a.name,
         initial_cluster_given: a.initial_cluster.is_some(),
         initial_cluster: a
@@ -163,7 +168,10 @@ fn run_restore(a: RestoreArgs) -> u8 {
         mark_compacted: a.mark_compacted,
         output_version: a.output_version,
     };
-    let size = std::fs::metadata(&o.snapshot).map_or(0, |m| m.len());
+    let size = std::fs::metadata(&o.snapshot)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |m| m.len());
     let spinner = super::progress::Spinner::start("restoring", size);
     let result = restore(&o);
     drop(spinner);
@@ -202,7 +210,8 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 .map(|m| {
                     vec![
                         m.name.clone(),
-                        m.id_hex.clone(),
+                        // As etcd prints it (`%x`, `etcdctl member list`); JSON keeps id_hex.
+                        etcd_rescue::etcd::ids::id_x(m.id),
                         m.peer_urls.join(","),
                         m.data_dir.display().to_string(),
                     ]
@@ -213,7 +222,10 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                 &rows,
                 Align::Left,
             );
-            out.push_str(&format!("cluster id: {}\n", r.cluster_id_hex));
+            out.push_str(&format!(
+                "cluster id: {}\n",
+                etcd_rescue::etcd::ids::id_x(r.cluster_id)
+            ));
             out.push_str(&output_line(&r.output));
             if r.members.len() > 1 {
                 out.push_str(
@@ -232,11 +244,76 @@ fn render_restore(r: &RestoreReport, w: RestoreOut) -> String {
                     etcd_rescue::ops::restore::HashCheck::Skipped => "skipped (--skip-hash-check)",
                     etcd_rescue::ops::restore::HashCheck::Absent =>
                         "no trailer (--skip-hash-check)",
+                    etcd_rescue::ops::restore::HashCheck::DataDir => "none (a data dir's db)",
                 }
             ));
+            if let Some(w) = &r.replay {
+                out.push_str(&replay_lines(w));
+            }
             out
         }
     }
+}
+
+/// What the WAL replay of a data-dir restore did, for people.
+fn replay_lines(w: &etcd_rescue::ops::dir_restore::WalReplay) -> String {
+    let mut out = String::new();
+    if let Some(c) = &w.chosen {
+        out.push_str(&format!(
+            "restored from {} ({} inputs): {}\n",
+            w.input.display(),
+            c.candidates.len(),
+            c.reason
+        ));
+    }
+    let range = w
+        .applied_range
+        .map(|[a, b]| format!(" (index {a}..{b})"))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "WAL replay: {} committed entries applied{range} after the db's consistent index {}, {} of them writes; revision {} -> {} (a restore of the db alone would stop at {})\n",
+        w.entries_applied, w.consistent_index, w.writes, w.db_revision, w.revision_reached, w.db_revision
+    ));
+    if w.commit < w.consistent_index {
+        out.push_str(&format!(
+            "note: the WAL's readable commit {} is below the db's consistent index {}: the db already holds everything the WAL does; it was restored as it is\n",
+            w.commit, w.consistent_index
+        ));
+    }
+    match w.uncommitted_range {
+        Some([a, b]) => out.push_str(&format!(
+            "not applied: {} uncommitted entries (index {a}..{b}, past the WAL's commit {})\n",
+            w.uncommitted, w.commit
+        )),
+        None => out.push_str("uncommitted entries: none\n"),
+    }
+    if let Some(c) = w.compaction {
+        out.push_str(&format!("compaction applied at revision {c}\n"));
+    }
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} x{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !w.not_applied.is_empty() {
+        out.push_str(&format!(
+            "warning: not replayed (their effect is missing from the output): {}\n",
+            list(&w.not_applied)
+        ));
+    }
+    if !w.refused.is_empty() {
+        out.push_str(&format!(
+            "refused by etcd's apply rules (no-ops, as in etcd): {}\n",
+            list(&w.refused)
+        ));
+    }
+    if w.auth_enabled {
+        out.push_str(
+            "note: auth is enabled in the db; the replay assumed every request was permitted\n",
+        );
+    }
+    out
 }
 
 fn run_status(a: &StatusArgs) -> u8 {

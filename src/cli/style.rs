@@ -1,5 +1,7 @@
 //! Colour for people, never for pipes: ANSI styles only when stdout is a
 //! terminal and `NO_COLOR` is unset (https://no-color.org), and never in JSON.
+//! `CLICOLOR_FORCE` (set and not `0`) forces colour onto a pipe, as in
+//! https://bixense.com/clicolors/; `NO_COLOR` still wins.
 
 use std::io::IsTerminal;
 
@@ -16,7 +18,11 @@ pub enum Style {
 
 /// Whether stdout gets colour.
 pub fn enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return false;
+    }
+    set("CLICOLOR_FORCE").is_some_and(|v| v != "0") || std::io::stdout().is_terminal()
 }
 
 /// `s` in `style` when colour is on, else `s` unchanged.

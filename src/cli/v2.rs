@@ -10,6 +10,7 @@ use super::keys::{json_line, Out};
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use etcd_rescue::error::Severity;
 use etcd_rescue::etcd::v2replay::format_rfc3339_ns;
+use etcd_rescue::ops::inspect::action_for;
 use etcd_rescue::ops::v2::{self, Lookup, Shown, V2Era, V2Loaded};
 
 const LS_EXAMPLES: &str = "\
@@ -28,7 +29,9 @@ TTL keys: etcd removes an expired key only when it applies a SYNC entry, and
 answers reads with it until then; so expired keys are listed by default, like a
 server started from these files would right before its first SYNC. -w json marks
 them (\"expired\":true, negative \"ttl\"); --hide-expired leaves them out.
-Exit codes: 0 ok, 1 the key does not exist, 2 could not read the files.";
+Exit codes: 0 ok, 1 the key does not exist or the WAL is damaged (the listing
+stops at the damage: it is printed, but may lack later v2 writes), 2 could not
+read the files.";
 
 const GET_EXAMPLES: &str = "\
 Examples:
@@ -38,7 +41,9 @@ Examples:
 
 Prints the value and a newline, like `ETCDCTL_API=2 etcdctl get`. An expired key
 that no SYNC removed yet is still printed (as etcd would); a note on stderr says so.
-Exit codes: 0 found, 1 no such key or it is a directory, 2 could not read the files.";
+Exit codes: 0 found, 1 no such key or it is a directory, or the WAL is damaged
+(the value is printed as of the last readable entry and may be stale), 2 could
+not read the files.";
 
 /// v2 store commands.
 #[derive(Debug, Subcommand)]
@@ -139,9 +144,23 @@ fn load(out: &mut Out, path: &std::path::Path) -> Result<V2Loaded, u8> {
     for f in &l.findings {
         if f.severity >= Severity::Warning {
             eprintln!("warning: {}: {}", f.at, f.message);
+            if f.severity == Severity::Error && f.code.starts_with("wal.") {
+                eprintln!(
+                    "  -> the v2 store is rebuilt only up to the last readable WAL entry before this damage: v2 writes after it are not listed. {}",
+                    action_for(f.code)
+                );
+            }
         }
     }
     Ok(l)
+}
+
+/// The store was rebuilt only up to WAL damage: the answer may lack later
+/// writes, so the command exits 1 after printing it.
+fn stopped_at_damage(l: &V2Loaded) -> bool {
+    l.findings
+        .iter()
+        .any(|f| f.severity == Severity::Error && f.code.starts_with("wal."))
 }
 
 /// What the v2 store holds for the etcd that wrote the files: said on stderr
@@ -220,7 +239,11 @@ fn ls(a: &LsArgs) -> u8 {
                 expired_note(expired);
             }
             era_note(&l, rows.is_empty());
-            EXIT_OK
+            if stopped_at_damage(&l) {
+                EXIT_PROBLEMS
+            } else {
+                EXIT_OK
+            }
         }
         Err(e) => out.fail(&e),
     }
@@ -252,6 +275,7 @@ fn get(a: &GetArgs) -> u8 {
         V2Format::Json => json_line(&NodeJson::new(&s, now)).and_then(|j| out.line(&j)),
     };
     match res.and_then(|()| out.flush()) {
+        Ok(()) if stopped_at_damage(&l) => EXIT_PROBLEMS,
         Ok(()) => EXIT_OK,
         Err(e) => out.fail(&e),
     }

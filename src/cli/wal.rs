@@ -6,6 +6,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
 use etcd_rescue::error::Severity;
+use etcd_rescue::etcd::ids::id_x;
+use etcd_rescue::ops::inspect::action_for;
 use etcd_rescue::ops::wal::{dump_to, Body, DumpEvent, DumpOptions, DumpRecord};
 
 /// Output format of the inspection commands.
@@ -161,6 +163,7 @@ fn run_dump(a: &DumpArgs) -> u8 {
                     "severity": f.severity,
                     "at": f.at,
                     "message": f.message,
+                    "action": action_for(f.code),
                 });
                 out.line(&v.to_string());
             }
@@ -179,6 +182,10 @@ fn run_dump(a: &DumpArgs) -> u8 {
                     "{:?}: {}: {}: {}",
                     f.severity, f.code, f.at, f.message
                 ));
+                let action = action_for(f.code);
+                if !action.is_empty() {
+                    out.line(&format!("  -> {action}"));
+                }
             }
         }
     }
@@ -200,8 +207,9 @@ fn table_line(rec: &DumpRecord, files: &[String]) -> String {
             String::new(),
             String::new(),
             format!(
-                "member_id={:016x} cluster_id={:016x}",
-                m.node_id, m.cluster_id
+                "member_id={} cluster_id={}",
+                id_x(m.node_id),
+                id_x(m.cluster_id)
             ),
         ),
         Body::Entry {

@@ -60,10 +60,7 @@ impl Input {
                 member_dir: Some(path.to_path_buf()),
             });
         }
-        Err(Error::new(ErrorKind::BadPath(
-            "directory holds neither member/ (a data dir) nor snap/ or wal/ (a member dir)".into(),
-        ))
-        .in_file(path))
+        Err(Error::new(ErrorKind::BadPath(not_a_data_dir(path))).in_file(path))
     }
 
     /// The bbolt db: the file itself, or `member/snap/db`.
@@ -88,5 +85,28 @@ impl Input {
                 }
             }
         }
+    }
+}
+
+/// Why `path` (a dir) is neither a data dir nor a member dir, naming the dir
+/// to give instead when it is a part of one (its WAL dir or its snap dir).
+fn not_a_data_dir(path: &Path) -> String {
+    let holds = |ext: &str| {
+        std::fs::read_dir(path).is_ok_and(|d| {
+            d.filter_map(std::result::Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(ext))
+        })
+    };
+    let data_dir = path
+        .parent()
+        .and_then(Path::parent)
+        .filter(|d| d.join("member").is_dir());
+    let up = data_dir.map_or_else(String::new, |d| format!(" ({})", d.display()));
+    if holds(".wal") {
+        format!("this is a WAL dir (it holds .wal files), not a data dir: give the data dir that holds it{up}, the one holding member/")
+    } else if path.join("db").is_file() || holds(".snap") {
+        format!("this is a member's snap dir, not a data dir: give its db file ({}) or the data dir that holds it{up}", path.join("db").display())
+    } else {
+        "directory holds neither member/ (a data dir) nor snap/ or wal/ (a member dir)".into()
     }
 }

@@ -230,6 +230,38 @@ fn unknown(reason: String, data: &[u8]) -> Payload {
     }
 }
 
+/// The newest etcd version `entries` need, when above 3.5: what etcd's
+/// `wal.MinimalEtcdVersion` (3.6+, `storage/wal/version.go`) reports above
+/// 3.5. Every message, field and enum value etcd writes into a WAL entry is
+/// annotated 3.5 or older except `DowngradeVersionTestRequest`, whose own
+/// `ver` is taken as the version it needs (a test-only request).
+pub fn newest_version_needed<'a>(
+    entries: impl Iterator<Item = &'a raftpb::Entry>,
+) -> Option<String> {
+    let mut best: Option<(super::version::Version, String)> = None;
+    for e in entries {
+        if let Payload::Request { irr, .. } = payload(e) {
+            if let Some(d) = &irr.downgrade_version_test {
+                let s = d.name.clone();
+                let v = super::version::Version::parse(&s).unwrap_or(super::version::Version {
+                    major: 3,
+                    minor: 6,
+                    patch: 0,
+                    pre: String::new(),
+                    meta: String::new(),
+                });
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, _)| (v.major, v.minor, v.patch) > (b.major, b.minor, b.patch))
+                {
+                    best = Some((v, s));
+                }
+            }
+        }
+    }
+    best.map(|(_, s)| s)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -257,5 +289,32 @@ mod tests {
         assert_eq!(p.summary(), "method=PUT path=/0/version val=3.5.0");
         assert_eq!(payload(&normal(Vec::new())), Payload::Noop);
         assert_eq!(payload(&normal(vec![0xff])).kind(), "unknown");
+    }
+
+    #[test]
+    fn only_the_downgrade_test_request_needs_more_than_3_5() {
+        use crate::formats::proto::etcdserverpb::NameRequest;
+        let irr = |ver: Option<&str>| {
+            let mut r = InternalRaftRequest {
+                downgrade_version_test: ver.map(|v| NameRequest { name: v.into() }),
+                ..InternalRaftRequest::default()
+            };
+            if ver.is_none() {
+                r.compaction = Some(Default::default());
+            }
+            normal(r.encode_to_vec())
+        };
+        let plain = [irr(None), irr(None)];
+        assert_eq!(newest_version_needed(plain.iter()), None);
+        let tested = [
+            irr(None),
+            irr(Some("3.6.0")),
+            irr(Some("3.7.1")),
+            irr(Some("3.6.9")),
+        ];
+        assert_eq!(
+            newest_version_needed(tested.iter()).as_deref(),
+            Some("3.7.1")
+        );
     }
 }

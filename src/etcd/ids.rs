@@ -49,6 +49,13 @@ pub fn id_hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
+/// An id as etcd prints it for people (`types.ID.String()`, `%x`: no
+/// leading zeros), in `etcdctl member list`, `endpoint status` tables and
+/// etcd's logs, so it can be matched by eye. JSON keeps [`id_hex`].
+pub fn id_x(id: u64) -> String {
+    format!("{id:x}")
+}
+
 /// Serializes an id with [`id_hex`] (`#[serde(serialize_with = "ser_id")]`).
 #[allow(clippy::trivially_copy_pass_by_ref)]
 pub fn ser_id<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {

@@ -1,6 +1,7 @@
 //! etcd meaning on top of the formats: the backend schema, revision keys,
 //! versions and the status figures.
 
+pub mod compact;
 pub mod datadir;
 pub mod dbinfo;
 pub mod entry;

@@ -79,9 +79,15 @@ pub struct DbRewrite {
 enum Plan {
     /// The source's entries are dropped and these written instead.
     Replace(Vec<(Vec<u8>, Vec<u8>)>),
-    /// The source's entries are kept; these keys are set (added or replaced).
-    Merge(BTreeMap<Vec<u8>, Vec<u8>>),
+    /// The source's entries are kept; these keys are set (added or
+    /// replaced, `Some`) or removed (`None`).
+    Merge(BTreeMap<Vec<u8>, Option<Vec<u8>>>),
 }
+
+/// Changes laid over the source's buckets before restore's own: per bucket
+/// name, keys set (`Some`) or removed (`None`). Buckets restore replaces
+/// (`members`, `members_removed`) ignore it; restore's `meta` keys win.
+pub type Overlay = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
 
 fn u64_be(v: u64) -> Vec<u8> {
     v.to_be_bytes().to_vec()
@@ -96,8 +102,21 @@ pub fn rewrite_db<W: Write + Seek>(
     bump: u64,
     out: W,
 ) -> Result<(W, DbRewrite)> {
+    rewrite_db_over(db, cluster, bump, Overlay::new(), out)
+}
+
+/// [`rewrite_db`] with `overlay` laid over the source's entries first (new
+/// `key` records, leases, compaction removals from a WAL replay). The
+/// bump's latest revision is that of the merged `key` bucket.
+pub fn rewrite_db_over<W: Write + Seek>(
+    db: &Db<'_>,
+    cluster: &Cluster,
+    bump: u64,
+    overlay: Overlay,
+    out: W,
+) -> Result<(W, DbRewrite)> {
     let n = crate::bytes::to_u64(cluster.members.len());
-    let plans = plans(cluster);
+    let plans = plans(cluster, overlay);
 
     let mut w = DbWriter::new(out, WriterOptions::like(db))?;
     let mut latest = Revision::default();
@@ -110,10 +129,10 @@ pub fn rewrite_db<W: Write + Seek>(
         let take_plan = match (&next_src, pending.peek()) {
             (None, None) => break,
             (Some(s), Some((p, _))) => {
-                if s.key == *p {
+                if s.key == p.as_slice() {
                     None // both: the source bucket, with the plan applied
                 } else {
-                    Some(*p < s.key)
+                    Some(p.as_slice() < s.key)
                 }
             }
             (None, Some(_)) => Some(true),
@@ -129,13 +148,24 @@ pub fn rewrite_db<W: Write + Seek>(
                 if name == schema::META {
                     add_bump_meta(&mut plan, &latest, bump, &mut bumped)?;
                 }
-                w.begin_bucket(name)?;
-                let entries: Vec<(Vec<u8>, Vec<u8>)> = match plan {
-                    Plan::Replace(v) => v,
+                w.begin_bucket(&name)?;
+                let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = match plan {
+                    Plan::Replace(v) => v.into_iter().map(|(k, v)| (k, Some(v))).collect(),
                     Plan::Merge(m) => m.into_iter().collect(),
                 };
+                let is_key = name == schema::KEY;
                 for (k, v) in entries {
-                    w.put(&k, &v)?;
+                    if let Some(v) = v {
+                        if is_key {
+                            track_latest(&mut latest, &k);
+                        }
+                        w.put(&k, &v)?;
+                    }
+                }
+                if is_key && bump > 0 {
+                    let rev = bump_revision(&latest, bump)?;
+                    w.put(&rev.to_key(), &[])?;
+                    bumped = Some(rev.main);
                 }
             }
             other => {
@@ -161,14 +191,12 @@ pub fn rewrite_db<W: Write + Seek>(
                 w.begin_bucket(top.key)?;
                 w.set_sequence(bucket.sequence);
                 let is_key = top.key == schema::KEY;
-                copy_bucket(
-                    db,
-                    &bucket,
-                    top.key,
-                    plan,
-                    &mut |k, v| w.put(k, v),
-                    is_key.then_some(&mut latest),
-                )?;
+                copy_bucket(db, &bucket, top.key, plan, &mut |k, v| {
+                    if is_key {
+                        track_latest(&mut latest, k);
+                    }
+                    w.put(k, v)
+                })?;
                 if is_key && bump > 0 {
                     let rev = bump_revision(&latest, bump)?;
                     w.put(&rev.to_key(), &[])?;
@@ -190,23 +218,30 @@ pub fn rewrite_db<W: Write + Seek>(
     ))
 }
 
-/// Fixed plans for the buckets restore rewrites or creates.
-fn plans(cluster: &Cluster) -> BTreeMap<&'static [u8], Plan> {
+/// Plans for the buckets restore rewrites or creates, and those `overlay`
+/// changes.
+fn plans(cluster: &Cluster, mut overlay: Overlay) -> BTreeMap<Vec<u8>, Plan> {
     let n = crate::bytes::to_u64(cluster.members.len());
-    let mut plans: BTreeMap<&[u8], Plan> = BTreeMap::new();
+    let mut plans: BTreeMap<Vec<u8>, Plan> = BTreeMap::new();
     let mut members: Vec<(Vec<u8>, Vec<u8>)> = cluster
         .members
         .iter()
         .map(|m| (m.bucket_key().into_bytes(), m.to_json().into_bytes()))
         .collect();
     members.sort();
-    plans.insert(schema::MEMBERS, Plan::Replace(members));
-    plans.insert(schema::MEMBERS_REMOVED, Plan::Replace(Vec::new()));
-    plans.insert(schema::CLUSTER, Plan::Merge(BTreeMap::new()));
-    let mut meta = BTreeMap::new();
-    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), u64_be(n));
-    meta.insert(schema::meta_key::TERM.to_vec(), u64_be(RESTORE_TERM));
-    plans.insert(schema::META, Plan::Merge(meta));
+    overlay.remove(schema::MEMBERS);
+    overlay.remove(schema::MEMBERS_REMOVED);
+    plans.insert(schema::MEMBERS.to_vec(), Plan::Replace(members));
+    plans.insert(schema::MEMBERS_REMOVED.to_vec(), Plan::Replace(Vec::new()));
+    let cluster_edits = overlay.remove(schema::CLUSTER).unwrap_or_default();
+    plans.insert(schema::CLUSTER.to_vec(), Plan::Merge(cluster_edits));
+    let mut meta = overlay.remove(schema::META).unwrap_or_default();
+    meta.insert(schema::meta_key::CONSISTENT_INDEX.to_vec(), Some(u64_be(n)));
+    meta.insert(schema::meta_key::TERM.to_vec(), Some(u64_be(RESTORE_TERM)));
+    plans.insert(schema::META.to_vec(), Plan::Merge(meta));
+    for (name, edits) in overlay {
+        plans.insert(name, Plan::Merge(edits));
+    }
     plans
 }
 
@@ -288,7 +323,7 @@ pub fn patch_db(
     // New bucket headers, by name.
     let mut headers: BTreeMap<Vec<u8>, [u8; 16]> = BTreeMap::new();
     let header = crate::formats::bbolt::bucket::encode_header;
-    for (name, mut plan) in plans(cluster) {
+    for (name, mut plan) in plans(cluster, Overlay::new()) {
         if name == schema::META {
             add_bump_meta(&mut plan, &latest, bump, &mut bumped)?;
         }
@@ -305,13 +340,16 @@ pub fn patch_db(
         let seq = match source {
             Some(e) => {
                 let bucket = Bucket::from_value(e.key, e.value)?;
-                copy_bucket(db, &bucket, name, Some(plan), &mut collect, None)?;
+                copy_bucket(db, &bucket, &name, Some(plan), &mut collect)?;
                 bucket.sequence
             }
             None => {
                 match plan {
                     Plan::Replace(v) => v.into_iter().try_for_each(|(k, v)| collect(&k, &v))?,
-                    Plan::Merge(m) => m.into_iter().try_for_each(|(k, v)| collect(&k, &v))?,
+                    Plan::Merge(m) => m
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .try_for_each(|(k, v)| collect(&k, &v))?,
                 }
                 0
             }
@@ -324,7 +362,7 @@ pub fn patch_db(
             .map(|(k, v)| (0, k.as_slice(), v.as_slice()))
             .collect();
         let id = patch.leaf(&refs)?;
-        headers.insert(name.to_vec(), header(id, seq));
+        headers.insert(name.clone(), header(id, seq));
     }
     if bump > 0 {
         let rev = bump_revision(&latest, bump)?;
@@ -414,7 +452,7 @@ fn add_bump_meta(
     if let Plan::Merge(m) = plan {
         m.insert(
             schema::meta_key::SCHEDULED_COMPACT_REV.to_vec(),
-            rev.to_key().to_vec(),
+            Some(rev.to_key().to_vec()),
         );
     }
     if bumped.is_none() {
@@ -427,15 +465,13 @@ fn add_bump_meta(
 /// Where [`copy_bucket`] sends each entry.
 type PutFn<'p> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'p;
 
-/// Copies one bucket's entries, applying `plan`; tracks the largest revision
-/// key when `latest` is given.
+/// Copies one bucket's entries, applying `plan`.
 fn copy_bucket(
     db: &Db<'_>,
     bucket: &Bucket<'_>,
     name: &[u8],
     plan: Option<Plan>,
     put: &mut PutFn<'_>,
-    mut latest: Option<&mut Revision>,
 ) -> Result<()> {
     let mut merge = match plan {
         Some(Plan::Replace(v)) => {
@@ -456,32 +492,36 @@ fn copy_bucket(
             ))));
         }
         while let Some((k, v)) = merge.next_if(|(k, _)| k.as_slice() < e.key) {
-            put(&k, &v)?;
-        }
-        if let Some((_, v)) = merge.next_if(|(k, _)| k.as_slice() == e.key) {
-            put(e.key, &v)?;
-        } else {
-            put(e.key, e.value)?;
-        }
-        if let Some(l) = latest.as_deref_mut() {
-            if let (Some(main), Some(sub)) = (
-                crate::bytes::u64_be(e.key, 0),
-                crate::bytes::u64_be(e.key, 9),
-            ) {
-                if e.key.len() >= REV_KEY_LEN {
-                    // Keys sort by revision: the last one is the largest.
-                    *l = Revision {
-                        main: i64::from_be_bytes(main.to_be_bytes()),
-                        sub: i64::from_be_bytes(sub.to_be_bytes()),
-                    };
-                }
+            if let Some(v) = v {
+                put(&k, &v)?;
             }
+        }
+        match merge.next_if(|(k, _)| k.as_slice() == e.key) {
+            Some((_, Some(v))) => put(e.key, &v)?,
+            Some((_, None)) => {}
+            None => put(e.key, e.value)?,
         }
     }
     for (k, v) in merge {
-        put(&k, &v)?;
+        if let Some(v) = v {
+            put(&k, &v)?;
+        }
     }
     Ok(())
+}
+
+/// Keeps the largest revision key seen (keys sort by revision, so the last
+/// one written is the largest).
+fn track_latest(latest: &mut Revision, key: &[u8]) {
+    if key.len() < REV_KEY_LEN {
+        return;
+    }
+    if let (Some(main), Some(sub)) = (crate::bytes::u64_be(key, 0), crate::bytes::u64_be(key, 9)) {
+        *latest = Revision {
+            main: i64::from_be_bytes(main.to_be_bytes()),
+            sub: i64::from_be_bytes(sub.to_be_bytes()),
+        };
+    }
 }
 
 /// The ConfChange context / `members` value: the member JSON etcd writes.

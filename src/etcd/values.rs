@@ -369,6 +369,42 @@ pub fn base64(v: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 with padding as Go's `base64.StdEncoding` does
+/// (`\r` and `\n` ignored); `None` on anything else.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let sym = |c: u8| -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'\r' && *c != b'\n').collect();
+    if clean.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    let quads = clean.chunks(4);
+    let n_quads = quads.len();
+    for (i, q) in quads.enumerate() {
+        let pad = q.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != n_quads) {
+            return None;
+        }
+        let mut n = 0u32;
+        for (j, c) in q.iter().enumerate() {
+            let v = if j >= 4 - pad { 0 } else { sym(*c)? };
+            n = (n << 6) | v;
+        }
+        let bytes = n.to_be_bytes();
+        out.extend(bytes.get(1..4 - pad).unwrap_or_default());
+    }
+    Some(out)
+}
+
 /// A key or short value for a table cell: text as is, anything else with
 /// non-printable bytes escaped (`\x00`).
 pub fn printable(v: &[u8]) -> String {
@@ -459,6 +495,16 @@ mod tests {
         let s = r#"{"z":1.50,"a":{"s":"x, {y}: \"q\""},"e":[],"o":{ },"l":[true,null]}"#;
         let want = "{\n  \"z\": 1.50,\n  \"a\": {\n    \"s\": \"x, {y}: \\\"q\\\"\"\n  },\n  \"e\": [],\n  \"o\": {},\n  \"l\": [\n    true,\n    null\n  ]\n}";
         assert_eq!(pretty_json(s), want);
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for v in [&b""[..], b"a", b"ab", b"abc", b"\x00\xff\x10hello"] {
+            assert_eq!(base64_decode(&base64(v)).unwrap(), v);
+        }
+        assert!(base64_decode("abc").is_none());
+        assert!(base64_decode("ab=c").is_none());
+        assert!(base64_decode("a*==").is_none());
     }
 
     #[test]

@@ -475,6 +475,14 @@ pub fn check_bytes(
             ),
         ));
     }
+    if let Some(v) = status.as_ref().and_then(super::status::newer_version) {
+        findings.push(Finding {
+            code: "db.version.newer",
+            severity: Severity::Info,
+            at: at(None),
+            message: super::status::newer_version_note(&v),
+        });
+    }
     schema_check.finish(&facts, has(schema::KEY), has(schema::META));
     for mut f in schema_check.findings {
         f.at.file = Some(db_path.clone());

@@ -110,6 +110,10 @@ pub struct CompareFinding {
     /// For `different-data`: the groups of inputs that agree, largest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Vec<String>>,
+    /// The names (`A`, `B`, ...) of `groups`, as in the members' `group` and
+    /// the top-level `groups`; empty when the inputs could not be hashed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_names: Vec<String>,
     /// For `different-data` with `--keys`: first differing keys between the
     /// first group and each other group.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -123,6 +127,10 @@ pub struct KeyDiffReport {
     pub a: String,
     /// Side b.
     pub b: String,
+    /// The group of side a.
+    pub a_group: Option<String>,
+    /// The group of side b.
+    pub b_group: Option<String>,
     /// At this revision.
     pub revision: i64,
     /// The first differing keys, in key order.
@@ -187,6 +195,12 @@ pub struct MemberRow {
     pub raft_commit: Option<u64>,
     /// HashKV at the common revision.
     pub hash_kv: Option<u32>,
+    /// The revision `hash_kv` was taken at (the report's `hash_revision`),
+    /// null when there is no hash.
+    pub hash_kv_revision: Option<i64>,
+    /// The agreeing group (`A`, `B`, ...) this input belongs to, as the
+    /// findings and the best seed name it; null when it has no hash.
+    pub group: Option<String>,
     /// `snapshot status` hash of the db.
     pub status_hash: Option<u32>,
     /// The input holds no data (no db, or no key revisions).
@@ -208,6 +222,8 @@ impl MemberRow {
 pub struct Seed {
     /// The input.
     pub member: String,
+    /// Its agreeing group, null when nothing could be hashed.
+    pub group: Option<String>,
     /// Why.
     pub reason: String,
 }
@@ -255,6 +271,8 @@ pub struct CompareReport {
     pub compact_revision: Option<i64>,
     /// The tombstone rule used for HashKV.
     pub tombstone_rule: TombstoneRule,
+    /// The groups of inputs that agree at `hash_revision`, largest first.
+    pub groups: Vec<GroupReport>,
     /// Findings.
     pub findings: Vec<CompareFinding>,
     /// One row per input, in the order given.
@@ -265,6 +283,19 @@ pub struct CompareReport {
     pub bump: Option<BumpAdvice>,
     /// Notes (why no hash revision, ...).
     pub notes: Vec<String>,
+}
+
+/// One group of inputs whose data agree.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupReport {
+    /// `A`, `B`, ...
+    pub group: String,
+    /// Their HashKV (decimal, as `etcdctl endpoint hashkv` prints it).
+    pub hash_kv: u32,
+    /// The revision it was taken at.
+    pub revision: i64,
+    /// The inputs, as given.
+    pub members: Vec<String>,
 }
 
 /// The input's db path, for the hash pass.
@@ -334,6 +365,8 @@ fn row_from(path: &Path, r: &InspectReport, last: Option<i64>) -> MemberRow {
         raft_term: hs.map(|h| h.term),
         raft_commit: hs.map(|h| h.commit),
         hash_kv: None,
+        hash_kv_revision: None,
+        group: None,
         status_hash: None,
         empty: last.is_none() && r.file.is_none(),
         unreadable: r.unreadable.clone(),
@@ -457,12 +490,19 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
         if let Some(row) = rows.get_mut(i) {
             row.status_hash = w.status_hash;
             row.hash_kv = w.hash_kv;
+            row.hash_kv_revision = w.hash_kv.and(hash_revision);
             row.unreadable.extend(w.problem);
         }
     }
-    // 4. Findings.
+    // 4. The agreeing groups, named once for the table, the findings and the seed.
+    let groups = judge::agreement_groups(&rows, hash_revision);
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.group = groups.of(i).map(|g| g.name.clone());
+    }
+    // 5. Findings.
     let mut findings = Vec::new();
-    if let Some((mut finding, firsts)) = judge::different_data(&rows, hash_revision, opts.keys > 0)
+    if let Some((mut finding, firsts)) =
+        judge::different_data(&rows, &groups, hash_revision, opts.keys > 0)
     {
         if let (Some(rev), true) = (hash_revision, opts.keys > 0) {
             if let Some((&a, others)) = firsts.split_first() {
@@ -477,15 +517,32 @@ pub fn compare(paths: &[PathBuf], opts: CompareOptions) -> Result<CompareReport>
     }
     judge::empty_members(&rows, &mut findings);
     judge::identity_findings(&rows, &mut findings);
-    judge::lagging(&rows, hash_revision, max_compact, &mut findings);
+    judge::lagging(&rows, &groups, hash_revision, max_compact, &mut findings);
     let verdict = judge::verdict(&findings);
-    let best_seed = judge::best_seed(&rows);
+    let best_seed = judge::best_seed(&rows, &groups, hash_revision);
+    let group_reports = groups
+        .list
+        .iter()
+        .filter_map(|g| {
+            Some(GroupReport {
+                group: g.name.clone(),
+                hash_kv: g.hash,
+                revision: hash_revision?,
+                members: g
+                    .rows
+                    .iter()
+                    .filter_map(|&i| rows.get(i).map(|r| r.path.clone()))
+                    .collect(),
+            })
+        })
+        .collect();
     let bump = judge::bump_advice(&rows, best_seed.as_ref());
     Ok(CompareReport {
         verdict,
         hash_revision,
         compact_revision: max_compact,
         tombstone_rule: rule,
+        groups: group_reports,
         findings,
         members: rows,
         best_seed,
@@ -511,6 +568,8 @@ fn empty_row(p: &Path) -> MemberRow {
         raft_term: None,
         raft_commit: None,
         hash_kv: None,
+        hash_kv_revision: None,
+        group: None,
         status_hash: None,
         empty: true,
         unreadable: Vec::new(),
@@ -591,9 +650,12 @@ fn key_diff(
     );
     let (keys, truncated) = keydiff::first_differences(&ka, &kb, limit);
     let name = |i: usize| rows.get(i).map(|r| r.path.clone()).unwrap_or_default();
+    let group = |i: usize| rows.get(i).and_then(|r| r.group.clone());
     Ok(KeyDiffReport {
         a: name(a),
         b: name(b),
+        a_group: group(a),
+        b_group: group(b),
         revision: rev,
         keys,
         truncated,

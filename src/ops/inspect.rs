@@ -57,9 +57,11 @@ pub fn inspect_with(path: &Path, opts: InspectOptions) -> Result<InspectReport> 
         file: None,
         warnings: Vec::new(),
         unreadable: Vec::new(),
+        verdict: crate::ops::verdict::Verdict::Sound,
     };
     if meta.is_file() {
         inspect_file(path, &mut r, opts)?;
+        r.judge();
         return Ok(r);
     }
     let dirs = if path.join("member").is_dir() {
@@ -84,6 +86,7 @@ pub fn inspect_with(path: &Path, opts: InspectOptions) -> Result<InspectReport> 
         }
     };
     inspect_dirs(&dirs, &mut r, opts)?;
+    r.judge();
     Ok(r)
 }
 
@@ -150,8 +153,23 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport, opts: InspectOptions) -> Result
         r,
         opts,
     );
-    // Membership from the db.
-    match membership::from_db(&db) {
+    db_membership(&db, &db_path, r);
+    fill_name(r);
+    membership_warnings(r, rep.facts.consistent_index);
+    // WAL versus db.
+    if let Some(l) = &log {
+        let wd = wal_db(l, &full_entries, &db, &rep, r);
+        r.wal_db = wd;
+    }
+    r.db = Some(rep);
+    versions::versions_part(r, &full_entries);
+    Ok(())
+}
+
+/// Membership from the db's `members` bucket (what etcd 3.5+ keeps there),
+/// beside whatever the WAL and `.snap` gave.
+pub(crate) fn db_membership(db: &Db<'_>, db_path: &Path, r: &mut InspectReport) {
+    match membership::from_db(db) {
         Ok((m, problems)) => {
             for p in problems {
                 r.warnings.push(Warning::new("db.members.bad", Severity::Warning, p, "the members bucket is damaged; restore from a snapshot or fix with member add/remove"));
@@ -170,16 +188,6 @@ fn inspect_dirs(d: &Dirs, r: &mut InspectReport, opts: InspectOptions) -> Result
         }
         Err(e) => r
             .unreadable
-            .push(format!("db members: {}", e.in_file(&db_path))),
+            .push(format!("db members: {}", e.in_file(db_path))),
     }
-    fill_name(r);
-    membership_warnings(r, rep.facts.consistent_index);
-    // WAL versus db.
-    if let Some(l) = &log {
-        let wd = wal_db(l, &full_entries, &db, &rep, r);
-        r.wal_db = wd;
-    }
-    r.db = Some(rep);
-    versions::versions_part(r, &full_entries);
-    Ok(())
 }

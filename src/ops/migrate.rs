@@ -13,9 +13,9 @@
 //!
 //! etcdutl refuses a downgrade when the WAL after the last snapshot holds
 //! requests newer than the target (`wal.MinimalEtcdVersion`, by the
-//! `etcd_version` annotations of every field). That check is not evaluated
-//! here, so a downgrade is refused unless `--force`, which etcdutl also uses
-//! to override a failed migration.
+//! `etcd_version` annotations of every field; see
+//! [`crate::etcd::entry::newest_version_needed`]), and so does this, unless
+//! `--force`, which etcdutl also uses to override a failed migration.
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,8 @@ pub struct MigrateReport {
     pub to: String,
     /// `meta/storageVersion` in the output ("" when absent: 3.5).
     pub storage_version: String,
-    /// `--force` was needed (a downgrade, whose WAL check is not evaluated).
+    /// `--force` overrode a check: a plan etcd does not know, or a downgrade
+    /// whose WAL holds newer entries or could not be read.
     pub forced: bool,
     /// Files copied besides the db.
     pub files_copied: Vec<PathBuf>,
@@ -114,15 +115,36 @@ pub fn migrate(o: &MigrateOptions) -> Result<MigrateReport> {
             db_path.display()
         )));
     }
-    let forced = target < from;
-    if forced && !o.force {
-        return Err(usage(format!(
-            "{}: {from} -> {target} is a downgrade; etcdutl first checks that the WAL holds no \
-             request newer than {target}, which this tool does not evaluate. Check with \
-             `etcd-rescue wal dump` that no entry after the last snapshot needs etcd {from} \
-             (e.g. a cluster version set to {from}), then pass --force",
-            db_path.display()
-        )));
+    // etcdutl's checks that --force overrides: a known plan, and for a
+    // downgrade a WAL holding nothing newer than the target.
+    let mut forced = !plan_is_known(from, target);
+    if target < from {
+        match wal_needs(&wal_dir, &member.join("snap")) {
+            Ok(Some(need)) if minor_of(&need).is_some_and(|m| m > target) => {
+                if !o.force {
+                    return Err(usage(format!(
+                        "{}: cannot downgrade storage, the WAL after the last snapshot holds \
+                         entries that need etcd {need} (DowngradeVersionTestRequest), newer \
+                         than the target {target}; wait for a snapshot past them on {from}, or \
+                         pass --force to set the storage version anyway",
+                        wal_dir.display()
+                    )));
+                }
+                forced = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if !o.force {
+                    return Err(usage(format!(
+                        "{}: a downgrade needs the WAL checked for entries newer than {target}, \
+                         and it cannot be read ({e}); repair the WAL first, or pass --force to \
+                         set the storage version without the check",
+                        wal_dir.display()
+                    )));
+                }
+                forced = true;
+            }
+        }
     }
 
     let tmp = NewDir::beside(&o.out, "migrate")?;
@@ -184,4 +206,35 @@ fn copy_files(from: &Path, to: &Path, skip: &[&str], copied: &mut Vec<PathBuf>) 
         copied.push(src);
     }
     Ok(())
+}
+
+/// The newest etcd version the WAL entries after the last snapshot need,
+/// when above 3.5: what `etcdutl migrate` reads before a downgrade (all
+/// entries after the newest `.snap` the WAL's snapshot records allow,
+/// committed or not, as `wal.ReadAll` returns them).
+fn wal_needs(wal_dir: &Path, snap_dir: &Path) -> Result<Option<String>> {
+    let wal = crate::etcd::raftlog::WalDir::open(wal_dir)?;
+    let snap_dir = snap_dir.is_dir().then_some(snap_dir);
+    let log = crate::etcd::raftlog::load(&wal, snap_dir, false)?;
+    if let crate::formats::wal::Stop::Corrupt { segment, offset } = log.decoded.stop {
+        let file = wal.files.get(segment).map_or_else(
+            || format!("segment {segment}"),
+            |f| f.path.display().to_string(),
+        );
+        return Err(Error::new(ErrorKind::Usage(format!(
+            "a damaged record in {file} at offset {offset}"
+        ))));
+    }
+    Ok(crate::etcd::entry::newest_version_needed(
+        log.read.entries.iter().map(|e| &e.entry),
+    ))
+}
+
+/// `X.Y` of a version string (`3.6.0` → 3.6).
+fn minor_of(v: &str) -> Option<Minor> {
+    let v = crate::etcd::version::Version::parse(v)?;
+    Some(Minor {
+        major: v.major,
+        minor: v.minor,
+    })
 }

@@ -7,8 +7,10 @@ pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 pub(crate) use input::WalkTicker;
 
 pub mod check;
+pub mod compact;
 pub mod compare;
 pub mod diff;
+pub mod dir_restore;
 pub mod get;
 pub mod hashkv;
 pub mod input;

@@ -26,7 +26,7 @@ use crate::bytes::{hex, to_u64};
 use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::etcd::member::Cluster;
 use crate::etcd::restore::{
-    patch_db, rewrite_db, snap_file_for, wal_frames_for, DbRewrite, OutputVersion,
+    patch_db, rewrite_db_over, snap_file_for, wal_frames_for, DbRewrite, OutputVersion, Overlay,
 };
 use crate::etcd::urls::parse_urls;
 use crate::formats::bbolt::Db;
@@ -54,8 +54,11 @@ const SHOWN_FINDINGS: usize = 5;
 /// What to restore where.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
-    /// The snapshot (or raw db with `skip_hash_check`).
+    /// The snapshot (or raw db with `skip_hash_check`), or a data dir or
+    /// member dir: then its db with its committed WAL entries applied.
     pub snapshot: PathBuf,
+    /// More member dirs to choose from (the best one is restored).
+    pub more_inputs: Vec<PathBuf>,
     /// `--name`.
     pub name: String,
     /// `--initial-cluster`.
@@ -88,6 +91,7 @@ impl Default for RestoreOptions {
     fn default() -> Self {
         RestoreOptions {
             snapshot: PathBuf::new(),
+            more_inputs: Vec::new(),
             name: DEFAULT_NAME.into(),
             initial_cluster: DEFAULT_INITIAL_CLUSTER.into(),
             initial_cluster_given: false,
@@ -131,6 +135,8 @@ pub enum HashCheck {
     Skipped,
     /// Absent; accepted because of `--skip-hash-check`.
     Absent,
+    /// A data dir's db: it has no trailer to check.
+    DataDir,
 }
 
 /// What `snapshot restore` did.
@@ -152,6 +158,9 @@ pub struct RestoreReport {
     pub db: DbRewrite,
     /// Whose etcdutl output was written, and why.
     pub output: OutputChoice,
+    /// From a data dir: what the WAL replay did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<super::dir_restore::WalReplay>,
 }
 
 /// The etcdutl version whose restore output was reproduced.
@@ -183,7 +192,7 @@ fn choose_output(o: &RestoreOptions, db: &Db<'_>) -> Result<OutputChoice> {
 }
 
 /// One data dir to write.
-struct Target {
+pub(super) struct Target {
     name: String,
     data_dir: PathBuf,
     /// Explicit `--wal-dir`, written beside the data dir.
@@ -438,7 +447,7 @@ fn judge_digest(path: &Path, t: &TrailerParts<'_>, digest: &[u8], db_size: u64) 
 }
 
 /// Refuses a file whose structure or schema check found errors.
-fn judge_findings(
+pub(super) fn judge_findings(
     path: &Path,
     checked: &crate::ops::check::CheckResult,
     skip_hash_check: bool,
@@ -479,29 +488,6 @@ fn judge_findings(
     .in_file(path))
 }
 
-/// A data dir or member dir given where a snapshot file is expected: say
-/// what to pass instead.
-fn refuse_a_data_dir(path: &Path) -> Result<()> {
-    if !path.is_dir() {
-        return Ok(());
-    }
-    let db = match crate::etcd::datadir::Input::resolve(path).and_then(|i| i.db_path()) {
-        Ok(db) => db,
-        Err(_) => {
-            return Err(usage(format!(
-                "{} is a directory, not a snapshot file: give the file `etcdctl snapshot save` wrote, or a member's member/snap/db with --skip-hash-check",
-                path.display()
-            )))
-        }
-    };
-    Err(usage(format!(
-        "{} is an etcd data dir, not a snapshot file: to restore its db, pass {} with --skip-hash-check (entries only its WAL holds are not included; `etcd-rescue inspect {}` shows how many); restoring a data dir with its WAL is not available yet: meanwhile starting etcd on a copy of the data dir applies the WAL itself",
-        path.display(),
-        db.display(),
-        path.display()
-    )))
-}
-
 /// Runs the restore.
 ///
 /// The sha256 of the db bytes is computed on its own thread while the
@@ -510,7 +496,9 @@ fn refuse_a_data_dir(path: &Path) -> Result<()> {
 /// is moved into place (etcdutl also copies first and verifies after).
 pub fn restore(o: &RestoreOptions) -> Result<RestoreReport> {
     let (cluster, targets) = plan(o)?;
-    refuse_a_data_dir(&o.snapshot)?;
+    if o.snapshot.is_dir() || !o.more_inputs.is_empty() {
+        return restore_dir(o, &cluster, &targets);
+    }
     let src = Source::open(&o.snapshot)?;
     let path = o.snapshot.as_path();
     let data = src.bytes();
@@ -560,7 +548,7 @@ fn run_restore_passes(
         }
         let db = Db::open(data).map_err(|e| e.in_file(path))?;
         let output = choose_output(o, &db).map_err(|e| e.in_file(path))?;
-        let (temps, rewrite) = write_temps(o, cluster, targets, &db, output.version)?;
+        let (temps, rewrite) = write_temps(o, cluster, targets, &db, output.version, None)?;
         let (hash_check, sha256) = if let Some(d) = digest() {
             let hex = judge_digest(path, parts, &d, checked.sizes.db)?;
             (HashCheck::Verified, Some(hex))
@@ -579,7 +567,34 @@ fn run_restore_passes(
             members,
             db: rewrite,
             output,
+            replay: None,
         })
+    })
+}
+
+/// [`restore`] from a data dir or member dir: its db with the committed WAL
+/// entries after its consistent index applied (see [`super::dir_restore`]).
+fn restore_dir(o: &RestoreOptions, cluster: &Cluster, targets: &[Target]) -> Result<RestoreReport> {
+    let r = super::dir_restore::read_and_replay(o)?;
+    let db_path = r.report.db.clone();
+    let db = Db::open(r.src.bytes()).map_err(|e| e.in_file(&db_path))?;
+    let output = choose_output(o, &db).map_err(|e| e.in_file(&db_path))?;
+    let from = Some((db_path.as_path(), r.overlay));
+    let (temps, rewrite) = write_temps(o, cluster, targets, &db, output.version, from)?;
+    if let Some((t, _)) = temps.first() {
+        super::dir_restore::check_output(&t.path().join("member").join("snap").join("db"))?;
+    }
+    let members = commit_temps(cluster, targets, temps)?;
+    Ok(RestoreReport {
+        snapshot: r.report.input.clone(),
+        hash_check: HashCheck::DataDir,
+        sha256: None,
+        cluster_id: cluster.id,
+        cluster_id_hex: format!("{:x}", cluster.id),
+        members,
+        db: rewrite,
+        output,
+        replay: Some(r.report),
     })
 }
 
@@ -592,13 +607,14 @@ type Temps = Vec<(NewDir, Option<NewDir>)>;
 /// source's layout needs the full rewrite instead.
 fn patch_copy(
     o: &RestoreOptions,
+    source: &Path,
     db: &Db<'_>,
     cluster: &Cluster,
     db_path: &Path,
 ) -> Result<Option<DbRewrite>> {
     let len = db.meta().pgid.saturating_mul(u64::from(db.page_size()));
     let mut out = create_file(db_path, 0o600)?;
-    let src = File::open(&o.snapshot).map_err(|e| Error::io("open", &o.snapshot, &e))?;
+    let src = File::open(source).map_err(|e| Error::io("open", source, &e))?;
     let copied = std::io::copy(&mut std::io::Read::take(&src, len), &mut out)
         .map_err(|e| Error::io("copy", db_path, &e))?;
     if copied != len {
@@ -625,13 +641,20 @@ fn patch_copy(
     }
 }
 
+/// `from`: for a data dir, its db's path and the WAL replay's overlay (the
+/// db is then rewritten unless the overlay is empty).
 fn write_temps(
     o: &RestoreOptions,
     cluster: &Cluster,
     targets: &[Target],
     db: &Db<'_>,
     version: OutputVersion,
+    from: Option<(&Path, Overlay)>,
 ) -> Result<(Temps, DbRewrite)> {
+    let (source, mut overlay) = match from {
+        Some((p, ov)) => (p, Some(ov).filter(|ov| !ov.is_empty())),
+        None => (o.snapshot.as_path(), None),
+    };
     let (snap_name, snap_bytes) = snap_file_for(cluster, version);
     let mut temps: Temps = Vec::new();
     let mut rewrite: Option<DbRewrite> = None;
@@ -646,7 +669,10 @@ fn write_temps(
             File::open(&db_path)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::io("fsync", &db_path, &e))?;
-        } else if let Some(r) = patch_copy(o, db, cluster, &db_path)? {
+        } else if let Some(r) = match overlay {
+            Some(_) => None,
+            None => patch_copy(o, source, db, cluster, &db_path)?,
+        } {
             rewrite = Some(r);
             first_db = Some(db_path.clone());
         } else {
@@ -661,8 +687,14 @@ fn write_temps(
                     }
                 });
                 let out = BufWriter::with_capacity(WRITE_BUF, EarlySync::new(f, tx));
-                let (out, r) = rewrite_db(db, cluster, o.bump_revision, out)
-                    .map_err(|e| e.in_file(&db_path))?;
+                let (out, r) = rewrite_db_over(
+                    db,
+                    cluster,
+                    o.bump_revision,
+                    overlay.take().unwrap_or_default(),
+                    out,
+                )
+                .map_err(|e| e.in_file(&db_path))?;
                 rewrite = Some(r);
                 let f = out
                     .into_inner()

@@ -197,7 +197,11 @@ pub fn salvage(input: &Path, out: &Path) -> Result<SalvageReport> {
             ))));
         }
     }
-    let src = Source::open(input)?;
+    let src = Source::open(input).map_err(|e| {
+        e.with_path_hint(
+            "salvage reads one db file: give the damaged db (in a data dir, member/snap/db)",
+        )
+    })?;
     let data = src.bytes();
     if data.is_empty() {
         return Err(Error::new(ErrorKind::Empty).in_file(input));

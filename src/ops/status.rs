@@ -154,6 +154,24 @@ pub fn status_observed(
     })
 }
 
+/// The storage version of `status` when it names an etcd newer than any this
+/// tool knows (finding code `db.version.newer`).
+pub fn newer_version(status: &crate::etcd::status::DbStatus) -> Option<String> {
+    crate::etcd::version::Version::parse(&status.version)
+        .filter(crate::etcd::status::newer_than_known)
+        .map(|_| status.version.clone())
+}
+
+/// What `check` and `inspect` say of a db a newer etcd wrote: what holds
+/// whatever the version, and what is read by the newest rules known.
+pub fn newer_version_note(version: &str) -> String {
+    format!(
+        "written by etcd {version} (meta/storageVersion), newer than any etcd this tool knows (3.4 to 3.7): \
+         the bbolt structure, hash, revision and keys are read as every etcd writes them, the etcd schema is \
+         judged by etcd 3.7's rules (buckets or keys a newer etcd added show as unknown); confirm with etcdutl {version}"
+    )
+}
+
 /// The note given when a db is held by a running etcd.
 pub fn live_note(db_path: &Path, pid: u32) -> String {
     format!(

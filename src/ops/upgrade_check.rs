@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Result, Severity};
-use crate::etcd::entry::{payload, Payload};
 use crate::etcd::membership::Membership;
 use crate::etcd::version::Version;
 use crate::ops::inspect::{self, InspectReport};
@@ -210,12 +209,12 @@ fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
         match c.get(id) {
             None => b.push(Blocker {
                 code: "upgrade.member-only-in-v3",
-                message: format!("member {id:016x} is in the db's members bucket but not in the v2 store (.snap + WAL)"),
+                message: format!("member {id:x} is in the db's members bucket but not in the v2 store (.snap + WAL)"),
                 action: "a zombie member (etcd #20967): remove it with `etcdctl member remove` on the current version (or upgrade through 3.5.26+, which repairs the stores) before upgrading".into(),
             }),
             Some(l) if l != learner => b.push(Blocker {
                 code: "upgrade.learner-mismatch",
-                message: format!("member {id:016x} is {} in the db's members bucket but {} in the v2 store", if *learner { "a learner" } else { "a voter" }, if *l { "a learner" } else { "a voter" }),
+                message: format!("member {id:x} is {} in the db's members bucket but {} in the v2 store", if *learner { "a learner" } else { "a voter" }, if *l { "a learner" } else { "a voter" }),
                 action: "etcd #19557: promote or remove the member on the current version (3.5.20+ keeps both stores in step) so both stores agree, then upgrade".into(),
             }),
             Some(_) => {}
@@ -224,7 +223,7 @@ fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
     for id in c.keys().filter(|id| !a.contains_key(id)) {
         b.push(Blocker {
             code: "upgrade.member-only-in-v2",
-            message: format!("member {id:016x} is in the v2 store (.snap + WAL) but not in the db's members bucket; etcd 3.6 reads only the bucket"),
+            message: format!("member {id:x} is in the v2 store (.snap + WAL) but not in the db's members bucket; etcd 3.6 reads only the bucket"),
             action: "a zombie member (etcd #20967/#20995): upgrade through etcd 3.5.26+ (which syncs the bucket from the v2 store) or re-add/remove the member on the current version before upgrading".into(),
         });
     }
@@ -237,35 +236,7 @@ fn wal_min_version(r: &InspectReport) -> Option<String> {
     let wal = crate::etcd::raftlog::WalDir::open(&rf.wal_dir).ok()?;
     let snap_dir = rf.wal_dir.parent().map(|m| m.join("snap"));
     let log = crate::etcd::raftlog::load(&wal, snap_dir.as_deref(), false).ok()?;
-    downgrade_test_version(log.read.committed().map(|e| &e.entry))
-}
-
-/// The highest `DowngradeVersionTestRequest` version among `entries`.
-pub fn downgrade_test_version<'a>(
-    entries: impl Iterator<Item = &'a crate::formats::proto::raftpb::Entry>,
-) -> Option<String> {
-    let mut best: Option<(Version, String)> = None;
-    for e in entries {
-        if let Payload::Request { irr, .. } = payload(e) {
-            if let Some(d) = &irr.downgrade_version_test {
-                let s = d.name.clone();
-                let v = Version::parse(&s).unwrap_or(Version {
-                    major: 3,
-                    minor: 6,
-                    patch: 0,
-                    pre: String::new(),
-                    meta: String::new(),
-                });
-                if best
-                    .as_ref()
-                    .is_none_or(|(b, _)| (v.major, v.minor, v.patch) > (b.major, b.minor, b.patch))
-                {
-                    best = Some((v, s));
-                }
-            }
-        }
-    }
-    best.map(|(_, s)| s)
+    crate::etcd::entry::newest_version_needed(log.read.committed().map(|e| &e.entry))
 }
 
 #[cfg(test)]

@@ -34,7 +34,12 @@ impl Verdict {
     /// The verdict for a set of findings. `usable`: the keyspace could be
     /// read whole enough for etcd to start on it.
     pub fn of(findings: &[Finding], usable: bool) -> Verdict {
-        let worst = findings.iter().map(|f| f.severity).max();
+        Verdict::of_worst(findings.iter().map(|f| f.severity).max(), usable)
+    }
+
+    /// The verdict from the worst severity found (`None`: nothing found),
+    /// for reports whose findings are not [`Finding`]s (`inspect`'s warnings).
+    pub fn of_worst(worst: Option<Severity>, usable: bool) -> Verdict {
         match worst {
             Some(Severity::Error) if !usable => Verdict::Unusable,
             Some(Severity::Error) => Verdict::Damaged,

@@ -63,6 +63,37 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     }
 }
 
+/// Runs etcd-rescue with `args`, `NO_COLOR` and `CLICOLOR_FORCE` removed and
+/// then `env` set (for the colour rules).
+pub fn run_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("ETCD_RESCUE_BLESS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let shown = format!(
+        "{} etcd-rescue {}",
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = cmd.output().expect("run etcd-rescue");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        cmd: shown,
+    }
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -611,6 +642,14 @@ impl EtcdCluster {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Kills member `i` by PID at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Stops every running member, followers first is not guaranteed.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::etcd::membership::id_hex;
+use crate::etcd::ids::id_x;
 
 use super::{
     BumpAdvice, BumpForSnapshot, CompareFinding, Kind, MemberRow, Seed, Verdict,
@@ -96,38 +96,143 @@ fn group_by<K: Ord + Clone>(
     groups
 }
 
+/// One group of inputs whose data agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Group {
+    /// `A`, `B`, ... (largest group first).
+    pub name: String,
+    /// Their HashKV at the common revision.
+    pub hash: u32,
+    /// Row indexes, in the order given.
+    pub rows: Vec<usize>,
+}
+
+/// The groups of inputs that agree: the same HashKV at the common revision,
+/// and not split off as "same raft index, fewer revisions" (see
+/// [`behind`]). Largest first (ties: first seen), named `A`, `B`, ... The
+/// table's GROUP column, the findings and the best seed all use these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Groups {
+    /// The groups.
+    pub list: Vec<Group>,
+}
+
+/// `A`..`Z`, then `G27`, `G28`, ...
+fn group_name(n: usize) -> String {
+    match u8::try_from(n).ok().filter(|&n| n < 26) {
+        Some(n) => char::from(b'A' + n).to_string(),
+        None => format!("G{}", n.saturating_add(1)),
+    }
+}
+
+impl Groups {
+    /// The group of row `i`.
+    pub fn of(&self, i: usize) -> Option<&Group> {
+        self.list.iter().find(|g| g.rows.contains(&i))
+    }
+
+    /// `group A [a, b]`.
+    fn describe(&self, rows: &[MemberRow], g: &Group) -> String {
+        format!("group {} [{}]", g.name, show(rows, &g.rows))
+    }
+
+    /// The distinct groups of `idx`, in group order.
+    fn covering(&self, idx: &[usize]) -> Vec<&Group> {
+        self.list
+            .iter()
+            .filter(|g| idx.iter().any(|i| g.rows.contains(i)))
+            .collect()
+    }
+
+    /// `path (group A)`, or the path alone when row `i` has no group.
+    fn tag(&self, rows: &[MemberRow], i: usize) -> String {
+        let path = rows.get(i).map(|r| r.path.clone()).unwrap_or_default();
+        match self.of(i) {
+            Some(g) => format!("{path} (group {})", g.name),
+            None => path,
+        }
+    }
+}
+
+/// The agreeing groups of `rows` hashed at `rev` (none without hashes).
+pub(super) fn agreement_groups(rows: &[MemberRow], rev: Option<i64>) -> Groups {
+    if rev.is_none() {
+        return Groups::default();
+    }
+    let split: Vec<(usize, i64)> = behind(rows, rev).map(|b| b.split).unwrap_or_default();
+    let keyed: Vec<(u32, Option<i64>, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.empty)
+        .filter_map(|(i, r)| {
+            let h = r.hash_kv?;
+            let s = split.iter().find(|(j, _)| *j == i).map(|(_, e)| *e);
+            Some((h, s, i))
+        })
+        .collect();
+    // Key: the hash, and for a split-off row its own revision.
+    type Key = (u32, Option<i64>);
+    let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
+    for (h, s, i) in keyed {
+        match groups.iter_mut().find(|(k, _)| *k == (h, s)) {
+            Some((_, v)) => v.push(i),
+            None => groups.push(((h, s), vec![i])),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    Groups {
+        list: groups
+            .into_iter()
+            .enumerate()
+            .map(|(n, ((hash, _), rows))| Group {
+                name: group_name(n),
+                hash,
+                rows,
+            })
+            .collect(),
+    }
+}
+
 /// A `different-data` finding from the HashKV column at the common revision
 /// `rev` (none without one), and the first row of each group, largest group
 /// first, for listing the differing keys. `keys_listed`: whether the keys
 /// will be listed (else the finding says how to).
 pub(super) fn different_data(
     rows: &[MemberRow],
+    groups: &Groups,
     rev: Option<i64>,
     keys_listed: bool,
 ) -> Option<(CompareFinding, Vec<usize>)> {
     let rev = rev?;
-    let groups = group_by(rows, |r| r.hash_kv);
-    if groups.len() < 2 {
+    let hashes: BTreeSet<u32> = groups.list.iter().map(|g| g.hash).collect();
+    if hashes.len() < 2 {
         return None;
     }
-    let members: Vec<usize> = groups.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-    let desc: Vec<String> = groups
+    let members: Vec<usize> = groups
+        .list
         .iter()
-        .map(|(h, v)| format!("[{}] hash {h}", show(rows, v)))
+        .flat_map(|g| g.rows.iter().copied())
+        .collect();
+    let desc: Vec<String> = groups
+        .list
+        .iter()
+        .map(|g| format!("{} hash {}", groups.describe(rows, g), g.hash))
         .collect();
     let firsts = groups
+        .list
         .iter()
-        .filter_map(|(_, v)| v.first().copied())
+        .filter_map(|g| g.rows.first().copied())
         .collect();
     let finding = CompareFinding {
         kind: Kind::DifferentData,
         members: labels(rows, &members),
         detail: format!(
-            "the key spaces differ at revision {rev}: {}. They were restored from different snapshots, written separately after a split, or one is corrupt; do not start them together: keep the largest agreeing group (see the best seed), and restore or re-add the others from it{}",
+            "the key spaces differ at revision {rev} (HashKV at revision {rev}, as `etcdctl endpoint hashkv --rev {rev}` prints it): {}. They were restored from different snapshots, written separately after a split, or one is corrupt; do not start them together: keep the largest agreeing group (see the best seed), and restore or re-add the others from it{}",
             desc.join(" vs "),
             if keys_listed { "" } else { " (`--keys` lists the first differing keys)" }
         ),
-        groups: groups.iter().map(|(_, v)| labels(rows, v)).collect(),
+        groups: groups.list.iter().map(|g| labels(rows, &g.rows)).collect(),
+        group_names: groups.list.iter().map(|g| g.name.clone()).collect(),
         keys: Vec::new(),
     };
     Some((finding, firsts))
@@ -149,6 +254,7 @@ pub(super) fn empty_members(rows: &[MemberRow], out: &mut Vec<CompareFinding>) {
             show(rows, &empty)
         ),
         groups: Vec::new(),
+        group_names: Vec::new(),
         keys: Vec::new(),
     });
 }
@@ -163,7 +269,7 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
             .collect();
         let desc: Vec<String> = by_cluster
             .iter()
-            .map(|(c, v)| format!("[{}] cluster {}", show(rows, v), id_hex(*c)))
+            .map(|(c, v)| format!("[{}] cluster {}", show(rows, v), id_x(*c)))
             .collect();
         out.push(CompareFinding {
             kind: Kind::ClusterIdMismatch,
@@ -173,6 +279,7 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
                 desc.join(", ")
             ),
             groups: by_cluster.iter().map(|(_, v)| labels(rows, v)).collect(),
+            group_names: Vec::new(),
             keys: Vec::new(),
         });
     }
@@ -187,9 +294,10 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
             detail: format!(
                 "{} carry the same member id {} (the same --name and peer URLs used twice in a restore, or a dir copied): only one of them may run; restore the others with their own --name and --initial-advertise-peer-urls",
                 show(rows, &v),
-                id_hex(id)
+                id_x(id)
             ),
             groups: Vec::new(),
+            group_names: Vec::new(),
             keys: Vec::new(),
         });
     }
@@ -212,7 +320,7 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
                 format!(
                     "[{}] believe {{{}}}",
                     show(rows, v),
-                    m.iter().map(|x| id_hex(*x)).collect::<Vec<_>>().join(", ")
+                    m.iter().map(|x| id_x(*x)).collect::<Vec<_>>().join(", ")
                 )
             })
             .collect();
@@ -224,6 +332,7 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
                 desc.join("; ")
             ),
             groups: by_members.iter().map(|(_, v)| labels(rows, v)).collect(),
+            group_names: Vec::new(),
             keys: Vec::new(),
         });
     }
@@ -257,12 +366,13 @@ pub(super) fn identity_findings(rows: &[MemberRow], out: &mut Vec<CompareFinding
                     .filter_map(|&i| rows.get(i).map(|r| format!(
                         "{} ({})",
                         r.path,
-                        r.member_id.map(id_hex).unwrap_or_default()
+                        r.member_id.map(id_x).unwrap_or_default()
                     )))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
             groups: Vec::new(),
+            group_names: Vec::new(),
             keys: Vec::new(),
         });
     }
@@ -274,24 +384,33 @@ fn position(r: &MemberRow) -> Option<u64> {
     r.raft_commit.or(r.consistent_index)
 }
 
-pub(super) fn lagging(
-    rows: &[MemberRow],
-    rev: Option<i64>,
-    max_compact: Option<i64>,
-    out: &mut Vec<CompareFinding>,
-) {
-    let Some(top) = rows
+/// Who is behind the newest member on the same history.
+pub(super) struct Behind {
+    /// The newest revision.
+    pub top: i64,
+    /// Rows at the top revision.
+    pub top_rows: Vec<usize>,
+    /// Same raft position as the top, fewer revisions: different data.
+    pub split: Vec<(usize, i64)>,
+    /// Behind in raft too: lagging.
+    pub behind: Vec<(usize, i64)>,
+}
+
+/// Rows behind the newest member, on the same history as it (with hashes:
+/// the same HashKV at `rev` as a top member).
+pub(super) fn behind(rows: &[MemberRow], rev: Option<i64>) -> Option<Behind> {
+    let top = rows
         .iter()
         .filter(|r| !r.empty)
         .filter_map(MemberRow::effective_revision)
-        .max()
-    else {
-        return;
-    };
-    let tops: Vec<&MemberRow> = rows
-        .iter()
-        .filter(|r| !r.empty && r.effective_revision() == Some(top))
+        .max()?;
+    let top_rows: Vec<usize> = (0..rows.len())
+        .filter(|&i| {
+            rows.get(i)
+                .is_some_and(|r| !r.empty && r.effective_revision() == Some(top))
+        })
         .collect();
+    let tops: Vec<&MemberRow> = top_rows.iter().filter_map(|&i| rows.get(i)).collect();
     // With hashes: only members in the same group as a top member lag (the
     // others are already `different-data`).
     let top_hashes: BTreeSet<u32> = tops.iter().filter_map(|r| r.hash_kv).collect();
@@ -331,34 +450,66 @@ pub(super) fn lagging(
             behind.push((i, e));
         }
     }
+    Some(Behind {
+        top,
+        top_rows,
+        split,
+        behind,
+    })
+}
+
+pub(super) fn lagging(
+    rows: &[MemberRow],
+    groups: &Groups,
+    rev: Option<i64>,
+    max_compact: Option<i64>,
+    out: &mut Vec<CompareFinding>,
+) {
+    let Some(Behind {
+        top,
+        top_rows: top_idx,
+        split,
+        behind,
+    }) = behind(rows, rev)
+    else {
+        return;
+    };
     let at = |v: &[(usize, i64)]| {
         v.iter()
-            .filter_map(|(i, e)| {
-                rows.get(*i)
-                    .map(|r| format!("{} is at revision {e}", r.path))
-            })
+            .map(|(i, e)| format!("{} is at revision {e}", groups.tag(rows, *i)))
             .collect::<Vec<_>>()
             .join(", ")
     };
     if !split.is_empty() {
         let mut idx: Vec<usize> = split.iter().map(|(i, _)| *i).collect();
-        let top_idx: Vec<usize> = (0..rows.len())
-            .filter(|&i| {
-                rows.get(i)
-                    .is_some_and(|r| !r.empty && r.effective_revision() == Some(top))
-            })
-            .collect();
-        let groups = vec![labels(rows, &top_idx), labels(rows, &idx)];
         idx.extend(top_idx.iter().copied());
+        let involved = groups.covering(&idx);
+        let (group_rows, group_names): (Vec<Vec<String>>, Vec<String>) = if involved.is_empty() {
+            let split_idx: Vec<usize> = split.iter().map(|(i, _)| *i).collect();
+            (
+                vec![labels(rows, &top_idx), labels(rows, &split_idx)],
+                Vec::new(),
+            )
+        } else {
+            (
+                involved.iter().map(|g| labels(rows, &g.rows)).collect(),
+                involved.iter().map(|g| g.name.clone()).collect(),
+            )
+        };
+        let tops = top_idx
+            .iter()
+            .map(|&i| groups.tag(rows, i))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push(CompareFinding {
             kind: Kind::DifferentData,
             members: labels(rows, &idx),
             detail: format!(
-                "{} while [{}] reached revision {top}, yet they stand at the same raft index: raft considers them in sync, so the missing revisions will never be sent and each member serves different data (members restored from different snapshots); restore every member from the same snapshot",
+                "{} while [{tops}] reached revision {top}, yet they stand at the same raft index: raft considers them in sync, so the missing revisions will never be sent and each member serves different data (members restored from different snapshots); restore every member from the same snapshot",
                 at(&split),
-                show(rows, &top_idx)
             ),
-            groups,
+            groups: group_rows,
+            group_names,
             keys: Vec::new(),
         });
     }
@@ -380,40 +531,82 @@ pub(super) fn lagging(
             }
         ),
         groups: Vec::new(),
+        group_names: Vec::new(),
         keys: Vec::new(),
     });
 }
 
-pub(super) fn best_seed(rows: &[MemberRow]) -> Option<Seed> {
-    let groups = group_by(rows, |r| if r.empty { None } else { Some(r.hash_kv) });
-    let biggest = groups.first().map_or(0, |(_, v)| v.len());
-    // Among the largest groups, the newest member.
+/// The newest of `idx` (revision, then consistent index, then commit).
+fn newest(rows: &[MemberRow], idx: impl IntoIterator<Item = usize>) -> Option<(usize, i64)> {
     let mut best: Option<(usize, (i64, u64, u64))> = None;
-    for (_, v) in groups.iter().filter(|(_, v)| v.len() == biggest) {
-        for &i in v {
-            let Some(r) = rows.get(i) else { continue };
-            let key = (
-                r.effective_revision().unwrap_or(0),
-                r.consistent_index.unwrap_or(0),
-                r.raft_commit.unwrap_or(0),
-            );
-            if best.as_ref().is_none_or(|(_, k)| key > *k) {
-                best = Some((i, key));
-            }
+    for i in idx {
+        let Some(r) = rows.get(i) else { continue };
+        let key = (
+            r.effective_revision().unwrap_or(0),
+            r.consistent_index.unwrap_or(0),
+            r.raft_commit.unwrap_or(0),
+        );
+        if best.as_ref().is_none_or(|(_, k)| key > *k) {
+            best = Some((i, key));
         }
     }
-    let (i, (rev, _, _)) = best?;
+    best.map(|(i, (rev, _, _))| (i, rev))
+}
+
+/// The best seed: the newest member of the largest agreeing group, named as
+/// the table and the findings name it. Inputs without a hash (damaged db,
+/// no common revision) are seeds only when nothing could be hashed.
+pub(super) fn best_seed(rows: &[MemberRow], groups: &Groups, rev: Option<i64>) -> Option<Seed> {
+    let tail = |r: &MemberRow| {
+        if r.input == "snapshot" {
+            ""
+        } else {
+            "; take `etcdctl snapshot save` from it, or use its member/snap/db with --skip-hash-check"
+        }
+    };
+    let Some(first) = groups.list.first() else {
+        let (i, rev) = newest(
+            rows,
+            (0..rows.len()).filter(|&i| rows.get(i).is_some_and(|r| !r.empty)),
+        )?;
+        let r = rows.get(i)?;
+        return Some(Seed {
+            member: r.path.clone(),
+            group: None,
+            reason: format!(
+                "newest input (revision {rev}); its data could not be compared with the others at a common revision, so agreement is not verified{}",
+                tail(r)
+            ),
+        });
+    };
+    let biggest = first.rows.len();
+    let tied: Vec<&Group> = groups
+        .list
+        .iter()
+        .filter(|g| g.rows.len() == biggest)
+        .collect();
+    let (i, newest_rev) = newest(rows, tied.iter().flat_map(|g| g.rows.iter().copied()))?;
     let r = rows.get(i)?;
+    let g = groups.of(i)?;
+    let at = rev.map_or_else(String::new, |v| format!(" at revision {v}"));
+    let reason = if tied.len() == 1 {
+        format!(
+            "newest (revision {newest_rev}) of group {}, the largest group of inputs that agree ({biggest}: the same HashKV{at}){}",
+            g.name,
+            tail(r)
+        )
+    } else {
+        format!(
+            "newest (revision {newest_rev}) of group {}; groups {} are the same size ({biggest} input(s) each), so no majority agrees: list the differing keys (`--keys`) and decide which group holds the right data before restoring{}",
+            g.name,
+            tied.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(" and "),
+            tail(r)
+        )
+    };
     Some(Seed {
         member: r.path.clone(),
-        reason: format!(
-            "newest (revision {rev}) among the largest group of {biggest} input(s) that agree{}",
-            if r.input == "snapshot" {
-                ""
-            } else {
-                "; take `etcdctl snapshot save` from it, or use its member/snap/db with --skip-hash-check"
-            }
-        ),
+        group: Some(g.name.clone()),
+        reason,
     })
 }
 
@@ -468,6 +661,8 @@ mod tests {
             raft_term: Some(2),
             raft_commit: Some(u64::try_from(rev).unwrap()),
             hash_kv: Some(hash),
+            hash_kv_revision: Some(rev),
+            group: None,
             status_hash: None,
             empty: false,
             unreadable: Vec::new(),
@@ -476,13 +671,14 @@ mod tests {
 
     fn kinds(rows: &[MemberRow]) -> Vec<Kind> {
         let mut out = Vec::new();
-        if let Some((f, _)) = different_data(rows, common_revision(rows).hash_revision, true) {
+        let c = common_revision(rows);
+        let g = agreement_groups(rows, c.hash_revision);
+        if let Some((f, _)) = different_data(rows, &g, c.hash_revision, true) {
             out.push(f);
         }
         empty_members(rows, &mut out);
         identity_findings(rows, &mut out);
-        let c = common_revision(rows);
-        lagging(rows, c.hash_revision, c.max_compact, &mut out);
+        lagging(rows, &g, c.hash_revision, c.max_compact, &mut out);
         out.iter().map(|f| f.kind).collect()
     }
 
@@ -498,18 +694,60 @@ mod tests {
     fn a_member_behind_on_the_same_history_lags() {
         let rows = [row("a", 1, 10, 7), row("b", 2, 10, 7), row("c", 3, 8, 7)];
         assert_eq!(kinds(&rows), [Kind::Lagging]);
-        let seed = best_seed(&rows).unwrap();
+        let g = agreement_groups(&rows, Some(8));
+        let seed = best_seed(&rows, &g, Some(8)).unwrap();
         assert_eq!(seed.member, "a");
+        assert_eq!(seed.group.as_deref(), Some("A"));
     }
 
     #[test]
     fn different_hashes_split_the_data() {
         let rows = [row("a", 1, 10, 7), row("b", 2, 10, 7), row("c", 3, 10, 9)];
-        let (f, firsts) = different_data(&rows, Some(10), false).unwrap();
+        let g = agreement_groups(&rows, Some(10));
+        let (f, firsts) = different_data(&rows, &g, Some(10), false).unwrap();
         assert_eq!(f.groups, [vec!["a", "b"], vec!["c"]]);
+        assert_eq!(f.group_names, ["A", "B"]);
         assert_eq!(firsts, [0, 2]);
         assert!(f.detail.contains("`--keys`"));
+        assert!(f.detail.contains("group A [a, b] hash 7"), "{}", f.detail);
+        assert!(f.detail.contains("group B [c] hash 9"), "{}", f.detail);
+        let seed = best_seed(&rows, &g, Some(10)).unwrap();
+        assert_eq!(seed.group.as_deref(), Some("A"));
+        assert!(seed.reason.contains("group A"), "{}", seed.reason);
         assert_eq!(verdict(&[f]), Verdict::Divergent);
+    }
+
+    /// A damaged member (no hash) is never the seed while others are hashed;
+    /// a tie between groups is said, not hidden.
+    #[test]
+    fn seeds_come_from_hashed_groups_and_ties_are_said() {
+        let mut broken = row("x", 4, 50, 0);
+        broken.hash_kv = None;
+        let rows = [row("a", 1, 10, 7), row("b", 2, 10, 9), broken];
+        let g = agreement_groups(&rows, Some(10));
+        assert_eq!(g.list.len(), 2);
+        let seed = best_seed(&rows, &g, Some(10)).unwrap();
+        assert_ne!(seed.member, "x");
+        assert!(seed.reason.contains("no majority"), "{}", seed.reason);
+        assert_eq!(g.of(2), None);
+    }
+
+    /// Same hash, same raft index, fewer revisions: its own group, and the
+    /// finding names the groups the table shows.
+    #[test]
+    fn a_split_member_is_its_own_group() {
+        let mut c = row("c", 3, 8, 7);
+        c.raft_commit = Some(10);
+        c.consistent_index = Some(10);
+        let rows = [row("a", 1, 10, 7), row("b", 2, 10, 7), c];
+        let g = agreement_groups(&rows, Some(8));
+        assert_eq!(g.list.len(), 2);
+        assert_eq!(g.of(2).map(|x| x.name.as_str()), Some("B"));
+        let mut out = Vec::new();
+        lagging(&rows, &g, Some(8), Some(-1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].group_names, ["A", "B"]);
+        assert!(out[0].detail.contains("c (group B)"), "{}", out[0].detail);
     }
 
     #[test]
@@ -539,7 +777,8 @@ mod tests {
         let mut a = row("a", 1, 100, 7);
         a.revision_reached = Some(250_000);
         let rows = [snap, a];
-        let seed = best_seed(&rows);
+        let g = agreement_groups(&rows, Some(100));
+        let seed = best_seed(&rows, &g, Some(100));
         let b = bump_advice(&rows, seed.as_ref()).unwrap();
         assert_eq!(b.highest_revision, 250_000);
         assert_eq!(b.margin, 2_500);

@@ -134,6 +134,7 @@ pub(super) fn inspect_file(path: &Path, r: &mut InspectReport, opts: InspectOpti
     match db_res {
         Ok(db) => {
             let rep = db_part(path, size, &db, &src, r, opts);
+            super::db_membership(&db, path, r);
             r.db = Some(rep);
         }
         Err(e) => r.unreadable.push(format!("db: {}", e.in_file(path))),
@@ -183,6 +184,16 @@ pub(super) fn db_part(
             (None, msgs)
         }
     };
+    if let Some(v) = status.as_ref().and_then(crate::ops::status::newer_version) {
+        let mut w = Warning::new(
+            "db.version.newer",
+            Severity::Info,
+            crate::ops::status::newer_version_note(&v),
+            "read the figures with that version's etcdutl before acting on a difference",
+        );
+        w.file = Some(path.to_path_buf());
+        r.warnings.push(w);
+    }
     if !check_errors.is_empty() {
         let mut w = Warning::new(
             "db.check.failed",
@@ -208,7 +219,7 @@ pub(super) fn db_part(
         r.warnings.push(Warning::new(
             "db.alarm.active",
             Severity::Warning,
-            format!("alarm {} raised by member {:016x} is active", a.alarm, a.member_id),
+            format!("alarm {} raised by member {:x} is active", a.alarm, a.member_id),
             if a.alarm == "NOSPACE" {
                 "free space (compact, defrag, raise --quota-backend-bytes), then `etcdctl alarm disarm`"
             } else {

@@ -177,13 +177,7 @@ pub(super) fn fill_name(r: &mut InspectReport) {
 pub(super) fn summary(m: &Membership) -> String {
     m.members
         .iter()
-        .map(|x: &Member| {
-            format!(
-                "{:016x}{}",
-                x.id,
-                if x.is_learner { "(learner)" } else { "" }
-            )
-        })
+        .map(|x: &Member| format!("{:x}{}", x.id, if x.is_learner { "(learner)" } else { "" }))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -248,7 +242,7 @@ pub(super) fn membership_warnings(r: &mut InspectReport, ci: Option<u64>) {
                 warns.push(Warning::new(
                     "membership.self-missing",
                     Severity::Warning,
-                    format!("member {:016x} (this WAL's owner) is not in the db's members bucket{}", id.member_id, if m.removed.contains(&id.member_id) { "; it was removed from the cluster" } else { "" }),
+                    format!("member {:x} (this WAL's owner) is not in the db's members bucket{}", id.member_id, if m.removed.contains(&id.member_id) { "; it was removed from the cluster" } else { "" }),
                     "this member was removed or the db comes from another member; do not start it as is",
                 ));
             }

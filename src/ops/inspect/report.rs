@@ -13,6 +13,7 @@ use crate::etcd::status::DbStatus;
 use crate::formats::proto::raftpb;
 use crate::formats::trailer::Trailer;
 use crate::formats::wal::Stop;
+use crate::ops::verdict::Verdict;
 
 /// A warning for people: what is wrong and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,14 +63,16 @@ impl Warning {
     }
 }
 
-pub(super) fn action_for(code: &str) -> &'static str {
+/// What to do about a WAL or `.snap` finding, for every command that reports
+/// one (`inspect`, `check`, `wal dump`, `v2 ls`).
+pub fn action_for(code: &str) -> &'static str {
     match code {
         "wal.tail.torn" | "wal.frame.past-end" => {
             "nothing to do: etcd drops the incomplete last record when it starts (it keeps a copy as <file>.broken)"
         }
         "wal.tail.data-after-end" => "nothing to do unless entries are missing; etcd zeroes these bytes when it opens the WAL",
         "wal.crc.mismatch" | "wal.record.unmarshal" | "wal.frame.too-large" | "wal.crc.seed-mismatch" => {
-            "etcd will refuse to start from this WAL; keep a copy of the dir, then run `etcd-rescue wal dump --raw` to see what is readable, or restore the member from a snapshot of a healthy member"
+            "etcd will refuse to start from this WAL; keep a copy of the dir. The db (member/snap/db) is not part of the WAL: `etcd-rescue check <data dir>` says whether it is sound and up to which revision, and `etcd-rescue snapshot restore <data dir>/member/snap/db --skip-hash-check` restores it (what only the WAL held after the damage is lost); `etcd-rescue wal dump --raw` shows the records past the damage; or restore the member from a snapshot of a healthy member"
         }
         "wal.seq.gap" | "wal.entry.gap" | "wal.start.missing" => {
             "WAL files are missing; recover them from a backup, or remove this member and add it back so it copies a snapshot from the leader"
@@ -306,6 +309,10 @@ pub struct InspectReport {
     pub warnings: Vec<Warning>,
     /// Parts that could not be read, with why.
     pub unreadable: Vec<String>,
+    /// The verdict, on `check`'s levels ([`Verdict`]): an error-severity
+    /// warning or an unreadable part is `damaged`, or `unusable` when the db
+    /// fails the structural check or neither a db nor a WAL could be read.
+    pub verdict: Verdict,
 }
 
 impl InspectReport {
@@ -314,6 +321,18 @@ impl InspectReport {
     /// exits 2 for it, as for a path it cannot open.
     pub fn nothing_readable(&self) -> bool {
         self.input == "db-file" && self.db.is_none()
+    }
+
+    /// Sets [`InspectReport::verdict`] from the warnings and unreadable parts.
+    pub(super) fn judge(&mut self) {
+        let mut worst = self.warnings.iter().map(|w| w.severity).max();
+        if !self.unreadable.is_empty() {
+            worst = Some(Severity::Error);
+        }
+        let check_failed = self.warnings.iter().any(|w| w.code == "db.check.failed");
+        let usable = !check_failed
+            && (self.db.is_some() || self.raft.is_some() || self.input == "snap-file");
+        self.verdict = Verdict::of_worst(worst, usable);
     }
 
     /// Whether any warning is of warning or error severity.

@@ -94,7 +94,7 @@ pub(super) fn wal_db(
                 ci.saturating_add(1),
                 commit
             ),
-            "keep the WAL with the db: a copy of member/snap/db alone would lose these entries",
+            "keep the WAL with the db: a copy of member/snap/db alone would lose these entries; `etcd-rescue snapshot restore <this data dir>` restores with them applied",
         ));
     }
     if !replay_complete {
