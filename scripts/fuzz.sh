@@ -74,6 +74,18 @@ seeds() {
     esac
     n=$((n+1))
   done < <(find "$REPO/testdata" -type f \( -name '*.db' -o -name '*.wal' -o -name '*.snap' \) -print0)
+  # k8s_value: every value kube-apiserver's encoding wrote into testdata/k8s
+  # (read back with our own `keys`, built by then).
+  local bin=$REPO/target/debug/etcd-rescue
+  if [[ -d corpus/k8s_value && -x $bin && -f $REPO/testdata/k8s/snapshot.db ]]; then
+    "$bin" keys "$REPO/testdata/k8s/snapshot.db" --prefix /registry/ -w json | python3 -c '
+import base64, hashlib, json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    v = base64.b64decode(r["value_base64"]) if "value_base64" in r else r.get("value", "").encode()
+    open("corpus/k8s_value/" + hashlib.sha1(v).hexdigest()[:16], "wb").write(v)
+'
+  fi
   echo "seeded from $n files"
 }
 

@@ -8,9 +8,9 @@
 #      committed real-etcd files in testdata/ (and live etcd where a test needs it);
 #   3. interop: regenerates every scenario (3.4.23, 3.5.1, 3.6.17, 3.7.3, upgrades,
 #      restore references) with the real binaries into a temp dir, and the Patroni
-#      clusters with real Patroni and PostgreSQL 15 (PATRONI=0 skips them), and reruns
-#      every golden test (every test named `golden_*`) on those fresh files; a filter
-#      that matches no test fails;
+#      clusters with real Patroni and PostgreSQL 15 (PATRONI=0 skips them), and the
+#      Kubernetes objects (make-k8s-testdata.sh), and reruns every golden test (every
+#      test named `golden_*`) on those fresh files; a filter that matches no test fails;
 #   4. fuzz smoke: every cargo-fuzz target for a short fixed time on a seed corpus
 #      made from testdata/ (FUZZ_SECONDS, default 10; FUZZ=0 skips).
 #
@@ -56,6 +56,12 @@ step "interop: fresh real-etcd files vs the golden tests"
 fresh="$work/fresh"
 mkdir -p "$fresh"
 scripts/make-testdata.sh --out "$fresh"
+# Kubernetes objects through real etcd (Go k8s-oracle; ~10 s after its build), and
+# the schema files built into the binary, which must equal the committed ones.
+scripts/make-k8s-testdata.sh --out "$fresh/k8s" --schema-out "$work/k8s-schema"
+for f in k8s.binpb k8s-json.json; do
+  cmp "$work/k8s-schema/$f" "src/etcd/k8s/$f" || { echo "test.sh: src/etcd/k8s/$f differs from what scripts/k8s-oracle generates; rerun scripts/make-k8s-testdata.sh" >&2; exit 1; }
+done
 # Real Patroni (PyPI) and PostgreSQL 15 (Debian) on real etcd 3.4.23/3.5.1:
 # the same four points as testdata/patroni/, made again (about 5 minutes).
 if [[ "${PATRONI:-1}" != 0 ]]; then

@@ -22,6 +22,9 @@ mod cmd_keys;
 /// `get` on real files.
 mod cmd_get;
 
+/// `k8s`: Kubernetes objects written through real etcd by the k8s-oracle.
+mod cmd_k8s;
+
 /// `diff` on real files.
 mod cmd_diff;
 

@@ -8,6 +8,7 @@ mod diff;
 mod get;
 mod hashkv;
 mod inspect;
+mod k8s;
 mod keys;
 mod migrate;
 pub mod output;
@@ -115,6 +116,9 @@ enum Command {
     /// Patroni (PostgreSQL HA) clusters in etcd: members, leader, history, config, advisories.
     #[command(after_help = patroni::EXAMPLES)]
     Patroni(patroni::PatroniArgs),
+    /// Kubernetes objects: list, decode (and decrypt), usage, at any revision.
+    #[command(subcommand, after_help = k8s::K8S_EXAMPLES)]
+    K8s(k8s::K8sCommand),
     /// What stops stopped members from being upgraded to etcd 3.6 or 3.7, each with what to do.
     UpgradeCheck(upgrade_check::UpgradeCheckArgs),
     /// Print a shell completion script.
@@ -248,6 +252,7 @@ pub fn main() -> ExitCode {
         Command::Get(a) => get::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Space(a) => space::run(&a),
+        Command::K8s(c) => k8s::run(&c),
         Command::V2(c) => v2::run(c),
         Command::Patroni(a) => patroni::run(&a),
         Command::UpgradeCheck(a) => upgrade_check::run(&a),

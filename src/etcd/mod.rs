@@ -7,6 +7,7 @@ pub mod dbinfo;
 pub mod entry;
 pub mod gojson;
 pub mod ids;
+pub mod k8s;
 pub mod keydiff;
 pub mod keyspace;
 pub mod member;

@@ -15,6 +15,7 @@ pub mod get;
 pub mod hashkv;
 pub mod input;
 pub mod inspect;
+pub mod k8s;
 pub mod keys;
 pub mod migrate;
 pub mod patroni;
