@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{emit, print_error, EXIT_OK, EXIT_UNREADABLE};
+use super::{emit_written, print_error, EXIT_UNREADABLE};
 use etcd_rescue::etcd::keyspace::Revisions;
 use etcd_rescue::etcd::mvcc::TombstoneRule;
 use etcd_rescue::ops::compact::{compact, CompactOptions, CompactReport};
@@ -155,18 +155,10 @@ fn run(o: CompactOptions, w: CompactOut) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    let text = match w {
-        CompactOut::Json => format!("{}\n", serde_json::to_string(&r).unwrap_or_default()),
-        CompactOut::Table => render(&r),
-    };
     for n in &r.notes {
         eprintln!("{}: {n}", r.command);
     }
-    if let Err(e) = emit(&text) {
-        print_error(&e);
-        return EXIT_UNREADABLE;
-    }
-    EXIT_OK
+    emit_written(&r, w == CompactOut::Json, render, false)
 }
 
 #[allow(clippy::cast_precision_loss)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{emit, print_error, EXIT_OK, EXIT_UNREADABLE};
+use super::{emit_written, print_error, EXIT_UNREADABLE};
 use etcd_rescue::ops::migrate::{migrate, MigrateOptions, MigrateReport};
 
 /// Output format of `migrate`.
@@ -64,15 +64,7 @@ pub(super) fn run(a: MigrateArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    let text = match a.write_out {
-        MigrateOut::Json => format!("{}\n", serde_json::to_string(&r).unwrap_or_default()),
-        MigrateOut::Table => render(&r),
-    };
-    if let Err(e) = emit(&text) {
-        print_error(&e);
-        return EXIT_UNREADABLE;
-    }
-    EXIT_OK
+    emit_written(&r, a.write_out == MigrateOut::Json, render, false)
 }
 
 fn render(r: &MigrateReport) -> String {

@@ -175,6 +175,30 @@ pub fn emit_with_notes(label: &str, notes: &[String], text: &str) -> u8 {
     }
 }
 
+/// The end of a command that wrote a new file or dir: its report as one JSON
+/// line or as `table` renders it, on stdout; exit 1 when `lost` (the report
+/// says something could not be carried over), else 0.
+pub fn emit_written<R: serde::Serialize>(
+    r: &R,
+    json: bool,
+    table: impl FnOnce(&R) -> String,
+    lost: bool,
+) -> u8 {
+    let text = if json {
+        format!("{}\n", serde_json::to_string(r).unwrap_or_default())
+    } else {
+        table(r)
+    };
+    match emit(&text) {
+        Ok(()) if lost => EXIT_PROBLEMS,
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            print_error(&e);
+            EXIT_UNREADABLE
+        }
+    }
+}
+
 fn emit_bytes(b: &[u8]) -> u8 {
     match emit(&String::from_utf8_lossy(b)) {
         Ok(()) => EXIT_OK,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use super::{emit_written, print_error, EXIT_PROBLEMS, EXIT_UNREADABLE};
 use etcd_rescue::error::{Error, ErrorKind};
 use etcd_rescue::ops::repair::db::{revert_meta, DbRepairReport, Position};
 use etcd_rescue::ops::repair::wal::{repair_wal, WalRepairReport};
@@ -149,19 +149,7 @@ fn run_db(a: &DbArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let text = match a.write_out {
-        RepairOut::Json => format!("{}\n", serde_json::to_string(&r).unwrap_or_default()),
-        RepairOut::Table => render_db(&r),
-    };
-    if let Err(e) = emit(&text) {
-        print_error(&e);
-        return EXIT_UNREADABLE;
-    }
-    if r.lossy() {
-        EXIT_PROBLEMS
-    } else {
-        EXIT_OK
-    }
+    emit_written(&r, a.write_out == RepairOut::Json, render_db, r.lossy())
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -272,19 +260,7 @@ fn run_wal(a: &WalArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let text = match a.write_out {
-        RepairOut::Json => format!("{}\n", serde_json::to_string(&r).unwrap_or_default()),
-        RepairOut::Table => render_wal(&r),
-    };
-    if let Err(e) = emit(&text) {
-        print_error(&e);
-        return EXIT_UNREADABLE;
-    }
-    if r.lossy() {
-        EXIT_PROBLEMS
-    } else {
-        EXIT_OK
-    }
+    emit_written(&r, a.write_out == RepairOut::Json, render_wal, r.lossy())
 }
 
 fn render_wal(r: &WalRepairReport) -> String {

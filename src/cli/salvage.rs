@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::style::{paint, Style};
-use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
+use super::{emit_written, print_error, EXIT_UNREADABLE};
 use etcd_rescue::ops::salvage::{salvage, SalvageReport};
 
 /// Output format of `salvage`.
@@ -67,19 +67,7 @@ pub(super) fn run(a: &SalvageArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    let text = match a.write_out {
-        SalvageOut::Json => format!("{}\n", serde_json::to_string(&r).unwrap_or_default()),
-        SalvageOut::Table => render(&r),
-    };
-    if let Err(e) = emit(&text) {
-        print_error(&e);
-        return EXIT_UNREADABLE;
-    }
-    if r.lossy() {
-        EXIT_PROBLEMS
-    } else {
-        EXIT_OK
-    }
+    emit_written(&r, a.write_out == SalvageOut::Json, render, r.lossy())
 }
 
 fn render(r: &SalvageReport) -> String {

@@ -39,7 +39,6 @@
 //! (`etcdctl compact` + `defrag`).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Seek, Write};
 
 use prost::Message;
@@ -50,6 +49,7 @@ use crate::formats::bbolt::write::{DbWriter, WriteSummary, WriterOptions};
 use crate::formats::bbolt::{Bucket, Db};
 use crate::formats::proto::etcdserverpb::AlarmMember;
 
+use super::keyhash::{hash128, BuildPreHashed};
 use super::keyspace::{Records, Revisions, RELEASE_EVERY};
 use super::mvcc::TombstoneRule;
 use super::revision::{self, Revision};
@@ -87,38 +87,6 @@ pub fn resolve_rev(revs: &Revisions, rev: i64) -> Result<i64> {
     Ok(at)
 }
 
-/// A hasher for keys that are hashes already (the low 64 bits are used).
-#[derive(Debug, Default, Clone, Copy)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    #[allow(clippy::cast_possible_truncation)]
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-/// 128 bits of hash of a user key: two SipHash-1-3 digests (fixed keys, so
-/// the same in every run), the second over the key behind a marker byte.
-fn key_hash(key: &[u8]) -> u128 {
-    let mut a = std::hash::DefaultHasher::new();
-    a.write(key);
-    let mut b = std::hash::DefaultHasher::new();
-    b.write_u8(0xa5);
-    b.write(key);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
-}
-
 /// Per user key, pass 1's state: the last effective record with main ≤ R.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -149,7 +117,7 @@ pub struct Keep {
 /// `rule` compacts. `release` is called every [`RELEASE_EVERY`] records (to
 /// drop the mapped pages read so far).
 pub fn keep_at(db: &Db<'_>, at: i64, rule: TombstoneRule, release: &dyn Fn()) -> Result<Keep> {
-    let mut slots: HashMap<u128, Slot, BuildHasherDefault<PreHashed>> = HashMap::default();
+    let mut slots: HashMap<u128, Slot, BuildPreHashed> = HashMap::default();
     let mut keep = Keep {
         at,
         ..Keep::default()
@@ -160,7 +128,7 @@ pub fn keep_at(db: &Db<'_>, at: i64, rule: TombstoneRule, release: &dyn Fn()) ->
         if keep.records_le % RELEASE_EVERY == 0 {
             release();
         }
-        let h = key_hash(r.kv.key);
+        let h = hash128(r.kv.key);
         match slots.get_mut(&h) {
             None => {
                 // restore / restoreTombstone: a tombstone first is a

@@ -9,6 +9,7 @@ pub mod gojson;
 pub mod ids;
 pub mod k8s;
 pub mod keydiff;
+pub mod keyhash;
 pub mod keyspace;
 pub mod member;
 pub mod membership;

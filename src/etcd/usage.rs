@@ -22,10 +22,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
 
+use super::keyhash::{hash64, BuildPreHashed};
 use super::keyspace::Record;
 
 /// Figures for one key or one prefix.
@@ -76,9 +77,7 @@ struct KeyId([u32; 2]);
 
 impl KeyId {
     fn of(key: &[u8]) -> KeyId {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        h.write(key);
-        let [a, b, c, d, e, f, g, i] = h.finish().to_be_bytes();
+        let [a, b, c, d, e, f, g, i] = hash64(key).to_be_bytes();
         KeyId([
             u32::from_be_bytes([a, b, c, d]),
             u32::from_be_bytes([e, f, g, i]),
@@ -96,26 +95,8 @@ impl Hash for KeyId {
     }
 }
 
-/// The hasher of a table keyed by [`KeyId`]: the id is already a hash.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type IdMap<V> = HashMap<KeyId, V, BuildHasherDefault<Prehashed>>;
-type IdSet = HashSet<KeyId, BuildHasherDefault<Prehashed>>;
+type IdMap<V> = HashMap<KeyId, V, BuildPreHashed>;
+type IdSet = HashSet<KeyId, BuildPreHashed>;
 
 /// Set in `KeySlot::revisions` for a key that is its own prefix.
 const OWN_PREFIX: u32 = 1 << 31;

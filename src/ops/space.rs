@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::etcd::dbinfo;
-use crate::etcd::keyspace::{Records, Revisions, RELEASE_EVERY};
+use crate::etcd::keyspace::{Record, Records, Revisions, RELEASE_EVERY};
 use crate::etcd::usage::{Accounts, TopLists};
-use crate::formats::bbolt;
+use crate::formats::bbolt::{self, Db};
 
 use super::input::Opened;
 
@@ -96,24 +96,9 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
     // Two passes over the records; the per-key table holds hashes, not keys
     // (etcd::usage), so memory grows by about 20 bytes a key.
     let mut acc = Accounts::new(opts.depth);
-    let mut n = 0u64;
-    for r in Records::new(&db, i64::MAX).map_err(|e| input.locate(e))? {
-        let r = r.map_err(|e| input.locate(e))?;
-        n += 1;
-        if n % RELEASE_EVERY == 0 {
-            input.source.release_resident();
-        }
-        acc.add(&r);
-    }
+    each_record(&input, &db, |r| acc.add(r))?;
     let mut plan = acc.plan(opts.top);
-    for r in Records::new(&db, i64::MAX).map_err(|e| input.locate(e))? {
-        let r = r.map_err(|e| input.locate(e))?;
-        n += 1;
-        if n % RELEASE_EVERY == 0 {
-            input.source.release_resident();
-        }
-        acc.find(&mut plan, &r);
-    }
+    each_record(&input, &db, |r| acc.find(&mut plan, r))?;
     input.source.release_resident();
     let prefix_count = acc.prefix_count();
     let TopLists {
@@ -142,4 +127,16 @@ pub fn space(path: &Path, opts: SpaceOptions) -> Result<SpaceReport> {
         check_problems: crate::bytes::to_u64(check.findings.len()),
         alarms,
     })
+}
+
+/// Every record of the `key` bucket in revision order, releasing the mapped
+/// pages as the pass goes (one pass of `space`).
+fn each_record(input: &Opened, db: &Db<'_>, mut f: impl FnMut(&Record<'_>)) -> Result<()> {
+    for (n, r) in (1u64..).zip(Records::new(db, i64::MAX).map_err(|e| input.locate(e))?) {
+        f(&r.map_err(|e| input.locate(e))?);
+        if n % RELEASE_EVERY == 0 {
+            input.source.release_resident();
+        }
+    }
+    Ok(())
 }
