@@ -83,9 +83,34 @@ fn revert_meta_then_etcd_replays_the_wal() {
 /// [`revert_meta_then_etcd_replays_the_wal`] on etcd `version`.
 fn revert_meta_on(version: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((orig, keys)) = make_member_of(version, &tmp.path().join("orig"), 30, false) else {
+    // The last transaction must change the tree. With etcd's 100 ms batch
+    // interval a commit could land after the last put and leave the stop's
+    // commit empty (the same root in both metas), so: no interval commits,
+    // half the puts, `snapshot save` (which commits the backend), the other
+    // half, then the stop, whose commit holds them.
+    let dir = tmp.path().join("orig");
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_batch = [
+        "--backend-batch-interval",
+        "10m",
+        "--backend-batch-limit",
+        "1000000",
+    ];
+    let Some(mut s) = EtcdServer::start(version, &dir, &no_batch) else {
         return;
     };
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        if i == 15 {
+            let snap = tmp.path().join("mid.db");
+            s.ctl(&["snapshot", "save", snap.to_str().unwrap()]);
+        }
+        let (k, v) = (format!("/k/{i:04}"), format!("v{i}"));
+        s.ctl(&["put", &k, &v]);
+        keys.push((k, v));
+    }
+    s.stop();
+    let orig = dir.join("data");
     let damaged = tmp.path().join("damaged");
     copy_tree(&orig, &damaged);
     let db_path = damaged.join("member/snap/db");

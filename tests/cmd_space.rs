@@ -141,7 +141,8 @@ fn space_reports_a_real_nospace_alarm() {
         serde_json::from_slice(&etcd.etcdctl(&["endpoint", "status", "-w", "json"]).stdout)
             .unwrap();
     let st = &st[0]["Status"];
-    let member = format!("{:016x}", st["header"]["member_id"].as_u64().unwrap());
+    // `%x`, as etcd prints member IDs (no leading zeros).
+    let member = format!("{:x}", st["header"]["member_id"].as_u64().unwrap());
     etcd.stop();
     let r = run(&[
         OsString::from("space"),
