@@ -116,7 +116,7 @@ pub const CODES: &[Code] = &[
     c("upgrade.v2-custom-content", "upgrade-check", "the .snap etcd 3.6 would load holds v2 keys beyond etcd's own: 3.6 refuses to start"),
     c("upgrade.storage-newer", "upgrade-check", "meta/storageVersion is newer than the target: the target etcd refuses to start"),
     c("upgrade.skips-minor", "upgrade-check", "the dir was last written by a version more than one minor below the target"),
-    c("upgrade.learner-mismatch", "upgrade-check", "a member is a learner in one membership store (v2 .snap+WAL, db bucket) and a voter in the other"),
+    c("upgrade.learner-mismatch", "upgrade-check", "a member is a learner in one membership store (v2 .snap+WAL, db bucket) and a voter in the other; to 3.6, a learner only in the bucket (etcd #19557) is a note, since 3.6 repairs it at start"),
     c("upgrade.member-only-in-v2", "upgrade-check", "a member is in the v2 store but not in the db's members bucket, which 3.6+ reads (zombie member)"),
     c("upgrade.member-only-in-v3", "upgrade-check", "a member is in the db's members bucket but not in the v2 store"),
     c("upgrade.wal-newer-entries", "upgrade-check", "committed WAL entries need an etcd newer than the target"),

@@ -47,8 +47,8 @@ pub struct MemberJson {
     /// Id (decimal JSON number).
     #[serde(default)]
     pub id: u64,
-    /// Peer URLs.
-    #[serde(rename = "peerURLs", default)]
+    /// Peer URLs (`null` in a promotion's context, which carries only the id).
+    #[serde(rename = "peerURLs", default, deserialize_with = "null_as_empty")]
     pub peer_urls: Vec<String>,
     /// Learner.
     #[serde(rename = "isLearner", default)]
@@ -57,8 +57,13 @@ pub struct MemberJson {
     #[serde(default)]
     pub name: String,
     /// Client URLs.
-    #[serde(rename = "clientURLs", default)]
+    #[serde(rename = "clientURLs", default, deserialize_with = "null_as_empty")]
     pub client_urls: Vec<String>,
+}
+
+/// Go marshals a nil slice as `null`.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl From<MemberJson> for Member {

@@ -7,7 +7,9 @@
 //!                  (its layout: see `member.rs`)
 //! members_removed  key: hex id                          value: "removed"
 //! ConfChange       AddNode/AddLearnerNode/UpdateNode: context = member JSON
-//!                  (promotion: AddNode with {"Member":..,"IsPromote":true}); RemoveNode: no context
+//!                  (promotion: AddNode whose context is `ConfigChangeContext`, the
+//!                  member's fields inline plus "isPromote":true, e.g.
+//!                  {"id":..,"peerURLs":null,"isPromote":true}); RemoveNode: no context
 //! ```
 //! Source: etcd v3.5.1 `server/etcdserver/api/membership/{member,cluster,store}.go`,
 //! `server.go` `applyConfChange`.
@@ -27,12 +29,12 @@ use super::schema;
 pub use super::ids::{id_hex, ser_id, ser_ids};
 pub use super::member::{Member, MemberJson};
 
-/// A learner promotion's context (`ConfigChangeContext`).
+/// The flag of a conf change's context (`ConfigChangeContext`: an embedded
+/// `Member`, so its fields sit beside this one). Checked on a real etcd 3.5.1
+/// `member promote`.
 #[derive(Debug, Deserialize)]
-struct PromoteContext {
-    #[serde(rename = "Member")]
-    member: MemberJson,
-    #[serde(rename = "IsPromote", default)]
+struct PromoteFlag {
+    #[serde(rename = "isPromote", default)]
     is_promote: bool,
 }
 
@@ -174,14 +176,9 @@ where
             conf_change_type::ADD_NODE
             | conf_change_type::ADD_LEARNER_NODE
             | conf_change_type::UPDATE_NODE => {
-                let parsed: Option<MemberJson> = match serde_json::from_slice::<PromoteContext>(ctx)
-                {
-                    Ok(p) if p.is_promote => {
-                        promote = true;
-                        Some(p.member)
-                    }
-                    _ => serde_json::from_slice::<MemberJson>(ctx).ok(),
-                };
+                let parsed = serde_json::from_slice::<MemberJson>(ctx).ok();
+                promote = cc.r#type == conf_change_type::ADD_NODE
+                    && serde_json::from_slice::<PromoteFlag>(ctx).is_ok_and(|f| f.is_promote);
                 let entry = members.entry(cc.node_id).or_insert_with(|| Member {
                     id: cc.node_id,
                     ..Member::default()

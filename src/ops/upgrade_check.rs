@@ -160,17 +160,19 @@ fn check_one(path: &Path, target: (i64, i64)) -> Result<MemberVerdict> {
             });
         }
     }
-    // Membership stores: the v2 store (.snap + WAL) against the db bucket.
+    // Membership stores: the v2 store against the db bucket. The v2 store
+    // etcd 3.5 holds is the newest .snap plus the WAL after it, or, before
+    // the first .snap, the WAL from index 1.
     if let Some(mr) = &r.membership {
         let pending = r
             .warnings
             .iter()
             .any(|w| w.code == "membership.disagree" && w.severity == Severity::Info);
-        if let (Some(db), Some(v2)) = (&mr.db, &mr.snap_plus_wal) {
+        if let (Some(db), Some(v2)) = (&mr.db, mr.snap_plus_wal.as_ref().or(mr.wal.as_ref())) {
             if pending {
                 notes.push("membership conf changes are committed beyond the db's consistent index; the stores are compared after etcd applies them: start the member once on its current version, then rerun".into());
             } else {
-                membership_blockers(db, v2, &mut b);
+                membership_blockers(db, v2, target, &mut b, &mut notes);
             }
         }
     }
@@ -197,7 +199,13 @@ fn check_one(path: &Path, target: (i64, i64)) -> Result<MemberVerdict> {
     })
 }
 
-fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
+fn membership_blockers(
+    db: &Membership,
+    v2: &Membership,
+    target: (i64, i64),
+    b: &mut Vec<Blocker>,
+    notes: &mut Vec<String>,
+) {
     let ids = |m: &Membership| {
         m.members
             .iter()
@@ -212,10 +220,22 @@ fn membership_blockers(db: &Membership, v2: &Membership, b: &mut Vec<Blocker>) {
                 message: format!("member {id:x} is in the db's members bucket but not in the v2 store (.snap + WAL)"),
                 action: "a zombie member (etcd #20967): remove it with `etcdctl member remove` on the current version (or upgrade through 3.5.26+, which repairs the stores) before upgrading".into(),
             }),
+            // etcd 3.5.1-3.5.19 left a promoted learner a learner in the
+            // bucket (#19557). 3.6 repairs that one direction at start
+            // (`SyncLearnerPromotionIfNeeded`, and a promotion replayed from
+            // the WAL is forced into the bucket): seen on real 3.6.17, which
+            // logs "Syncing member in v3store". 3.7 reads no v2 store.
+            Some(false) if *learner && target == (3, 6) => notes.push(format!(
+                "member {id:x} is a learner in the db's members bucket but a voter in the v2 store (etcd #19557, a promotion made on 3.5.1-3.5.19); etcd 3.6 corrects the bucket when it starts (it logs \"Syncing member in v3store\"), so this does not block"
+            )),
             Some(l) if l != learner => b.push(Blocker {
                 code: "upgrade.learner-mismatch",
                 message: format!("member {id:x} is {} in the db's members bucket but {} in the v2 store", if *learner { "a learner" } else { "a voter" }, if *l { "a learner" } else { "a voter" }),
-                action: "etcd #19557: promote or remove the member on the current version (3.5.20+ keeps both stores in step) so both stores agree, then upgrade".into(),
+                action: if *learner {
+                    "etcd #19557: start this member once on etcd 3.6 (which copies the promotion into the bucket) before going to 3.7, or promote/re-add it on the current version".into()
+                } else {
+                    "the bucket says voter where the raft log says learner, and etcd 3.6 does not correct that direction: promote the member (`etcdctl member promote`) or remove and re-add it on the current version so both stores agree, then upgrade".into()
+                },
             }),
             Some(_) => {}
         }
@@ -259,26 +279,53 @@ mod tests {
         }
     }
 
-    // Plain data: no real etcd version at hand produces these (3.5.20+/3.5.26 repair them).
+    // Plain data for the cases no etcd at hand produces (zombies, a voter
+    // in the bucket that the raft log calls a learner); the real #19557 case
+    // is tested on a real 3.5.1 cluster in tests/cmd_upgrade_check.rs.
     #[test]
     fn zombie_and_learner_mismatch_are_blockers() {
-        let mut b = Vec::new();
+        let (mut b, mut n) = (Vec::new(), Vec::new());
         membership_blockers(
             &m(&[(1, false), (2, true)]),
             &m(&[(1, false), (2, false), (3, false)]),
+            (3, 7),
             &mut b,
+            &mut n,
         );
         let codes: Vec<_> = b.iter().map(|x| x.code).collect();
         assert_eq!(
             codes,
             ["upgrade.learner-mismatch", "upgrade.member-only-in-v2"]
         );
-        let mut b = Vec::new();
-        membership_blockers(&m(&[(1, false), (4, false)]), &m(&[(1, false)]), &mut b);
+        // To 3.6, a learner in the bucket that the v2 store calls a voter is
+        // repaired by etcd itself: a note. The other direction blocks.
+        let (mut b, mut n) = (Vec::new(), Vec::new());
+        membership_blockers(
+            &m(&[(1, false), (2, true), (5, false)]),
+            &m(&[(1, false), (2, false), (5, true)]),
+            (3, 6),
+            &mut b,
+            &mut n,
+        );
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(b.len(), 1);
+        assert!(
+            b[0].message.starts_with("member 5 is a voter"),
+            "{:?}",
+            b[0]
+        );
+        let (mut b, mut n) = (Vec::new(), Vec::new());
+        membership_blockers(
+            &m(&[(1, false), (4, false)]),
+            &m(&[(1, false)]),
+            (3, 6),
+            &mut b,
+            &mut n,
+        );
         assert_eq!(b[0].code, "upgrade.member-only-in-v3");
-        let mut b = Vec::new();
-        membership_blockers(&m(&[(1, false)]), &m(&[(1, false)]), &mut b);
-        assert!(b.is_empty());
+        let (mut b, mut n) = (Vec::new(), Vec::new());
+        membership_blockers(&m(&[(1, false)]), &m(&[(1, false)]), (3, 6), &mut b, &mut n);
+        assert!(b.is_empty() && n.is_empty());
     }
 
     #[test]
