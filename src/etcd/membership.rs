@@ -327,7 +327,8 @@ mod tests {
                 3,
                 0,
                 2,
-                Some(r#"{"Member":{"id":2,"peerURLs":["http://b:2380"]},"IsPromote":true}"#),
+                // As real etcd 3.5.1 `member promote` writes it.
+                Some(r#"{"id":2,"peerURLs":null,"isPromote":true}"#),
             ),
             cc(4, 1, 1, None),
             cc(5, 0, 9, Some(r#"{"id":9,"peerURLs":["http://c:2380"]}"#)),
