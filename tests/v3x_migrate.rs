@@ -9,7 +9,7 @@ use std::process::Command;
 
 use etcd_rescue::formats::bbolt::{Bucket, Db};
 
-use crate::util::{copy_tree, etcd_bin_dir, free_port, run, testdata, InputGuard};
+use crate::util::{copy_tree, etcd_bin_dir, free_port, repo, run, testdata, InputGuard};
 
 type Buckets = BTreeMap<Vec<u8>, (u64, BTreeMap<Vec<u8>, Vec<u8>>)>;
 
@@ -188,6 +188,51 @@ fn golden_migrate_downgrade_with_unreadable_wal() {
     )
     .unwrap();
     ours(&copy2, "3.7", &up, &[]).expect_code(0);
+}
+
+/// A real WAL entry that needs etcd 3.6 (a DowngradeVersionTestRequest
+/// appended by etcd's own wal package: scripts/make-wal-newer-data.sh, since
+/// no released etcd writes one) after the last snapshot. etcdutl 3.6.17
+/// refuses `migrate --target-version 3.5` on it (recorded); so do we, naming
+/// the entry, and `--force` writes the dir anyway. `wal dump` decodes it.
+#[test]
+fn downgrade_refused_as_etcdutl_refuses_a_newer_wal_entry() {
+    let base = repo().join("testdata/upgrade-check/wal-newer-entry");
+    let theirs =
+        std::fs::read_to_string(base.join("expected/etcdutl-3.6.17-migrate-3.5.txt")).unwrap();
+    assert!(theirs.starts_with("exit=1"), "{theirs}");
+    assert!(
+        theirs.contains("WAL contains newer entries")
+            && theirs.contains("lower than the version (3.6.0) detected from WAL"),
+        "{theirs}"
+    );
+    let dir = base.join("data/n1");
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let r = ours(&dir, "3.5", &out, &[]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("need etcd 3.6.0")
+            && r.stderr.contains("DowngradeVersionTestRequest")
+            && r.stderr.contains("--force"),
+        "{r}"
+    );
+    assert!(!out.exists());
+    let r = ours(&dir, "3.5", &out, &["--force", "-w", "json"]);
+    r.expect_code(0);
+    let rep: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rep["forced"], true, "{r}");
+    // Upgrading is not affected: 3.6 is ready, and 3.7 understands the entry.
+    let r = run(&[
+        "upgrade-check".as_ref(),
+        dir.as_os_str(),
+        "--to".as_ref(),
+        "3.7".as_ref(),
+    ]);
+    r.expect_code(0);
+    let d = run(&["wal".as_ref(), "dump".as_ref(), dir.as_os_str()]);
+    d.expect_code(0);
+    assert!(d.stdout.contains("downgrade_version_test"), "{d}");
 }
 
 /// `etcdutl migrate` of `util` on a copy of `dir` equals ours, bucket by bucket.
