@@ -38,6 +38,26 @@ struct PromoteFlag {
     is_promote: bool,
 }
 
+/// A conf change's context: the member JSON, and whether it promotes a
+/// learner (only an AddNode can). The one reading of it, for the membership
+/// views here and the v2 store replay.
+#[derive(Debug, Clone, Default)]
+pub struct ConfChangeContext {
+    /// The member's fields (a promotion carries only the id; `peerURLs` null).
+    pub member: MemberJson,
+    /// `isPromote`.
+    pub is_promote: bool,
+}
+
+impl ConfChangeContext {
+    /// Reads `ctx`; `None` when it is not member JSON.
+    pub fn parse(ctx: &[u8]) -> Option<ConfChangeContext> {
+        let member = serde_json::from_slice::<MemberJson>(ctx).ok()?;
+        let is_promote = serde_json::from_slice::<PromoteFlag>(ctx).is_ok_and(|f| f.is_promote);
+        Some(ConfChangeContext { member, is_promote })
+    }
+}
+
 /// Membership from one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Membership {
@@ -176,9 +196,10 @@ where
             conf_change_type::ADD_NODE
             | conf_change_type::ADD_LEARNER_NODE
             | conf_change_type::UPDATE_NODE => {
-                let parsed = serde_json::from_slice::<MemberJson>(ctx).ok();
+                let parsed = ConfChangeContext::parse(ctx);
                 promote = cc.r#type == conf_change_type::ADD_NODE
-                    && serde_json::from_slice::<PromoteFlag>(ctx).is_ok_and(|f| f.is_promote);
+                    && parsed.as_ref().is_some_and(|c| c.is_promote);
+                let parsed = parsed.map(|c| c.member);
                 let entry = members.entry(cc.node_id).or_insert_with(|| Member {
                     id: cc.node_id,
                     ..Member::default()

@@ -10,7 +10,7 @@
 //! Source: etcd `etcdutl/snapshot/v3_snapshot.go` `Status` (v3.5.1, v3.6.x).
 //! Checked against etcdutl 3.5.1 on the files under testdata/.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -97,7 +97,7 @@ struct StatusVisitor<'a> {
     revision: Option<i64>,
     in_key_bucket: bool,
     /// 3.6 meaning: the last state (live or deleted) of each user key.
-    live: Option<HashMap<&'a [u8], bool>>,
+    live: Option<FxHashMap<&'a [u8], bool>>,
     problem: Option<String>,
 }
 
@@ -161,8 +161,9 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
     }
 
     fn takes_packed(&self, run: &LeafRun<'a>) -> bool {
-        // 3.6 counting decodes every value; a revision needs 8 key bytes.
-        self.live.is_none() && (!self.in_key_bucket || run.min_key_len >= 8)
+        // Outside the key bucket only the CRC is wanted. In it, a revision
+        // needs 8 key bytes, and 3.6 counting decodes every value.
+        !self.in_key_bucket || (self.live.is_none() && run.min_key_len >= 8)
     }
 
     fn packed(&mut self, run: &LeafRun<'a>) {
@@ -180,7 +181,7 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
             pairs: 0,
             revision: None,
             in_key_bucket: self.in_key_bucket,
-            live: self.live.as_ref().map(|_| HashMap::new()),
+            live: self.live.as_ref().map(|_| FxHashMap::default()),
             problem: None,
         }
     }
@@ -193,8 +194,16 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
         if later.revision.is_some() {
             self.revision = later.revision;
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.live, later.live) {
-            mine.extend(theirs);
+        if let (Some(mine), Some(mut theirs)) = (&mut self.live, later.live) {
+            // The later part's state of a key wins; move the smaller table.
+            if theirs.len() > mine.len() {
+                for (k, alive) in mine.drain() {
+                    theirs.entry(k).or_insert(alive);
+                }
+                *mine = theirs;
+            } else {
+                mine.extend(theirs);
+            }
         }
         if self.problem.is_none() {
             self.problem = later.problem;
@@ -236,7 +245,7 @@ pub fn compute_with<'a, V: Visitor<'a>>(
         pairs: 0,
         revision: None,
         in_key_bucket: false,
-        live: compat.live_keys().then(HashMap::new),
+        live: compat.live_keys().then(FxHashMap::default),
         problem: None,
     };
     let mut both = (v, extra.fork());

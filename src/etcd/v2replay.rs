@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::membership::{ConfChangeContext, MemberJson};
 use super::v2store::{Node, Store};
 use crate::formats::proto::etcdserverpb::Request;
 
@@ -331,15 +332,11 @@ fn compare(n: &V2Node, prev_value: &str, prev_index: u64) -> bool {
         && (prev_value.is_empty() || n.value == prev_value)
 }
 
-/// What a Member JSON in a ConfChange context holds (only what `/0` needs).
+/// A stored `raftAttributes` value (only the learner flag is read).
 #[derive(Deserialize, Default)]
-struct ContextMember {
-    #[serde(rename = "peerURLs", default)]
-    peer_urls: Vec<String>,
+struct StoredRaftAttributes {
     #[serde(rename = "isLearner", default)]
     is_learner: bool,
-    #[serde(rename = "isPromote", default)]
-    is_promote: bool,
 }
 
 impl V2Store {
@@ -459,11 +456,12 @@ impl V2Store {
     pub fn apply_conf_change(&mut self, change_type: i32, node_id: u64, context: Option<&[u8]>) {
         let member = format!("/0/members/{node_id:x}");
         let removed = format!("/0/removed_members/{node_id:x}");
-        let m: ContextMember = context
-            .and_then(|c| serde_json::from_slice(c).ok())
+        let ctx = context
+            .and_then(ConfChangeContext::parse)
             .unwrap_or_default();
-        let raft_attrs = |learner: bool| {
-            let mut v = serde_json::json!({ "peerURLs": m.peer_urls });
+        let m = &ctx.member;
+        let raft_attrs = |learner: bool, peer_urls: &[String]| {
+            let mut v = serde_json::json!({ "peerURLs": peer_urls });
             if learner {
                 if let Some(o) = v.as_object_mut() {
                     o.insert("isLearner".into(), serde_json::Value::Bool(true));
@@ -473,17 +471,28 @@ impl V2Store {
         };
         let exists = self.get(&member).is_some();
         let was_removed = self.get(&removed).is_some();
+        // A promotion's context carries only the id: etcd rewrites the
+        // member's own attributes with the learner flag cleared.
+        let stored_peer_urls = || {
+            self.get(&format!("{member}/raftAttributes"))
+                .and_then(|n| serde_json::from_str::<MemberJson>(&n.value).ok())
+                .map(|a| a.peer_urls)
+                .unwrap_or_default()
+        };
         let _ = match change_type {
-            0 | 3 if m.is_promote && exists => self.update(
-                &format!("{member}/raftAttributes"),
-                raft_attrs(false),
-                None,
-                false,
-            ),
+            0 if ctx.is_promote && exists => {
+                let urls = stored_peer_urls();
+                self.update(
+                    &format!("{member}/raftAttributes"),
+                    raft_attrs(false, &urls),
+                    None,
+                    false,
+                )
+            }
             0 | 3 if !exists && !was_removed => self.create(
                 &format!("{member}/raftAttributes"),
                 false,
-                raft_attrs(change_type == 3 || m.is_learner),
+                raft_attrs(change_type == 3 || m.is_learner, &m.peer_urls),
                 false,
                 None,
             ),
@@ -493,11 +502,11 @@ impl V2Store {
             2 if exists => {
                 let learner = self
                     .get(&format!("{member}/raftAttributes"))
-                    .and_then(|n| serde_json::from_str::<ContextMember>(&n.value).ok())
+                    .and_then(|n| serde_json::from_str::<StoredRaftAttributes>(&n.value).ok())
                     .is_some_and(|a| a.is_learner);
                 self.update(
                     &format!("{member}/raftAttributes"),
-                    raft_attrs(learner),
+                    raft_attrs(learner, &m.peer_urls),
                     None,
                     false,
                 )
