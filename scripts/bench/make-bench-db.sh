@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Generate the etcd-rescue benchmark data set with a real etcd 3.5.1.
+# Generate the etcd-rescue benchmark data set with a real etcd (3.5.1 unless
+# BENCH_ETCD_VERSION names another version under the binaries root).
 #
 # Usage: scripts/bench/make-bench-db.sh [--force] [DIR]
-#   DIR defaults to ${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench}.
+#   DIR defaults to ${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench} for
+#   3.5.1 and to ${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench-<version>}
+#   for any other version.
 #
 # Produces (all generated, never committed):
 #   DIR/member-a/member/{snap/db,wal/...}  stopped single-member data dir
@@ -15,6 +18,9 @@
 # Idempotent: does nothing if DIR/manifest.txt exists, unless --force.
 #
 # Tunables (environment):
+#   BENCH_ETCD_VERSION (3.5.1)  the etcd that writes the data (3.5.1, 3.6.17,
+#                        3.7.3, ...: <bin root>/<version>/{etcd,etcdctl,etcdutl});
+#                        recorded as etcd_version in manifest.txt
 #   BENCH_KEYS (200000)  BENCH_REVISIONS (1000000)  BENCH_SEED
 #   BENCH_PROCS (2)  BENCH_THREADS (32)  BENCH_LEASES (4)
 #   BENCH_FSYNC=1        run etcd with fsync (default: --unsafe-no-fsync;
@@ -22,7 +28,7 @@
 #   ETCD_RESCUE_BIN_DIR  where <version>/{etcd,etcdctl,etcdutl} live
 set -euo pipefail
 
-ETCD_VERSION=3.5.1
+ETCD_VERSION=${BENCH_ETCD_VERSION:-3.5.1}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/scripts/bench"
 
@@ -37,7 +43,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-DIR=${DIR:-${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench}}
+if [ "$ETCD_VERSION" = 3.5.1 ]; then
+  DIR=${DIR:-${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench}}
+else
+  DIR=${DIR:-${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench-$ETCD_VERSION}}
+fi
 
 KEYS=${BENCH_KEYS:-200000}
 REVISIONS=${BENCH_REVISIONS:-1000000}
@@ -54,6 +64,9 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
 if [ -f "$DIR/manifest.txt" ] && [ "$force" = 0 ]; then
+  made_by=$(sed -n 's/^etcd_version=//p' "$DIR/manifest.txt")
+  [ "$made_by" = "$ETCD_VERSION" ] ||
+    die "$DIR holds data written by etcd ${made_by:-?}, not $ETCD_VERSION (use another DIR, or --force to regenerate)"
   log "$DIR/manifest.txt exists; nothing to do (use --force to regenerate)"
   cat "$DIR/manifest.txt"
   exit 0
@@ -65,7 +78,7 @@ BIN="$BIN_ROOT/$ETCD_VERSION"
 if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ] || [ ! -x "$BIN/etcdutl" ]; then
   if [ -x "$REPO/scripts/get-etcd.sh" ] || [ -f "$REPO/scripts/get-etcd.sh" ]; then
     log "etcd $ETCD_VERSION binaries missing in $BIN; running scripts/get-etcd.sh"
-    ETCD_RESCUE_BIN_DIR=$BIN_ROOT bash "$REPO/scripts/get-etcd.sh" --minimal
+    ETCD_RESCUE_BIN_DIR=$BIN_ROOT bash "$REPO/scripts/get-etcd.sh"
   fi
 fi
 for b in etcd etcdctl etcdutl; do

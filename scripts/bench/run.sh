@@ -31,17 +31,26 @@
 #                            target/release/examples/floor_pass): one
 #                            sequential CRC-32C (status) or SHA-256 (check of a
 #                            saved snapshot) pass over the file
-#   ETCD_RESCUE_BIN_DIR      etcd binaries root (default <repo>/.etcd-bin);
-#                            uses <root>/3.5.1/etcdutl and <root>/bbolt-check
+#   ETCD_RESCUE_BIN_DIR      etcd binaries root (default <repo>/.etcd-bin)
+#   BENCH_ETCD_VERSION       the etcd version whose tools are the reference
+#                            (default: manifest.txt's etcd_version, else
+#                            3.5.1); DIR then defaults to
+#                            /var/tmp/etcd-rescue-bench-<version> (3.5.1:
+#                            /var/tmp/etcd-rescue-bench). References:
+#                            <root>/<version>/etcdutl (snapshot status,
+#                            snapshot restore, defrag; hashkv from 3.6 on) and
+#                            the structure check of that version's bbolt:
+#                            3.4/3.5 <root>/bbolt-check (bbolt 1.3.6),
+#                            3.6 `<root>/bbolt-1.4.3/bbolt check`, 3.7
+#                            `<root>/bbolt-1.5.0/bbolt check`
 set -uo pipefail
 
-ETCD_VERSION=3.5.1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
 
 ALL_CMPS=(status-snapshot status-member check-snapshot check-snapshot-nohash check-member restore
-          compare keys-pods hashkv-snapshot hashkv-member compact-current defrag)
+          compare keys-pods hashkv-snapshot hashkv-member compact-current defrag defrag-member)
 
 RUNS=${BENCH_RUNS:-5}
 WARMUP=${BENCH_WARMUP:-1}
@@ -66,13 +75,28 @@ done
 if [ "$RUNS" -lt 5 ] && [ "$QUICK" = 0 ]; then
   echo "--runs must be >= 5 (use --quick for smoke tests)" >&2; exit 2
 fi
+if [ -z "$DIR" ] && [ -z "${ETCD_RESCUE_BENCH_DIR:-}" ] && [ -n "${BENCH_ETCD_VERSION:-}" ] &&
+   [ "$BENCH_ETCD_VERSION" != 3.5.1 ]; then
+  DIR=/var/tmp/etcd-rescue-bench-$BENCH_ETCD_VERSION
+fi
 DIR=$(abspath "${DIR:-${ETCD_RESCUE_BENCH_DIR:-/var/tmp/etcd-rescue-bench}}")
+DATA_VERSION=$(sed -n 's/^etcd_version=//p' "$DIR/manifest.txt" 2>/dev/null)
+ETCD_VERSION=${BENCH_ETCD_VERSION:-${DATA_VERSION:-3.5.1}}
+if [ -n "$DATA_VERSION" ] && [ "$DATA_VERSION" != "$ETCD_VERSION" ]; then
+  echo "warning: $DIR was written by etcd $DATA_VERSION; the references are etcd $ETCD_VERSION's tools"
+fi
 OURS=${ETCD_RESCUE:-target/release/etcd-rescue}
 case "$OURS" in /*) ;; */*) OURS=$REPO/$OURS ;; *) OURS=$(command -v "$OURS" || echo "$OURS") ;; esac
 FLOOR=${ETCD_RESCUE_FLOOR_PASS:-$REPO/target/release/examples/floor_pass}
 BIN_ROOT=${ETCD_RESCUE_BIN_DIR:-$REPO/.etcd-bin}
 ETCDUTL=$BIN_ROOT/$ETCD_VERSION/etcdutl
-BBOLT_CHECK=$BIN_ROOT/bbolt-check
+# The structure check of the bbolt the version links: etcd 3.4/3.5 use bbolt
+# 1.3.x (our bbolt-check oracle, 1.3.6), 3.6 bbolt 1.4.3, 3.7 bbolt 1.5.0.
+case $ETCD_VERSION in
+  3.6.*) BBOLT_CHECK=$BIN_ROOT/bbolt-1.4.3/bbolt; BBOLT_CHECK_ARGS=(check); CHECK_LABEL=bbolt-1.4.3-check ;;
+  3.7.*) BBOLT_CHECK=$BIN_ROOT/bbolt-1.5.0/bbolt; BBOLT_CHECK_ARGS=(check); CHECK_LABEL=bbolt-1.5.0-check ;;
+  *) BBOLT_CHECK=$BIN_ROOT/bbolt-check; BBOLT_CHECK_ARGS=(); CHECK_LABEL=bbolt-check ;;
+esac
 OUT=$DIR/results
 SNAP=$DIR/snapshot.db
 MEMBER_DB=$DIR/member-a/member/snap/db
@@ -84,8 +108,8 @@ command -v hyperfine >/dev/null || die "hyperfine not found (apt-get install hyp
 command -v python3 >/dev/null || die "python3 not found"
 
 if { [ ! -x "$ETCDUTL" ] || [ ! -x "$BBOLT_CHECK" ]; } && [ -f "$REPO/scripts/get-etcd.sh" ]; then
-  echo "reference tools missing under $BIN_ROOT; running scripts/get-etcd.sh --minimal"
-  ETCD_RESCUE_BIN_DIR=$BIN_ROOT bash "$REPO/scripts/get-etcd.sh" --minimal ||
+  echo "reference tools missing under $BIN_ROOT; running scripts/get-etcd.sh"
+  ETCD_RESCUE_BIN_DIR=$BIN_ROOT bash "$REPO/scripts/get-etcd.sh" ||
     echo "get-etcd.sh failed; the missing references will be skipped"
 fi
 if [ "$BUILD" = 1 ]; then
@@ -253,8 +277,8 @@ cmp_check() { # NAME FILE LABEL [OUR-FLAGS...]
   reset_cmp
   local name=$1 file=$2 label=$3 note=""; shift 3
   ours_or_skip ours ours "" check -- "$OURS" check "$@" "$file"
-  if [ -x "$BBOLT_CHECK" ]; then add_cmd ref bbolt-check "" "$BBOLT_CHECK" "$file"
-  else skip_cmd "reference bbolt-check missing ($BBOLT_CHECK)"; C_REFLABEL=bbolt-check; fi
+  if [ -x "$BBOLT_CHECK" ]; then add_cmd ref "$CHECK_LABEL" "" "$BBOLT_CHECK" "${BBOLT_CHECK_ARGS[@]}" "$file"
+  else skip_cmd "reference $CHECK_LABEL missing ($BBOLT_CHECK)"; C_REFLABEL=$CHECK_LABEL; fi
   if [ "$name" = check-snapshot ]; then
     # The oracle checks structure only; ours also verifies the SHA-256
     # trailer, one stream no second core can help with: that pass is the floor.
@@ -290,6 +314,32 @@ cmp_ours_only() { # NAME LABEL NOTE CMDWORD -- ARGS...
   run_cmp "$name" "$label" "$note"
 }
 
+# etcdutl hashkv FILE exists from etcd 3.6 on; 3.5's etcdutl has none.
+etcdutl_has_hashkv() { [ -x "$ETCDUTL" ] && "$ETCDUTL" hashkv --help >/dev/null 2>&1; }
+# etcdutl hashkv opens the db read-write and commits on open (the file's bytes
+# change: measured on 3.6.17 and 3.7.3), so it runs on a fresh copy made by
+# --prepare (untimed), never on the data set itself.
+cmp_hashkv() { # NAME FILE LABEL
+  reset_cmp
+  local copy=$TMPD/hashkv-copy.db note=""
+  ours_or_skip ours ours "" hashkv -- "$OURS" hashkv "$2"
+  if etcdutl_has_hashkv; then
+    add_cmd ref etcdutl "cp $(printf %q "$2") $(printf %q "$copy")" "$ETCDUTL" hashkv "$copy" -w json
+    note="etcdutl runs on a copy made by --prepare (untimed): it opens the db read-write and changes it"
+  else no_reference; fi   # etcdutl 3.5 has no hashkv
+  run_cmp "$1" "$3" "$note"
+  rm -f "$copy"
+}
+cmp_defrag_member() { # ours defrag --out T against etcdutl defrag --data-dir on a fresh copy
+  reset_cmp
+  local out=$TMPD/defrag-out.db copy=$TMPD/defrag-copy
+  ours_or_skip ours ours "rm -f $(printf %q "$out")" defrag -- "$OURS" defrag "$MEMBER_DB" --out "$out"
+  etcdutl_or_skip "rm -rf $(printf %q "$copy") && mkdir -p $(printf %q "$copy/member/snap") && cp $(printf %q "$MEMBER_DB") $(printf %q "$copy/member/snap/db")" \
+    defrag --data-dir "$copy"
+  run_cmp defrag-member member-a/member/snap/db "etcdutl defrags a copy in place (the copy is made by --prepare, untimed); ours writes --out"
+  rm -rf "$out" "$copy"
+}
+
 cmp_rewrite() { # NAME LABEL NOTE SUBCMD-ARGS... : ours writes a new db; the reference is OUR check
   reset_cmp
   local name=$1 label=$2 note=$3 out=$TMPD/rewrite-out.db; shift 3
@@ -310,13 +360,28 @@ for c in "${ALL_CMPS[@]}"; do
     restore) cmp_restore ;;
     compare) cmp_compare ;;
     keys-pods) cmp_ours_only "$c" snapshot.db "keys --prefix /registry/pods/" keys -- --prefix /registry/pods/ "$SNAP" ;;
-    hashkv-snapshot) cmp_ours_only "$c" snapshot.db "" hashkv -- "$SNAP" ;;
-    hashkv-member) cmp_ours_only "$c" member-a/member/snap/db "" hashkv -- "$MEMBER_DB" ;;
+    hashkv-snapshot) cmp_hashkv "$c" "$SNAP" snapshot.db ;;
+    hashkv-member) cmp_hashkv "$c" "$MEMBER_DB" member-a/member/snap/db ;;
     compact-current) cmp_rewrite "$c" snapshot.db \
       "reference: OUR check of the same file (issue #16: compact to the current revision <= 2x check, i.e. ref/ours >= 0.50)" \
       compact "$SNAP" --rev 0 ;;
     defrag) cmp_rewrite "$c" snapshot.db "reference: OUR check of the same file" defrag "$SNAP" ;;
+    defrag-member) cmp_defrag_member ;;
   esac
+done
+
+# ---- the inputs are unchanged ------------------------------------------------
+# A reference that writes to its input would skew every later row: compare the
+# files with the sums make-bench-db.sh recorded.
+for f in snapshot_db member_db; do
+  want_sum=$(sed -n "s/^${f}_sha256=//p" "$DIR/manifest.txt")
+  path=$(sed -n "s/^${f}=//p" "$DIR/manifest.txt")
+  [ -n "$want_sum" ] && [ -f "$path" ] || continue
+  have_sum=$(sha256sum "$path" | cut -d' ' -f1)
+  if [ "$have_sum" != "$want_sum" ]; then
+    echo "WARNING: $path changed since make-bench-db.sh (sha256 $have_sum, manifest $want_sum)"
+    printf 'input changed: %s (sha256 %s, manifest %s)\n' "$path" "$have_sum" "$want_sum" >>"$SKIPLOG"
+  fi
 done
 
 # ---- results.md --------------------------------------------------------------
@@ -357,8 +422,8 @@ print("- machine: %s, %d cores, kernel %s; load average before/after: %s / %s"
       % (cpu, os.cpu_count(), platform.release(), la0, la1))
 print("- repo: %s; ours: `%s` (%s)" % (git_rev, ours, ours_v))
 print("- reference: %s; %s" % (eu_v, hf_v))
-print("- data (%s): revision %s, %s live keys, snapshot.db %s bytes (%s GiB), member db %s bytes, seed `%s`"
-      % (d, man.get("revision"), man.get("live_keys"), man.get("snapshot_db_bytes"),
+print("- data (%s), written by etcd %s: revision %s, %s live keys, snapshot.db %s bytes (%s GiB), member db %s bytes, seed `%s`"
+      % (d, man.get("etcd_version", "?"), man.get("revision"), man.get("live_keys"), man.get("snapshot_db_bytes"),
          man.get("snapshot_db_gib"), man.get("member_db_bytes"), man.get("seed")))
 print("- method: hyperfine, %s warmup + %s timed runs per command, all commands of a row in one"
       " hyperfine invocation on the same file. **Warm page cache**: the cache is not dropped"
