@@ -1012,3 +1012,33 @@ fn json_diff(a: &Json, b: &Json, path: &str, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// The cut and the second pass give what a full sort would: largest
+    /// first, ties by name, at most `top`, whatever order the keys come in.
+    #[test]
+    fn top_lists_match_a_full_sort() {
+        let items: Vec<(String, u64)> = (0..200u64)
+            .map(|i| {
+                (
+                    format!("/k/{:03}", (i * 37) % 200),
+                    [5, 9, 9, 1, 9][(i % 5) as usize],
+                )
+            })
+            .collect();
+        for top in [0, 1, 3, 39, 40, 41, 120, 500] {
+            let mut pick = TopPick::new(top_cut(items.iter().map(|i| i.1), top));
+            for (n, v) in &items {
+                pick.offer(*v, &|| n.clone(), || n.clone());
+            }
+            let mut want = items.clone();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let want: Vec<String> = want.into_iter().take(top).map(|i| i.0).collect();
+            assert_eq!(pick.finish(top), want, "top {top}");
+        }
+    }
+}
