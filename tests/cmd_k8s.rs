@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use etcd_rescue::etcd::k8s::decode::{decode_object, set_resource_version};
-use etcd_rescue::etcd::k8s::encryption::{decrypt, EncryptionConfig};
+use etcd_rescue::etcd::k8s::encryption::{
+    decrypt, envelope, DecryptError, EncryptionConfig, Envelope,
+};
 use etcd_rescue::etcd::keyspace::Records;
 use etcd_rescue::ops::input::Opened;
 
@@ -52,6 +54,26 @@ fn golden_k8s_every_stored_object_decodes_to_the_go_json() {
             continue; // compacted away
         };
         assert_eq!(v.len() as u64, g["stored_size"].as_u64().unwrap());
+        if g["encryption"] == "kms" {
+            // Written by apiserver's KMS v2 envelope transformer: reported with
+            // the provider and the EncryptedObject's keyID, never decrypted.
+            let want_id = g["kms_key_id"].as_str().unwrap().to_string();
+            assert_eq!(
+                decrypt(Some(&cfg), &key, v),
+                Err(DecryptError::Kms {
+                    version: "v2".into(),
+                    key: "kms-test".into(),
+                    key_id: Some(want_id.clone()),
+                })
+            );
+            let Envelope::Encrypted { kms: Some(k), .. } = envelope(v).0 else {
+                panic!("{g}");
+            };
+            assert_eq!(k.key_id, want_id);
+            assert_eq!(Value::from(k.annotations.clone()), g["kms_annotations"]);
+            *encrypted.entry("kms".to_string()).or_insert(0) += 1;
+            continue;
+        }
         let plain = decrypt(Some(&cfg), &key, v).unwrap();
         if let Some(enc) = g["encryption"].as_str() {
             assert!(plain.is_some(), "{g}");
@@ -69,7 +91,7 @@ fn golden_k8s_every_stored_object_decodes_to_the_go_json() {
         }
     }
     assert!(compared >= 60, "{compared}");
-    assert_eq!(encrypted.len(), 3, "{encrypted:?}");
+    assert_eq!(encrypted.len(), 4, "{encrypted:?}");
     assert!(
         mismatched.is_empty(),
         "{} of {compared} differ:\n{}",
@@ -129,16 +151,22 @@ fn golden_k8s_ls_lists_the_live_objects() {
             g.get("namespace").cloned().unwrap_or(Value::from(""))
         );
         assert_eq!(ours["name"], g["name"]);
-        assert_eq!(ours["creation_timestamp"], g["creationTimestamp"], "{ours}");
         assert_eq!(ours["size"], g["size"]);
         assert_eq!(ours["mod_revision"], g["mod_revision"]);
+        if ours["envelope"]["provider"] == "kms" {
+            // Not decrypted: no timestamp, a problem that says KMS.
+            assert!(ours["creation_timestamp"].is_null(), "{ours}");
+            assert!(ours["problem"].as_str().unwrap().contains("KMS"), "{ours}");
+            continue;
+        }
+        assert_eq!(ours["creation_timestamp"], g["creationTimestamp"], "{ours}");
         assert!(ours["problem"].is_null(), "{ours}");
     }
     // Filters: resource aliases, namespace; encrypted values without a config
     // are listed, counted and said to be unreadable, never dropped.
     let r = k8s(&["ls", "secrets", "-n", "shop", "-w", "json"], &[]);
     r.expect_code(0);
-    assert_eq!(r.stdout.lines().count(), 4, "{r}");
+    assert_eq!(r.stdout.lines().count(), 5, "{r}");
     assert!(r.stdout.contains("pass --encryption-config"), "{r}");
     let r = k8s(&["ls", "po", "-n", "shop"], &[]);
     assert!(
@@ -365,9 +393,19 @@ fn golden_k8s_dump_writes_every_object() {
             out.clone().into_os_string(),
         ],
     );
-    r.expect_code(0);
+    // The KMS-encrypted Secret cannot be written (no plugin): exit 1, said so.
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .contains("not written: /registry/secrets/shop/kms-sealed")
+            && r.stderr.contains("KMS"),
+        "{r}"
+    );
     let mut files = 0;
     for g in &golden {
+        if g["name"] == "kms-sealed" {
+            continue;
+        }
         let resource = g["resource"].as_str().unwrap();
         let resource = if resource == "customresourcedefinitions" {
             "customresourcedefinitions.apiextensions.k8s.io"
@@ -387,7 +425,7 @@ fn golden_k8s_dump_writes_every_object() {
         assert_eq!(obj, want["object"], "{}", f.display());
         files += 1;
     }
-    assert_eq!(files, golden.len());
+    assert_eq!(files, golden.len() - 1);
     // Not empty now: refused, exit 2, nothing changed.
     let r = k8s(&["dump"], &["--out".into(), out.into_os_string()]);
     r.expect_code(2);
@@ -456,4 +494,76 @@ fn golden_k8s_diff_between_revisions() {
         snapshot(),
     ]);
     same.expect_code(0);
+}
+
+/// A Secret written by kube-apiserver's KMS v2 envelope transformer (the
+/// oracle's fake plugin behind an EncryptionConfiguration `kms` provider,
+/// apiVersion v2, name `kms-test`): `get`, `ls` and `usage` say it is
+/// KMS-encrypted, with the provider name and the keyID of its EncryptedObject,
+/// with or without `--encryption-config`, and never show a decoded object.
+#[test]
+fn golden_k8s_kms_value_is_reported_never_decoded() {
+    let puts = golden_puts();
+    let g = puts
+        .iter()
+        .find(|p| p["encryption"] == "kms")
+        .expect("the oracle writes one KMS v2 Secret");
+    let key_id = g["kms_key_id"].as_str().unwrap();
+    assert!(!key_id.is_empty());
+    let with_cfg = [
+        std::ffi::OsString::from("--encryption-config"),
+        cfg("encryption-config.yaml"),
+    ];
+    for extra in [&with_cfg[..], &[]] {
+        let r = k8s(&["get", "secrets", "kms-sealed", "-n", "shop"], extra);
+        r.expect_code(1);
+        assert!(r.stdout.is_empty(), "{r}");
+        assert!(
+            r.stderr.contains("KMS v2 provider \"kms-test\"") && r.stderr.contains(key_id),
+            "{r}"
+        );
+        assert!(!r.stderr.contains("sealed-by-kms"), "{r}");
+        let r = k8s(&["ls", "secrets", "-n", "shop"], extra);
+        r.expect_code(0);
+        let line = r.stdout.lines().find(|l| l.contains("kms-sealed")).unwrap();
+        assert!(
+            line.contains("KMS-encrypted (kms:kms-test key ID") && line.contains(key_id),
+            "{r}"
+        );
+        let r = k8s(&["ls", "secrets", "-n", "shop", "-w", "json"], extra);
+        let row: Value = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v["name"] == "kms-sealed")
+            .unwrap();
+        assert_eq!(row["envelope"]["provider"], "kms");
+        assert_eq!(row["envelope"]["version"], "v2");
+        assert_eq!(row["envelope"]["key"], "kms-test");
+        assert_eq!(row["envelope"]["kms"]["key_id"], key_id);
+        assert_eq!(row["envelope"]["kms"]["annotations"], g["kms_annotations"]);
+        assert!(
+            row["object"].is_null() && row["type_meta"].is_null(),
+            "{row}"
+        );
+    }
+    let r = k8s(&["usage", "-w", "json"], &[]);
+    r.expect_code(0);
+    let rep: Value = serde_json::from_str(&r.stdout).unwrap();
+    let kms: Vec<&Value> = rep["encryption"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["provider"] == "kms")
+        .collect();
+    assert_eq!(kms.len(), 1, "{rep}");
+    assert_eq!(kms[0]["key"], "kms-test");
+    assert_eq!(kms[0]["kms_key_id"], key_id);
+    assert_eq!(kms[0]["live_objects"], 1);
+    assert_eq!(kms[0]["live_bytes"], g["stored_size"]);
+    let r = k8s(&["usage"], &[]);
+    assert!(
+        r.stdout.contains("Encrypted at rest") && r.stdout.contains(key_id),
+        "{r}"
+    );
 }

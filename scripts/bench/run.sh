@@ -31,6 +31,10 @@
 #                            target/release/examples/floor_pass): one
 #                            sequential CRC-32C (status) or SHA-256 (check of a
 #                            saved snapshot) pass over the file
+#   ETCD_RESCUE_K8S_BENCH_DIR  the Kubernetes-shaped db of the k8s-* rows
+#                            (default /var/tmp/etcd-rescue-bench-k8s, made by
+#                            scripts/bench/make-k8s-bench-db.sh; rows skipped
+#                            when absent)
 #   ETCD_RESCUE_BIN_DIR      etcd binaries root (default <repo>/.etcd-bin)
 #   BENCH_ETCD_VERSION       the etcd version whose tools are the reference
 #                            (default: manifest.txt's etcd_version, else
@@ -50,7 +54,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
 
 ALL_CMPS=(status-snapshot status-member check-snapshot check-snapshot-nohash check-member restore
-          compare keys-pods hashkv-snapshot hashkv-member compact-current defrag defrag-member)
+          compare keys-pods hashkv-snapshot hashkv-member compact-current defrag defrag-member
+          k8s-usage k8s-ls)
+# Run only when named in --only (slow: one file per object, each fsynced).
+EXTRA_CMPS=(k8s-dump)
 
 RUNS=${BENCH_RUNS:-5}
 WARMUP=${BENCH_WARMUP:-1}
@@ -65,7 +72,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --quick) QUICK=1 ;;
-    --list) printf '%s\n' "${ALL_CMPS[@]}"; exit 0 ;;
+    --list) printf '%s\n' "${ALL_CMPS[@]}" "${EXTRA_CMPS[@]}"; exit 0 ;;
     -h|--help) sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *) DIR=$1 ;;
@@ -349,7 +356,24 @@ cmp_rewrite() { # NAME LABEL NOTE SUBCMD-ARGS... : ours writes a new db; the ref
   rm -f "$out"
 }
 
-for c in "${ALL_CMPS[@]}"; do
+K8S_SNAP=${ETCD_RESCUE_K8S_BENCH_DIR:-/var/tmp/etcd-rescue-bench-k8s}/snapshot.db
+# k8s-*: the Kubernetes-shaped db; reference: OUR `keys --prefix /registry/`
+# on the same file (issue #17: k8s usage and ls cost no more than keys).
+cmp_k8s() { # NAME PREP ARGS...
+  reset_cmp
+  local name=$1 prep=$2; shift 2
+  if [ ! -f "$K8S_SNAP" ]; then
+    echo; echo "== $name: skip, no $K8S_SNAP (scripts/bench/make-k8s-bench-db.sh)"
+    printf '%s: no %s\n' "$name" "$K8S_SNAP" >>"$SKIPLOG"
+    return
+  fi
+  ours_or_skip ours ours "$prep" k8s -- "$OURS" k8s "$@"
+  ours_or_skip ref keys "" keys -- "$OURS" keys "$K8S_SNAP" --prefix /registry/ -w json
+  run_cmp "$name" "k8s snapshot.db" "reference: OUR keys --prefix /registry/ -w json on the same file"
+}
+
+for c in "${ALL_CMPS[@]}" "${EXTRA_CMPS[@]}"; do
+  case " ${EXTRA_CMPS[*]} " in *" $c "*) case ",$ONLY," in *",$c,"*) ;; *) continue ;; esac ;; esac
   want "$c" || continue
   case $c in
     status-snapshot) cmp_status "$c" "$SNAP" snapshot.db ;;
@@ -367,6 +391,9 @@ for c in "${ALL_CMPS[@]}"; do
       compact "$SNAP" --rev 0 ;;
     defrag) cmp_rewrite "$c" snapshot.db "reference: OUR check of the same file" defrag "$SNAP" ;;
     defrag-member) cmp_defrag_member ;;
+    k8s-usage) cmp_k8s "$c" "" usage "$K8S_SNAP" -w json ;;
+    k8s-ls) cmp_k8s "$c" "" ls "$K8S_SNAP" -w json ;;
+    k8s-dump) cmp_k8s "$c" "rm -rf $(printf %q "$TMPD/k8s-dump")" dump "$K8S_SNAP" -o json --out "$TMPD/k8s-dump" ;;
   esac
 done
 

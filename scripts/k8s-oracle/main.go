@@ -14,6 +14,7 @@
 //
 //	k8s-oracle write -endpoint URL -out DIR     objects + goldens (DIR/objects.jsonl, DIR/listing.json)
 //	k8s-oracle descriptors -out FILE            FileDescriptorSet of the pinned k8s .proto files
+//	k8s-oracle bench -endpoint URL [-pods N ...] a Kubernetes-shaped benchmark db (no goldens)
 //
 // Timestamps, UIDs and keys are fixed; the ciphers' nonces/IVs are random (the
 // transformers draw them), so the goldens hold the decrypted objects.
@@ -34,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +53,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	"k8s.io/apiserver/pkg/storage/value"
+	kmstypes "k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2/v2"
 	"k8s.io/utils/ptr"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -67,6 +70,8 @@ func main() {
 		err = cmdWrite(os.Args[2:])
 	case "descriptors":
 		err = cmdDescriptors(os.Args[2:])
+	case "bench":
+		err = cmdBench(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -122,16 +127,20 @@ func jsonEncode(u *unstructured.Unstructured) ([]byte, error) {
 // ---- the run -----------------------------------------------------------------
 
 type record struct {
-	Key        string          `json:"key"`
-	Op         string          `json:"op"`
-	Revision   int64           `json:"revision"`
-	Resource   string          `json:"resource,omitempty"`
-	Namespace  string          `json:"namespace,omitempty"`
-	Name       string          `json:"name,omitempty"`
-	Encoding   string          `json:"encoding,omitempty"`
-	Encryption string          `json:"encryption,omitempty"`
-	StoredSize int             `json:"stored_size,omitempty"`
-	Object     json.RawMessage `json:"object,omitempty"`
+	Key        string `json:"key"`
+	Op         string `json:"op"`
+	Revision   int64  `json:"revision"`
+	Resource   string `json:"resource,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Encoding   string `json:"encoding,omitempty"`
+	Encryption string `json:"encryption,omitempty"`
+	StoredSize int    `json:"stored_size,omitempty"`
+	// For a KMS v2 value: the EncryptedObject's keyID and annotation names,
+	// read back from the stored bytes with apiserver's own proto type.
+	KMSKeyID       string          `json:"kms_key_id,omitempty"`
+	KMSAnnotations []string        `json:"kms_annotations,omitempty"`
+	Object         json.RawMessage `json:"object,omitempty"`
 }
 
 type writer struct {
@@ -210,10 +219,26 @@ func (w *writer) store(keyPath, resource, ns, name string, obj runtime.Object, d
 	if enc != "identity" {
 		encName = enc
 	}
-	w.records = append(w.records, record{
+	rec := record{
 		Key: key, Op: "put", Revision: rev, Resource: resource, Namespace: ns, Name: name,
 		Encoding: encoding, Encryption: encName, StoredSize: len(stored), Object: golden,
-	})
+	}
+	if enc == "kms" {
+		prefix := []byte("k8s:enc:kms:v2:" + kmsName + ":")
+		if !bytes.HasPrefix(stored, prefix) {
+			return fmt.Errorf("%s: KMS value without the %q prefix", key, prefix)
+		}
+		var eo kmstypes.EncryptedObject
+		if err := proto.Unmarshal(stored[len(prefix):], &eo); err != nil {
+			return fmt.Errorf("%s: EncryptedObject: %w", key, err)
+		}
+		rec.KMSKeyID = eo.KeyID
+		for k := range eo.Annotations {
+			rec.KMSAnnotations = append(rec.KMSAnnotations, k)
+		}
+		sort.Strings(rec.KMSAnnotations)
+	}
+	w.records = append(w.records, rec)
 	return nil
 }
 
@@ -268,13 +293,20 @@ func keyB64(seed string) string {
 
 type provider struct{ name, yaml string }
 
+// kmsEndpoint is the fake KMS plugin's socket ("" = no kms provider listed).
+var kmsEndpoint = ""
+
 func providers(seedSuffix string) []provider {
-	return []provider{
+	ps := []provider{
 		{"aescbc", fmt.Sprintf("      - aescbc:\n          keys:\n            - name: key1\n              secret: %s\n", keyB64("aescbc-key1"+seedSuffix))},
 		{"aesgcm", fmt.Sprintf("      - aesgcm:\n          keys:\n            - name: gcm-2026\n              secret: %s\n", keyB64("aesgcm-2026"+seedSuffix))},
 		{"secretbox", fmt.Sprintf("      - secretbox:\n          keys:\n            - name: sb1\n              secret: %s\n", keyB64("secretbox-sb1"+seedSuffix))},
 		{"identity", "      - identity: {}\n"},
 	}
+	if kmsEndpoint != "" {
+		ps = append(ps, provider{"kms", kmsProviderYAML(kmsEndpoint)})
+	}
+	return ps
 }
 
 // encryptionConfig renders an EncryptionConfiguration for secrets whose first
@@ -298,7 +330,12 @@ func encryptionConfig(first, seedSuffix string) string {
 
 func loadTransformers(ctx context.Context, dir string) (map[string]value.Transformer, error) {
 	out := map[string]value.Transformer{}
-	for _, first := range []string{"aescbc", "aesgcm", "secretbox", "identity"} {
+	endpoint, err := startFakeKMS(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	kmsEndpoint = endpoint
+	for _, first := range []string{"aescbc", "aesgcm", "secretbox", "identity", "kms"} {
 		p := filepath.Join(dir, "enc-"+first+".yaml")
 		if err := os.WriteFile(p, []byte(encryptionConfig(first, "")), 0o600); err != nil {
 			return nil, err
@@ -313,7 +350,16 @@ func loadTransformers(ctx context.Context, dir string) (map[string]value.Transfo
 		}
 		out[first] = t
 	}
-	return out, nil
+	// The KMS v2 transformer works once its probe has seen the plugin's
+	// status and made a DEK; wait for that (bounded).
+	var lastErr error
+	for i := 0; i < 150; i++ {
+		if _, lastErr = out["kms"].TransformToStorage(ctx, []byte("probe"), value.DefaultContext("/probe")); lastErr == nil {
+			return out, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("KMS v2 transformer not ready after 15 s: %w", lastErr)
 }
 
 // ---- the objects -----------------------------------------------------------------
@@ -328,7 +374,8 @@ func cmdWrite(args []string) error {
 	if *out == "" {
 		return fmt.Errorf("-out is required")
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	tmp, err := os.MkdirTemp("", "k8s-oracle")
 	if err != nil {
 		return err
@@ -350,6 +397,8 @@ func cmdWrite(args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
+	// The plugin's socket as an operator's file names it (the real one was temporary).
+	kmsEndpoint = "unix:///var/run/kmsplugin/kms-test.sock"
 	// The EncryptionConfiguration a user would pass (aescbc writes; all read),
 	// and one with the same key names but other secrets (wrong keys).
 	if err := os.WriteFile(filepath.Join(*out, "encryption-config.yaml"), []byte(encryptionConfig("aescbc", "")), 0o644); err != nil {
@@ -725,5 +774,7 @@ func populate(w *writer, nEvents int) error {
 	rot.Data["k"] = []byte("v3")
 	must(w.put("/secrets/shop/rotated", "secrets", rot, "secretbox"))
 	must(w.del("/example.com/widgets/shop/widget-1"))
+	// A Secret written through the KMS v2 envelope transformer (fake plugin).
+	must(w.put("/secrets/shop/kms-sealed", "secrets", sec("shop", "kms-sealed", corev1.SecretTypeOpaque, map[string][]byte{"api-key": []byte("sealed-by-kms")}), "kms"))
 	return nil
 }

@@ -193,8 +193,18 @@ pub(super) fn run(c: &K8sCommand) -> u8 {
 fn envelope_text(e: &Envelope) -> String {
     match e {
         Envelope::Plain => String::new(),
+        Envelope::Encrypted {
+            provider,
+            key,
+            kms: Some(k),
+            ..
+        } => format!("{provider}:{key} key ID {}", k.key_id),
         Envelope::Encrypted { provider, key, .. } => format!("{provider}:{key}"),
     }
+}
+
+fn is_kms(e: &Envelope) -> bool {
+    matches!(e, Envelope::Encrypted { provider, .. } if provider == "kms")
 }
 
 /// kubectl's age: `45s`, `12m`, `3h`, `5d`, `2y`.
@@ -259,6 +269,9 @@ fn ls(a: &LsArgs) -> u8 {
                             r.versions.to_string(),
                             r.mod_revision.to_string(),
                             match (&r.problem, envelope_text(&r.envelope)) {
+                                (Some(_), e) if is_kms(&r.envelope) => {
+                                    format!("KMS-encrypted ({e}), not decrypted")
+                                }
                                 (Some(p), _) => format!("UNREADABLE: {p}"),
                                 (None, e) if !e.is_empty() => format!("decrypted ({e})"),
                                 _ => String::new(),
@@ -509,6 +522,31 @@ fn usage(a: &UsageArgs) -> u8 {
             };
             s.push_str(&tops("Largest objects (all versions):", &rep.largest));
             s.push_str(&tops("Most versions kept:", &rep.most_versions));
+            let enc: Vec<Vec<String>> = rep
+                .encryption
+                .iter()
+                .filter(|e| e.provider != "identity")
+                .map(|e| {
+                    vec![
+                        e.provider.clone(),
+                        e.version.clone(),
+                        e.key.clone(),
+                        e.kms_key_id.clone().unwrap_or_default(),
+                        e.live_objects.to_string(),
+                        humanize_bytes(e.live_bytes),
+                    ]
+                })
+                .collect();
+            if !enc.is_empty() {
+                s.push_str(&format!(
+                    "\nEncrypted at rest (live values; KMS ones are never decrypted):\n{}",
+                    table(
+                        &["PROVIDER", "VERSION", "KEY", "KMS KEY ID", "LIVE", "BYTES"],
+                        &enc,
+                        Align::Left
+                    )
+                ));
+            }
             for n in &rep.notes {
                 s.push_str(&format!("\nnote: {n}"));
             }

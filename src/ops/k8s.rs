@@ -6,7 +6,8 @@
 //! borrowed slice of the key (no copy) and a few counters; values stay in the
 //! memory map, whose resident pages are released as the pass goes.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crate::error::{ErrorKind, Result};
 use crate::etcd::k8s::decode::{decode_object, parse_rfc3339, set_resource_version, Encoding};
 use crate::etcd::k8s::encryption::{decrypt, envelope, EncryptionConfig, Envelope};
 use crate::etcd::k8s::keys::{self, ObjectKey};
+use crate::etcd::keyhash::{hash64, BuildPreHashed};
 use crate::etcd::keyspace::{Records, Revisions, RELEASE_EVERY};
 use crate::etcd::values;
 use crate::formats::proto::KeyValueRef;
@@ -426,6 +428,13 @@ impl UsageRow {
     fn total(&self) -> u64 {
         self.live_bytes + self.history_bytes
     }
+
+    fn add(&mut self, o: &UsageRow) {
+        self.live_objects += o.live_objects;
+        self.live_bytes += o.live_bytes;
+        self.history_records += o.history_records;
+        self.history_bytes += o.history_bytes;
+    }
 }
 
 /// An object with many bytes or revisions.
@@ -460,69 +469,244 @@ pub struct UsageReport {
     pub largest: Vec<TopObject>,
     /// Objects with the most versions kept.
     pub most_versions: Vec<TopObject>,
+    /// Live values per encryption envelope: identity, each provider and key,
+    /// KMS providers with the key ID their EncryptedObject names.
+    pub encryption: Vec<EncryptionRow>,
     /// Notes about Events and Leases.
     pub notes: Vec<String>,
 }
 
+/// Per distinct key in `usage`'s table: figures only, no key bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct UsageSlot {
+    versions: u32,
+    /// Records met again in pass 2 (the last one is the latest).
+    seen: u32,
+    bytes: u64,
+    latest_bytes: u64,
+    deleted: bool,
+}
+
+/// The `top` largest of `values`, as a cut: values above it make the list;
+/// of those equal to it, `ties` (the smallest keys) do.
+fn top_cut(values: impl Iterator<Item = u64>, top: usize) -> Option<(u64, usize)> {
+    if top == 0 {
+        return None;
+    }
+    let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(top + 1);
+    for v in values {
+        heap.push(Reverse(v));
+        if heap.len() > top {
+            heap.pop();
+        }
+    }
+    let Reverse(cut) = *heap.peek()?;
+    let above = heap.iter().filter(|Reverse(v)| *v > cut).count();
+    Some((cut, top - above))
+}
+
+/// Collects a top list in pass 2: the items above the cut, and of those at
+/// it the `ties` with the smallest names (bounded either way).
+struct TopPick<T> {
+    cut: Option<(u64, usize)>,
+    above: Vec<(String, u64, T)>,
+    tied: BTreeMap<String, T>,
+}
+
+impl<T> TopPick<T> {
+    fn new(cut: Option<(u64, usize)>) -> TopPick<T> {
+        TopPick {
+            cut,
+            above: Vec::new(),
+            tied: BTreeMap::new(),
+        }
+    }
+
+    fn offer(&mut self, v: u64, name: &dyn Fn() -> String, t: impl FnOnce() -> T) {
+        let Some((cut, ties)) = self.cut else {
+            return;
+        };
+        if v > cut {
+            self.above.push((name(), v, t()));
+        } else if v == cut && ties > 0 {
+            let n = name();
+            if self.tied.len() < ties || self.tied.last_key_value().is_some_and(|(l, _)| n < *l) {
+                self.tied.insert(n, t());
+                if self.tied.len() > ties {
+                    self.tied.pop_last();
+                }
+            }
+        }
+    }
+
+    /// Largest value first, then by name.
+    fn finish(self, top: usize) -> Vec<T> {
+        let cut = self.cut.map_or(0, |c| c.0);
+        let mut v = self.above;
+        v.extend(self.tied.into_iter().map(|(n, t)| (n, cut, t)));
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(top);
+        v.into_iter().map(|(_, _, t)| t).collect()
+    }
+}
+
+/// Live values per encryption envelope (provider, key, KMS key ID).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EncryptionRow {
+    /// `aescbc`, `aesgcm`, `secretbox`, `kms`, or `identity` (not encrypted).
+    pub provider: String,
+    /// Transformer version (`v1`, `v2`; empty for identity).
+    pub version: String,
+    /// Key name, or the KMS provider's name.
+    pub key: String,
+    /// KMS v2: the `keyID` in the EncryptedObject (read, never decrypted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Live objects stored so.
+    pub live_objects: u64,
+    /// Bytes of their values.
+    pub live_bytes: u64,
+}
+
 /// Counts and bytes per resource / namespace / object, live and in history.
+///
+/// Two passes, memory flat in the keys' lengths: pass 1 keeps per distinct
+/// key a 64-bit hash and counters (no key bytes); then the cut of each top
+/// list; pass 2 meets each key's latest record (the last one by the counts)
+/// and adds it to its group, its envelope, and the top lists if it makes them.
+/// Two keys with the same 64-bit hash would be counted as one (odds about 1
+/// in 30 million at a million keys). With `--by object` the groups are the
+/// objects: only the `top` largest are kept.
 pub fn usage(path: &Path, opts: &K8sOptions, by: UsageBy, top: usize) -> Result<UsageReport> {
     let input = Opened::open(path)?;
     let db = input.db()?;
-    let all = |_: &ObjectKey<'_>| true;
-    let (rev, _, states) = states(&input, &db, opts, &all)?;
-    let mut groups: HashMap<(String, String, String), UsageRow> = HashMap::new();
+    let mut slots: HashMap<u64, UsageSlot, BuildPreHashed> = HashMap::default();
+    let (rev, _) = pass(&input, &db, opts, &mut |r| {
+        let st = slots.entry(hash64(r.kv.key)).or_default();
+        st.versions = st.versions.saturating_add(1);
+        st.bytes += r.stored_bytes;
+        st.latest_bytes = r.stored_bytes;
+        st.deleted = r.tombstone;
+    })?;
+    let live = |st: &UsageSlot| if st.deleted { 0 } else { st.latest_bytes };
+    let mut largest = TopPick::new(top_cut(slots.values().map(|s| s.bytes), top));
+    let mut most = TopPick::new(top_cut(slots.values().map(|s| u64::from(s.versions)), top));
+    // --by object: the groups are objects; keep the `top` largest totals.
+    let mut objects = TopPick::new(if by == UsageBy::Object {
+        top_cut(slots.values().map(|s| s.bytes), top)
+    } else {
+        None
+    });
+    let mut groups: HashMap<(String, String), UsageRow> = HashMap::new();
+    let mut enc_rows: BTreeMap<(String, String, String, Option<String>), EncryptionRow> =
+        BTreeMap::new();
+    let mut per_resource: HashMap<String, UsageRow> = HashMap::new();
     let mut total = UsageRow {
         resource: "(all)".into(),
         ..UsageRow::default()
     };
     let mut other_keys = 0u64;
-    let mut tops: Vec<TopObject> = Vec::new();
-    for st in &states {
-        let Some(k) = keys::parse(st.latest.key, &opts.prefix) else {
+    let prefix = opts.prefix.clone();
+    pass(&input, &db, opts, &mut |r| {
+        let Some(st) = slots.get_mut(&hash64(r.kv.key)) else {
+            return;
+        };
+        st.seen += 1;
+        if st.seen < st.versions {
+            return;
+        }
+        let st = *st;
+        let Some(k) = keys::parse(r.kv.key, &prefix) else {
             other_keys += 1;
-            continue;
+            return;
         };
-        let live_bytes = if st.deleted { 0 } else { st.latest_bytes };
-        let gk = match by {
-            UsageBy::Resource => (k.resource.clone(), String::new(), String::new()),
-            UsageBy::Namespace => (k.resource.clone(), k.namespace.to_string(), String::new()),
-            UsageBy::Object => (
-                k.resource.clone(),
-                k.namespace.to_string(),
-                k.name.to_string(),
-            ),
-        };
-        let row = groups.entry(gk).or_insert_with(|| UsageRow {
+        let live_bytes = live(&st);
+        let row = UsageRow {
             resource: k.resource.clone(),
             namespace: (by != UsageBy::Resource).then(|| k.namespace.to_string()),
             name: (by == UsageBy::Object).then(|| k.name.to_string()),
-            ..UsageRow::default()
-        });
-        for r in [&mut *row, &mut total] {
-            if !st.deleted {
-                r.live_objects += 1;
-            }
-            r.live_bytes += live_bytes;
-            r.history_records += u64::from(st.versions) - u64::from(!st.deleted);
-            r.history_bytes += st.bytes - live_bytes;
-        }
-        tops.push(TopObject {
-            key: String::from_utf8_lossy(st.latest.key).into_owned(),
+            live_objects: u64::from(!st.deleted),
+            live_bytes,
+            history_records: u64::from(st.versions) - u64::from(!st.deleted),
+            history_bytes: st.bytes - live_bytes,
+        };
+        total.add(&row);
+        let key = || String::from_utf8_lossy(r.kv.key).into_owned();
+        let top_object = || TopObject {
+            key: key(),
             versions: st.versions,
             bytes: st.bytes,
             live_value_bytes: if st.deleted {
                 0
             } else {
-                crate::bytes::to_u64(st.latest.value.len())
+                crate::bytes::to_u64(r.kv.value.len())
             },
-        });
-    }
-    let mut rows: Vec<UsageRow> = groups.into_values().collect();
-    rows.sort_by(|a, b| b.total().cmp(&a.total()).then(a.resource.cmp(&b.resource)));
-    tops.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.key.cmp(&b.key)));
-    let largest: Vec<TopObject> = tops.iter().take(top).cloned().collect();
-    tops.sort_by(|a, b| b.versions.cmp(&a.versions).then(a.key.cmp(&b.key)));
-    let most_versions: Vec<TopObject> = tops.iter().take(top).cloned().collect();
+        };
+        largest.offer(st.bytes, &key, top_object);
+        most.offer(u64::from(st.versions), &key, top_object);
+        per_resource
+            .entry(k.resource.clone())
+            .or_insert_with(|| UsageRow {
+                resource: k.resource.clone(),
+                ..UsageRow::default()
+            })
+            .add(&row);
+        if !st.deleted {
+            let (provider, version, name, kms_key_id) = match envelope(r.kv.value).0 {
+                Envelope::Plain => ("identity".to_string(), String::new(), String::new(), None),
+                Envelope::Encrypted {
+                    provider,
+                    version,
+                    key,
+                    kms,
+                } => (provider, version, key, kms.map(|k| k.key_id)),
+            };
+            let e = enc_rows
+                .entry((
+                    provider.clone(),
+                    version.clone(),
+                    name.clone(),
+                    kms_key_id.clone(),
+                ))
+                .or_insert_with(|| EncryptionRow {
+                    provider,
+                    version,
+                    key: name,
+                    kms_key_id,
+                    ..EncryptionRow::default()
+                });
+            e.live_objects += 1;
+            e.live_bytes += crate::bytes::to_u64(r.kv.value.len());
+        }
+        if by == UsageBy::Object {
+            objects.offer(st.bytes, &key, || row);
+            return;
+        }
+        let ns = if by == UsageBy::Namespace {
+            k.namespace.to_string()
+        } else {
+            String::new()
+        };
+        groups
+            .entry((k.resource.clone(), ns))
+            .or_insert_with(|| UsageRow {
+                resource: row.resource.clone(),
+                namespace: row.namespace.clone(),
+                name: None,
+                ..UsageRow::default()
+            })
+            .add(&row);
+    })?;
+    let largest = largest.finish(top);
+    let most_versions = most.finish(top);
+    let encryption: Vec<EncryptionRow> = enc_rows.into_values().collect();
+    let mut rows: Vec<UsageRow> = if by == UsageBy::Object {
+        objects.finish(top)
+    } else {
+        let mut rows: Vec<UsageRow> = groups.into_values().collect();
+        rows.sort_by(|a, b| b.total().cmp(&a.total()).then(a.resource.cmp(&b.resource)));
+        rows
+    };
     let mut notes = Vec::new();
     let share = |b: u64| {
         if total.total() == 0 {
@@ -532,7 +716,7 @@ pub fn usage(path: &Path, opts: &K8sOptions, by: UsageBy, top: usize) -> Result<
         }
     };
     let mut per: HashMap<&str, (u64, u64, u64)> = HashMap::new();
-    for r in &rows {
+    for r in per_resource.values() {
         if r.resource == "events" || r.resource == "leases" {
             let e = per
                 .entry(if r.resource == "events" {
@@ -558,9 +742,11 @@ pub fn usage(path: &Path, opts: &K8sOptions, by: UsageBy, top: usize) -> Result<
             share(*b)
         ));
     }
-    if by == UsageBy::Object {
-        rows.truncate(top);
-    }
+    rows.truncate(if by == UsageBy::Object {
+        top
+    } else {
+        usize::MAX
+    });
     Ok(UsageReport {
         db_path: input.db_path.clone(),
         rev,
@@ -570,6 +756,7 @@ pub fn usage(path: &Path, opts: &K8sOptions, by: UsageBy, top: usize) -> Result<
         other_keys,
         largest,
         most_versions,
+        encryption,
         notes,
     })
 }
@@ -823,5 +1010,35 @@ fn json_diff(a: &Json, b: &Json, path: &str, out: &mut Vec<String>) {
             path.to_string()
         }),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// The cut and the second pass give what a full sort would: largest
+    /// first, ties by name, at most `top`, whatever order the keys come in.
+    #[test]
+    fn top_lists_match_a_full_sort() {
+        let items: Vec<(String, u64)> = (0..200u64)
+            .map(|i| {
+                (
+                    format!("/k/{:03}", (i * 37) % 200),
+                    [5, 9, 9, 1, 9][(i % 5) as usize],
+                )
+            })
+            .collect();
+        for top in [0, 1, 3, 39, 40, 41, 120, 500] {
+            let mut pick = TopPick::new(top_cut(items.iter().map(|i| i.1), top));
+            for (n, v) in &items {
+                pick.offer(*v, &|| n.clone(), || n.clone());
+            }
+            let mut want = items.clone();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let want: Vec<String> = want.into_iter().take(top).map(|i| i.0).collect();
+            assert_eq!(pick.finish(top), want, "top {top}");
+        }
     }
 }

@@ -7,6 +7,10 @@
 //! "k8s:enc:secretbox:v1:<key>:" nonce (24) | XSalsa20-Poly1305 box (NaCl secretbox)
 //! "k8s:enc:kms:v1:<name>:" / "k8s:enc:kms:v2:<name>:"   envelope encryption by a KMS plugin:
 //!                                                       reported, never decrypted
+//! kms v2: after the prefix, a protobuf EncryptedObject (apiserver
+//!   `envelope/kmsv2/v2/api.proto`): 1 encryptedData bytes, 2 keyID string,
+//!   3 encryptedDEKSource bytes, 4 annotations map<string,bytes>,
+//!   5 encryptedDEKSourceType enum (0 AES_GCM_KEY, 1 HKDF_SHA256_XNONCE_AES_GCM_SEED)
 //! anything else                 identity (stored as written)
 //! ```
 //! Keys are the base64 `secret`s of the EncryptionConfiguration
@@ -145,7 +149,57 @@ pub enum Envelope {
         version: String,
         /// Key (or KMS provider) name.
         key: String,
+        /// KMS v2: what the EncryptedObject says (key ID, annotations).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kms: Option<KmsFacts>,
     },
+}
+
+/// The readable facts of a KMS v2 EncryptedObject (nothing is decrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KmsFacts {
+    /// `keyID`: the KMS key the DEK source was wrapped with.
+    pub key_id: String,
+    /// Names of the plugin's `annotations`.
+    pub annotations: Vec<String>,
+    /// `encryptedDEKSourceType`: `AES_GCM_KEY` or `HKDF_SHA256_XNONCE_AES_GCM_SEED`.
+    pub dek_source_type: String,
+    /// Bytes of `encryptedData`.
+    pub data_bytes: u64,
+}
+
+/// apiserver's kmsv2 `EncryptedObject` (field numbers from its api.proto).
+#[derive(Clone, PartialEq, prost::Message)]
+struct EncryptedObject {
+    #[prost(bytes = "vec", tag = "1")]
+    encrypted_data: Vec<u8>,
+    #[prost(string, tag = "2")]
+    key_id: String,
+    #[prost(bytes = "vec", tag = "3")]
+    encrypted_dek_source: Vec<u8>,
+    #[prost(btree_map = "string, bytes", tag = "4")]
+    annotations: std::collections::BTreeMap<String, Vec<u8>>,
+    #[prost(int32, tag = "5")]
+    encrypted_dek_source_type: i32,
+}
+
+/// Reads the EncryptedObject after a `k8s:enc:kms:v2:<name>:` prefix; None
+/// when it does not parse or has no key ID (apiserver requires one).
+pub fn kms_v2_facts(data: &[u8]) -> Option<KmsFacts> {
+    let o = <EncryptedObject as prost::Message>::decode(data).ok()?;
+    if o.key_id.is_empty() {
+        return None;
+    }
+    Some(KmsFacts {
+        key_id: o.key_id,
+        annotations: o.annotations.into_keys().collect(),
+        dek_source_type: match o.encrypted_dek_source_type {
+            0 => "AES_GCM_KEY".into(),
+            1 => "HKDF_SHA256_XNONCE_AES_GCM_SEED".into(),
+            n => format!("unknown ({n})"),
+        },
+        data_bytes: crate::bytes::to_u64(o.encrypted_data.len()),
+    })
 }
 
 /// Reads the `k8s:enc:<provider>:<version>:<key>:` prefix; returns the
@@ -172,11 +226,15 @@ pub fn envelope(v: &[u8]) -> (Envelope, usize) {
         it.next().unwrap_or_default(),
         it.next().unwrap_or_default(),
     );
+    let kms = (provider == "kms" && version == "v2")
+        .then(|| kms_v2_facts(rest))
+        .flatten();
     (
         Envelope::Encrypted {
             provider,
             version,
             key,
+            kms,
         },
         at,
     )
@@ -196,13 +254,17 @@ pub enum DecryptError {
     },
     /// A KMS value: the data key is wrapped by an external KMS.
     #[error(
-        "encrypted by KMS ({version}) provider {key:?}: needs the KMS plugin, not decrypted here"
+        "encrypted by KMS {version} provider {key:?}{}: needs the KMS plugin, not decrypted here",
+        key_id.as_ref().map(|k| format!(" with key ID {k:?}")).unwrap_or_default()
     )]
     Kms {
         /// `v1` or `v2`.
         version: String,
         /// The KMS provider name.
         key: String,
+        /// KMS v2: the EncryptedObject's `keyID`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<String>,
     },
     /// The configuration has no key of that provider and name.
     #[error("encrypted with {provider} key {key:?}, which the encryption config does not have")]
@@ -244,13 +306,18 @@ pub fn decrypt(
         provider,
         version,
         key,
+        kms,
     } = env
     else {
         return Ok(None);
     };
     let data = v.get(at..).unwrap_or(&[]);
     if provider == "kms" {
-        return Err(DecryptError::Kms { version, key });
+        return Err(DecryptError::Kms {
+            version,
+            key,
+            key_id: kms.map(|k| k.key_id),
+        });
     }
     if !matches!(provider.as_str(), "aescbc" | "aesgcm" | "secretbox") {
         return Err(DecryptError::UnknownProvider { provider, key });
@@ -394,7 +461,8 @@ mod tests {
             Envelope::Encrypted {
                 provider: "aesgcm".into(),
                 version: "v1".into(),
-                key: "gcm-2026".into()
+                key: "gcm-2026".into(),
+                kms: None
             }
         );
         assert_eq!(at, 27);
