@@ -10,7 +10,7 @@
 //! Source: etcd `etcdutl/snapshot/v3_snapshot.go` `Status` (v3.5.1, v3.6.x).
 //! Checked against etcdutl 3.5.1 on the files under testdata/.
 
-use rustc_hash::FxHashMap;
+use super::keyhash::{hash128, BuildPreHashed};
 
 use serde::Serialize;
 
@@ -89,26 +89,51 @@ pub fn storage_version(db: &Db<'_>) -> Result<Option<Version>> {
     Ok(std::str::from_utf8(e.value).ok().and_then(Version::parse))
 }
 
-struct StatusVisitor<'a> {
+/// The last state (live or deleted) of each user key, by its 128-bit hash.
+type LiveTable = std::collections::HashMap<u128, bool, BuildPreHashed>;
+
+struct StatusVisitor {
     crc: u32,
     /// Bytes hashed since this visitor was forked (to combine CRCs).
     len: u64,
     pairs: u64,
     revision: Option<i64>,
     in_key_bucket: bool,
-    /// 3.6 meaning: the last state (live or deleted) of each user key.
-    live: Option<FxHashMap<&'a [u8], bool>>,
+    /// 3.6 meaning: the last state (live or deleted) of each user key, by a
+    /// 128-bit hash of the key: a lookup then never touches the page that held
+    /// the key's earlier revision (released from memory by then, or cold).
+    live: Option<LiveTable>,
     problem: Option<String>,
 }
 
-impl StatusVisitor<'_> {
+impl StatusVisitor {
     fn hash(&mut self, b: &[u8]) {
         self.crc = crc32c::crc32c_append(self.crc, b);
         self.len += crate::bytes::to_u64(b.len());
     }
+
+    /// Records the state a revision leaves its user key in (3.6 counting).
+    fn count_live(&mut self, key: &[u8], value: &[u8]) {
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        match KeyValueRef::decode(value) {
+            Ok(kv) => {
+                live.insert(hash128(kv.key), !is_tombstone(key));
+            }
+            Err(e) => {
+                self.problem.get_or_insert_with(|| {
+                    format!(
+                        "cannot unmarshal value of revision key {}: {e}",
+                        crate::bytes::hex(key)
+                    )
+                });
+            }
+        }
+    }
 }
 
-impl<'a> Visitor<'a> for StatusVisitor<'a> {
+impl<'a> Visitor<'a> for StatusVisitor {
     fn top_level(&mut self, name: &'a [u8], is_bucket: bool) {
         if !is_bucket {
             self.problem.get_or_insert_with(|| {
@@ -142,28 +167,16 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
                 });
             }
         }
-        if let Some(live) = &mut self.live {
+        if self.live.is_some() {
             // Go unmarshals a nil value (nested bucket) as an empty KeyValue.
-            match KeyValueRef::decode(value.unwrap_or(&[])) {
-                Ok(kv) => {
-                    live.insert(kv.key, !is_tombstone(key));
-                }
-                Err(e) => {
-                    self.problem.get_or_insert_with(|| {
-                        format!(
-                            "cannot unmarshal value of revision key {}: {e}",
-                            crate::bytes::hex(key)
-                        )
-                    });
-                }
-            }
+            self.count_live(key, value.unwrap_or(&[]));
         }
     }
 
     fn takes_packed(&self, run: &LeafRun<'a>) -> bool {
         // Outside the key bucket only the CRC is wanted. In it, a revision
-        // needs 8 key bytes, and 3.6 counting decodes every value.
-        !self.in_key_bucket || (self.live.is_none() && run.min_key_len >= 8)
+        // needs 8 key bytes; 3.6 counting reads the entries after the CRC.
+        !self.in_key_bucket || run.min_key_len >= 8
     }
 
     fn packed(&mut self, run: &LeafRun<'a>) {
@@ -171,6 +184,11 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
         self.pairs += crate::bytes::to_u64(run.count);
         if self.in_key_bucket {
             self.revision = main_of(run.last).or(self.revision);
+            if self.live.is_some() {
+                for (key, value) in run.entries() {
+                    self.count_live(key, value);
+                }
+            }
         }
     }
 
@@ -181,7 +199,7 @@ impl<'a> Visitor<'a> for StatusVisitor<'a> {
             pairs: 0,
             revision: None,
             in_key_bucket: self.in_key_bucket,
-            live: self.live.as_ref().map(|_| FxHashMap::default()),
+            live: self.live.as_ref().map(|_| LiveTable::default()),
             problem: None,
         }
     }
@@ -245,7 +263,7 @@ pub fn compute_with<'a, V: Visitor<'a>>(
         pairs: 0,
         revision: None,
         in_key_bucket: false,
-        live: compat.live_keys().then(FxHashMap::default),
+        live: compat.live_keys().then(LiveTable::default),
         problem: None,
     };
     let mut both = (v, extra.fork());

@@ -318,6 +318,7 @@ impl<'s, 'a, V: Visitor<'a>> Walker<'s, 'a, V> {
                 first: first.key,
                 last: last.key,
                 min_key_len,
+                page: *page,
             };
             if self.visitor.takes_packed(&run) {
                 self.visitor.packed(&run);

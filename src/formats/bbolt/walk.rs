@@ -64,6 +64,16 @@ pub struct LeafRun<'a> {
     pub last: &'a [u8],
     /// The length of the shortest key.
     pub min_key_len: usize,
+    /// The page the run lies in, for a visitor that takes the bytes whole
+    /// and still wants to look at each entry ([`LeafRun::entries`]).
+    pub page: super::Page<'a>,
+}
+
+impl<'a> LeafRun<'a> {
+    /// The run's `(key, value)` pairs, in page order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
+        (0..self.count).filter_map(|i| self.page.leaf_element(i).ok().map(|e| (e.key, e.value)))
+    }
 }
 
 /// A visitor that does nothing (a plain structural check).
