@@ -10,6 +10,7 @@ use super::{EXIT_OK, EXIT_PROBLEMS};
 use etcd_rescue::error::Result;
 use etcd_rescue::etcd::values::printable;
 use etcd_rescue::ops::diff::{diff, Change, DiffOptions};
+use etcd_rescue::ops::k8s::LsFilter;
 
 pub(super) const DIFF_EXAMPLES: &str = "\
 Examples:
@@ -17,11 +18,16 @@ Examples:
   etcd-rescue diff /backup/member-1 /backup/member-2 --rev 5000   # two members at one revision
   etcd-rescue diff before.db after.db --prefix /registry/configmaps/ -w json | jq -c .
   etcd-rescue diff backup.db restored.db --ignore-revisions
+  etcd-rescue diff monday.db tuesday.db --k8s -n shop             # Kubernetes objects, as k8s diff
 
 Each side is read as etcd would serve it: at --rev, or each at its own current
 revision. A key is changed when its value, lease, create/mod revision or version
 differ (only value and lease with --ignore-revisions).
 Output: '+' added (only in B), '-' removed (only in A), '~' changed, with the fields.
+With --k8s the Kubernetes objects are compared instead of keys, decoded (and
+decrypted with --encryption-config), by resource/namespace/name with the changed
+fields, exactly as `etcd-rescue k8s diff A B` prints them; --prefix is then
+kube-apiserver's --etcd-prefix (default /registry/).
 Exit codes, like diff(1): 0 no differences, 1 differences found, 2 could not read.";
 
 #[derive(Debug, Args)]
@@ -33,12 +39,25 @@ pub(super) struct DiffArgs {
     /// Read both sides at this revision (0: each at its current revision).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
     rev: i64,
-    /// Only keys starting with this prefix.
-    #[arg(long, default_value = "")]
-    prefix: std::ffi::OsString,
-    /// Compare values and leases only.
+    /// Only keys starting with this prefix (with --k8s: kube-apiserver's
+    /// --etcd-prefix, default /registry/).
     #[arg(long)]
+    prefix: Option<std::ffi::OsString>,
+    /// Compare values and leases only.
+    #[arg(long, conflicts_with = "k8s")]
     ignore_revisions: bool,
+    /// Compare Kubernetes objects (added, removed, changed fields) instead of keys.
+    #[arg(long)]
+    k8s: bool,
+    /// With --k8s: only this resource (kubectl's names and short names).
+    #[arg(long, requires = "k8s")]
+    resource: Option<String>,
+    /// With --k8s: only this namespace.
+    #[arg(short = 'n', long, requires = "k8s")]
+    namespace: Option<String>,
+    /// With --k8s: kube-apiserver's EncryptionConfiguration, to decrypt values.
+    #[arg(long, value_name = "FILE", requires = "k8s")]
+    encryption_config: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'w', long = "write-out", value_enum, default_value = "table")]
     write_out: ListFormat,
@@ -60,9 +79,27 @@ struct ChangeJson<'s> {
 }
 
 pub(super) fn run(a: &DiffArgs) -> u8 {
+    if a.k8s {
+        return super::k8s::diff_objects(super::k8s::ObjectDiff {
+            a: &a.a,
+            b: &a.b,
+            prefix: a.prefix.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            rev: a.rev,
+            filter: LsFilter {
+                resource: a.resource.clone(),
+                namespace: a.namespace.clone(),
+            },
+            encryption_config: a.encryption_config.as_deref(),
+            write_out: a.write_out,
+        });
+    }
     let opts = DiffOptions {
         rev: a.rev,
-        prefix: a.prefix.as_encoded_bytes().to_vec(),
+        prefix: a
+            .prefix
+            .as_ref()
+            .map(|p| p.as_encoded_bytes().to_vec())
+            .unwrap_or_default(),
         ignore_revisions: a.ignore_revisions,
     };
     let mut out = Out::new();

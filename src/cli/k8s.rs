@@ -1,6 +1,6 @@
 //! `k8s ls`, `k8s get`, `k8s usage`: rendering of ops::k8s.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
@@ -619,18 +619,45 @@ fn dump(a: &DumpArgs) -> u8 {
 }
 
 fn diff(a: &DiffArgs) -> u8 {
-    let r = a.common.options().and_then(|o| {
-        k8s::diff(
-            &a.common.path,
-            &a.other,
-            &o,
-            a.rev_b,
-            &LsFilter {
-                resource: a.resource.clone(),
-                namespace: a.namespace.clone(),
-            },
-        )
-    });
+    let filter = LsFilter {
+        resource: a.resource.clone(),
+        namespace: a.namespace.clone(),
+    };
+    let r = a
+        .common
+        .options()
+        .and_then(|o| k8s::diff(&a.common.path, &a.other, &o, a.rev_b, &filter));
+    render_diff(r, a.write_out)
+}
+
+/// `diff A B --k8s`: the object diff of `k8s diff`, both sides at `rev`
+/// (0: each at its current revision), as `diff` reads both at one revision.
+pub(super) struct ObjectDiff<'p> {
+    pub(super) a: &'p Path,
+    pub(super) b: &'p Path,
+    /// kube-apiserver's --etcd-prefix; `None`: /registry/.
+    pub(super) prefix: Option<String>,
+    pub(super) rev: i64,
+    pub(super) filter: LsFilter,
+    pub(super) encryption_config: Option<&'p Path>,
+    pub(super) write_out: ListFormat,
+}
+
+pub(super) fn diff_objects(d: ObjectDiff<'_>) -> u8 {
+    let common = Common {
+        path: d.a.to_path_buf(),
+        prefix: d.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
+        rev: d.rev,
+        encryption_config: d.encryption_config.map(Path::to_path_buf),
+    };
+    let rev_b = (d.rev > 0).then_some(d.rev);
+    let r = common
+        .options()
+        .and_then(|o| k8s::diff(d.a, d.b, &o, rev_b, &d.filter));
+    render_diff(r, d.write_out)
+}
+
+fn render_diff(r: Result<k8s::DiffReport>, write_out: ListFormat) -> u8 {
     let rep = match r {
         Ok(r) => r,
         Err(e) => {
@@ -638,7 +665,7 @@ fn diff(a: &DiffArgs) -> u8 {
             return EXIT_UNREADABLE;
         }
     };
-    let text = match a.write_out {
+    let text = match write_out {
         ListFormat::Json => rep
             .rows
             .iter()
