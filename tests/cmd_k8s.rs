@@ -585,6 +585,55 @@ fn golden_diff_k8s_is_k8s_diff() {
     .expect_code(2);
 }
 
+/// `k8s ls` reads only the envelope and metadata of a protobuf object
+/// (`decode::list_facts`): on every stored value of the oracle's snapshot,
+/// decrypted where the config opens it, and on every cut of a few of them,
+/// it says what the full decode says (creationTimestamp, encoding, error).
+#[test]
+fn golden_ls_facts_equal_the_full_decode() {
+    use etcd_rescue::etcd::k8s::decode::{decode_object, list_facts};
+    use etcd_rescue::etcd::k8s::encryption::decrypt;
+    use etcd_rescue::etcd::keyspace::Records;
+    use etcd_rescue::formats::bbolt::Db;
+    let bytes = std::fs::read(k8s_dir().join("snapshot.db")).unwrap();
+    let db = Db::open(&bytes).unwrap();
+    let cfg =
+        etcd_rescue::ops::k8s::load_encryption_config(&k8s_dir().join("encryption-config.yaml"))
+            .unwrap();
+    let same = |v: &[u8]| {
+        let full = decode_object(v).map(|(obj, enc)| {
+            let created = obj
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            (created, enc)
+        });
+        let fast = list_facts(v).map(|f| (f.creation_timestamp, f.encoding));
+        assert_eq!(fast, full, "{:?}", String::from_utf8_lossy(v));
+        full.is_ok()
+    };
+    let (mut decoded, mut cut_values) = (0, 0);
+    for r in Records::new(&db, i64::MAX).unwrap() {
+        let r = r.unwrap();
+        if r.tombstone {
+            continue;
+        }
+        let plain = decrypt(Some(&cfg), r.kv.key, r.kv.value).ok().flatten();
+        let v = plain.as_deref().unwrap_or(r.kv.value);
+        if same(v) {
+            decoded += 1;
+            if v.starts_with(b"k8s\0") && cut_values < 12 {
+                cut_values += 1;
+                for n in 0..v.len() {
+                    same(&v[..n]);
+                }
+            }
+        }
+    }
+    assert!(decoded > 50, "{decoded}");
+    assert_eq!(cut_values, 12);
+}
+
 /// A Secret written by kube-apiserver's KMS v2 envelope transformer (the
 /// oracle's fake plugin behind an EncryptionConfiguration `kms` provider,
 /// apiVersion v2, name `kms-test`): `get`, `ls` and `usage` say it is

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::error::{ErrorKind, Result};
-use crate::etcd::k8s::decode::{decode_object, parse_rfc3339, set_resource_version, Encoding};
+use crate::etcd::k8s::decode::{
+    self, decode_object, parse_rfc3339, set_resource_version, Encoding,
+};
 use crate::etcd::k8s::encryption::{decrypt, envelope, EncryptionConfig, Envelope};
 use crate::etcd::k8s::keys::{self, ObjectKey};
 use crate::etcd::keyhash::{hash64, BuildPreHashed};
@@ -108,6 +110,57 @@ pub fn decode_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Decoded {
             envelope: env,
             problem: Some(e.to_string()),
             type_meta,
+        },
+    }
+}
+
+/// What `ls` shows of one stored value: [`decode_value`]'s facts, without
+/// building the object ([`decode::list_facts`]).
+struct Listed {
+    envelope: Envelope,
+    type_meta: Option<String>,
+    created: Option<String>,
+    encoding: Option<Encoding>,
+    problem: Option<String>,
+}
+
+fn list_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Listed {
+    let (envelope, _) = envelope(kv.value);
+    let plain = match decrypt(opts.encryption.as_ref(), kv.key, kv.value) {
+        Ok(p) => p,
+        Err(e) => {
+            return Listed {
+                envelope,
+                type_meta: None,
+                created: None,
+                encoding: None,
+                problem: Some(e.to_string()),
+            }
+        }
+    };
+    let bytes = plain.as_deref().unwrap_or(kv.value);
+    let from_envelope = match values::decode(bytes) {
+        values::Decoded::K8s(o) => Some(format!(
+            "{} {}",
+            o.api_version.unwrap_or("?"),
+            o.kind.unwrap_or("?")
+        )),
+        _ => None,
+    };
+    match decode::list_facts(bytes) {
+        Ok(f) => Listed {
+            envelope,
+            type_meta: from_envelope.or(f.type_meta),
+            created: f.creation_timestamp,
+            encoding: Some(f.encoding),
+            problem: None,
+        },
+        Err(e) => Listed {
+            envelope,
+            type_meta: from_envelope,
+            created: None,
+            encoding: None,
+            problem: Some(e.to_string()),
         },
     }
 }
@@ -261,32 +314,18 @@ pub fn ls(path: &Path, opts: &K8sOptions, filter: &LsFilter) -> Result<LsReport>
         let Some(k) = keys::parse(st.latest.key, &opts.prefix) else {
             continue;
         };
-        let d = decode_value(opts, &st.latest);
+        let d = list_value(opts, &st.latest);
         if d.problem.is_some() {
             undecodable += 1;
         }
-        let created = d
-            .object
-            .as_ref()
-            .and_then(|o| o.pointer("/metadata/creationTimestamp"))
-            .and_then(Json::as_str)
-            .map(str::to_string);
         rows.push(LsRow {
             key: String::from_utf8_lossy(st.latest.key).into_owned(),
             resource: k.resource,
             namespace: k.namespace.to_string(),
             name: k.name.to_string(),
-            created: created.as_deref().and_then(parse_rfc3339),
-            creation_timestamp: created,
-            type_meta: d.type_meta.or_else(|| {
-                d.object.as_ref().map(|o| {
-                    format!(
-                        "{} {}",
-                        o.get("apiVersion").and_then(Json::as_str).unwrap_or("?"),
-                        o.get("kind").and_then(Json::as_str).unwrap_or("?")
-                    )
-                })
-            }),
+            created: d.created.as_deref().and_then(parse_rfc3339),
+            creation_timestamp: d.created,
+            type_meta: d.type_meta,
             size: crate::bytes::to_u64(st.latest.value.len()),
             mod_revision: st.latest.mod_revision,
             versions: st.versions,

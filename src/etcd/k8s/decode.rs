@@ -115,6 +115,106 @@ pub fn decode_object(v: &[u8]) -> Result<(Json, Encoding), Undecodable> {
     Err(Undecodable::NotAnObject)
 }
 
+/// `metadata.creationTimestamp` of a stored (already decrypted) value as
+/// [`decode_object`] renders it, and how the value was stored; `k8s ls` shows
+/// no more of an object. A protobuf object whose envelope, top-level framing
+/// and metadata read cleanly is not decoded further (the decode of the whole
+/// object is most of the cost of a listing); anything else, JSON included,
+/// takes [`decode_object`], so the answer and any error are the same.
+pub fn list_facts(v: &[u8]) -> Result<ListFacts, Undecodable> {
+    if let Some(created) = proto_creation_timestamp(v) {
+        return Ok(ListFacts {
+            creation_timestamp: created,
+            type_meta: None,
+            encoding: Encoding::Protobuf,
+        });
+    }
+    let (obj, encoding) = decode_object(v)?;
+    let field = |name: &str| {
+        obj.get(name)
+            .and_then(Json::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    Ok(ListFacts {
+        creation_timestamp: obj
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Json::as_str)
+            .map(str::to_string),
+        type_meta: Some(format!("{} {}", field("apiVersion"), field("kind"))),
+        encoding,
+    })
+}
+
+/// What [`list_facts`] reads of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListFacts {
+    /// `metadata.creationTimestamp` as `decode_object` renders it.
+    pub creation_timestamp: Option<String>,
+    /// `apiVersion kind` of the decoded object; `None` when the protobuf
+    /// envelope (which names them) was read instead.
+    pub type_meta: Option<String>,
+    /// How the value was stored.
+    pub encoding: Encoding,
+}
+
+/// [`list_facts`]' timestamp read from the wire; `None`: take the full decode.
+fn proto_creation_timestamp(v: &[u8]) -> Option<Option<String>> {
+    use crate::formats::proto::wire::{Fields, Value as Wire};
+    let env = k8s_envelope(v.strip_prefix(K8S_MAGIC)?)?;
+    if env.content_encoding.is_some_and(|e| !e.is_empty()) {
+        return None;
+    }
+    let schema = Schema::get().ok()?;
+    let desc = schema.message_for(env.api_version?, env.kind?)?;
+    let meta_fd = desc.get_field_by_name("metadata")?;
+    let Kind::Message(meta_desc) = meta_fd.kind() else {
+        return None;
+    };
+    if meta_desc.full_name() != "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta" {
+        return None;
+    }
+    let ts_fd = meta_desc.get_field_by_name("creationTimestamp")?;
+    match ts_fd.kind() {
+        Kind::Message(t) if t.full_name() == "k8s.io.apimachinery.pkg.apis.meta.v1.Time" => {}
+        _ => return None,
+    }
+    // Every field of the object must frame (a cut value fails here), and the
+    // metadata's too; repeated messages merge, so the last seconds/nanos win.
+    let (mut secs, mut nanos) = (0i64, 0i64);
+    for f in Fields::new(env.raw) {
+        let (n, val) = f.ok()?;
+        if n != meta_fd.number() {
+            continue;
+        }
+        let Wire::Bytes(meta) = val else {
+            return None;
+        };
+        for g in Fields::new(meta) {
+            let (m, val) = g.ok()?;
+            if m != ts_fd.number() {
+                continue;
+            }
+            let Wire::Bytes(t) = val else {
+                return None;
+            };
+            for h in Fields::new(t) {
+                match h.ok()? {
+                    // int64 seconds, int32 nanos: two's complement, as prost reads them.
+                    #[allow(clippy::cast_possible_wrap)]
+                    (1, Wire::Varint(x)) => secs = x as i64,
+                    #[allow(clippy::cast_possible_truncation)]
+                    (2, Wire::Varint(x)) => nanos = i64::from(x as i32),
+                    (1 | 2, _) => return None,
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Time's MarshalJSON: null for the zero time, else RFC 3339 in seconds.
+    Some((secs != 0 || nanos != 0).then(|| rfc3339(secs, None)))
+}
+
 /// Sets `metadata.resourceVersion` as the apiserver does when it serves an
 /// object: the key's mod revision.
 pub fn set_resource_version(obj: &mut Json, mod_revision: i64) {
