@@ -19,7 +19,7 @@ use crate::etcd::k8s::decode::{
 };
 use crate::etcd::k8s::encryption::{decrypt, envelope, EncryptionConfig, Envelope};
 use crate::etcd::k8s::keys::{self, ObjectKey};
-use crate::etcd::keyhash::{hash64, BuildPreHashed};
+use crate::etcd::keyhash::{hash128, hash64, BuildPreHashed};
 use crate::etcd::keyspace::{Records, Revisions, RELEASE_EVERY};
 use crate::etcd::values;
 use crate::formats::proto::KeyValueRef;
@@ -198,16 +198,22 @@ fn pass<'a>(
     Ok((rev, revisions))
 }
 
+/// The states of the wanted keys; in key order when `by_key`, else in revision
+/// order (no key compares in the mapped pages; `ls` sorts its rows itself).
 fn states<'a>(
     input: &'a Opened,
     db: &crate::formats::bbolt::Db<'a>,
     opts: &K8sOptions,
     want: &dyn Fn(&ObjectKey<'_>) -> bool,
+    by_key: bool,
 ) -> Result<(i64, Revisions, Vec<KeyState<'a>>)> {
-    let mut map: HashMap<&'a [u8], KeyState<'a>> = HashMap::new();
+    // By a 128-bit hash of the key: a lookup then does not compare against the
+    // key's earlier record, whose page may have been released from memory.
+    let mut map: HashMap<u128, KeyState<'a>, BuildPreHashed> = HashMap::default();
     let prefix = opts.prefix.clone();
     let (rev, revisions) = pass(input, db, opts, &mut |r| {
-        if let Some(st) = map.get_mut(r.kv.key) {
+        let id = hash128(r.kv.key);
+        if let Some(st) = map.get_mut(&id) {
             st.versions += 1;
             st.bytes += r.stored_bytes;
             st.latest = r.kv;
@@ -222,7 +228,7 @@ fn states<'a>(
             return;
         }
         map.insert(
-            r.kv.key,
+            id,
             KeyState {
                 latest: r.kv,
                 deleted: r.tombstone,
@@ -233,7 +239,13 @@ fn states<'a>(
         );
     })?;
     let mut v: Vec<KeyState<'a>> = map.into_values().collect();
-    v.sort_by(|a, b| a.latest.key.cmp(b.latest.key));
+    if by_key {
+        v.sort_by(|a, b| a.latest.key.cmp(b.latest.key));
+    } else {
+        // Revision order is page order in the key bucket: the values are then
+        // read front to back.
+        v.sort_by_key(|s| s.latest.mod_revision);
+    }
     Ok((rev, revisions, v))
 }
 
@@ -304,7 +316,7 @@ pub fn ls(path: &Path, opts: &K8sOptions, filter: &LsFilter) -> Result<LsReport>
             .is_none_or(|r| keys::matches(&k.resource, r))
             && filter.namespace.as_deref().is_none_or(|n| k.namespace == n)
     };
-    let (rev, revisions, states) = states(&input, &db, opts, &want)?;
+    let (rev, revisions, states) = states(&input, &db, opts, &want, false)?;
     let mut rows = Vec::new();
     let mut undecodable = 0;
     for (i, st) in states.iter().filter(|s| !s.deleted).enumerate() {
@@ -335,7 +347,12 @@ pub fn ls(path: &Path, opts: &K8sOptions, filter: &LsFilter) -> Result<LsReport>
         });
     }
     rows.sort_by(|a, b| {
-        (&a.resource, &a.namespace, &a.name).cmp(&(&b.resource, &b.namespace, &b.name))
+        (&a.resource, &a.namespace, &a.name, &a.key).cmp(&(
+            &b.resource,
+            &b.namespace,
+            &b.name,
+            &b.key,
+        ))
     });
     Ok(LsReport {
         db_path: input.db_path.clone(),
@@ -851,7 +868,7 @@ pub fn dump(
             .is_none_or(|r| keys::matches(&k.resource, r))
             && filter.namespace.as_deref().is_none_or(|n| k.namespace == n)
     };
-    let (rev, _, states) = states(&input, &db, opts, &want)?;
+    let (rev, _, states) = states(&input, &db, opts, &want, true)?;
     let mut tmp = crate::sink::NewDir::beside(out, "k8s-dump")?;
     let mut written = 0u64;
     let mut unreadable = Vec::new();
@@ -950,12 +967,12 @@ pub fn diff(
             .is_none_or(|r| keys::matches(&k.resource, r))
             && filter.namespace.as_deref().is_none_or(|n| k.namespace == n)
     };
-    let (rev_a, _, sa) = states(&ia, &dba, opts, &want)?;
+    let (rev_a, _, sa) = states(&ia, &dba, opts, &want, true)?;
     let opts_b = K8sOptions {
         rev: rev_b.unwrap_or(0),
         ..opts.clone()
     };
-    let (rev_b, _, sb) = states(&ib, &dbb, &opts_b, &want)?;
+    let (rev_b, _, sb) = states(&ib, &dbb, &opts_b, &want, true)?;
     let sa: Vec<KeyState<'_>> = sa.into_iter().filter(|s| !s.deleted).collect();
     let sb: Vec<KeyState<'_>> = sb.into_iter().filter(|s| !s.deleted).collect();
     let mut rows = Vec::new();
