@@ -3,7 +3,9 @@
 //! 3.5.36 dir (recorded by scripts/make-upgrade-check-data.sh and in
 //! testdata/upgrade-check/), and ready on every healthy 3.6/3.7 dir; and
 //! a learner promoted on a real 3.5.1 cluster (etcd #19557), which real
-//! 3.6.17 repairs when it starts.
+//! 3.6.17 repairs when it starts; and real zombie members (etcd #20967): a
+//! three-member snapshot restored by etcdctl 3.4.23, which leaves the old
+//! members in the db's members bucket, that real 3.6.17 then brings back.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -291,4 +293,109 @@ fn real_3_5_1_learner_promotion_is_repaired_by_3_6() {
         let r = upgrade_check(&[&c1, &c2], "3.7", 0);
         assert_eq!(r["verdict"], "ready", "{r}");
     }
+}
+
+/// Real zombie members (etcd #20967). etcdctl 3.4 `snapshot restore` does not
+/// empty the db's members bucket (etcdutl 3.5+ does), so a one-member restore
+/// of a three-member snapshot keeps the three old members there while the v2
+/// store holds only the new one; etcd 3.4.23 and 3.5.1 run on it as if
+/// nothing were wrong. upgrade-check --to 3.6 names exactly the three old
+/// members as blockers, and real etcd 3.6.17, which reads membership from the
+/// db, logs each of them as "only in v3store" and lists them as members.
+#[test]
+fn golden_real_zombie_members_from_a_3_4_restore_block_3_6() {
+    let Some(bin34) = crate::util::etcd_bin_dir("3.4.23") else {
+        return crate::util::skip("etcd 3.4.23 not installed");
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = testdata().join("etcd-3.5.1/cluster3");
+    let db = t.path().join("n1.db");
+    std::fs::copy(src.join("data/n1/member/snap/db"), &db).unwrap();
+    let list: Value = serde_json::from_str(
+        &std::fs::read_to_string(src.join("expected/member-list.json")).unwrap(),
+    )
+    .unwrap();
+    let mut old: Vec<String> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{:016x}", m["ID"].as_u64().unwrap()))
+        .collect();
+    old.sort();
+    assert_eq!(old.len(), 3);
+    let (cp, pp) = (free_port(), free_port());
+    let peer = format!("http://127.0.0.1:{pp}");
+    let data = t.path().join("solo");
+    let out = std::process::Command::new(bin34.join("etcdctl"))
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "restore"])
+        .arg(&db)
+        .args(["--skip-hash-check", "--name", "n1", "--initial-cluster"])
+        .arg(format!("n1={peer}"))
+        .args(["--initial-advertise-peer-urls", &peer, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = t.path().join("etcd.log");
+    for v in ["3.4.23", "3.5.1"] {
+        let Some(mut s) = EtcdServer::start_on(v, &data, &log, Some((cp, pp)), &[]) else {
+            return crate::util::skip(&format!("etcd {v} not installed"));
+        };
+        s.ctl(&["put", &format!("written-by-{v}"), "x"]);
+        // Both serve one member: nothing shows the stale bucket.
+        let members: Value =
+            serde_json::from_str(&s.ctl(&["member", "list", "-w", "json"])).unwrap();
+        assert_eq!(members["members"].as_array().unwrap().len(), 1, "{v}");
+        s.stop();
+    }
+    let r = upgrade_check(&[&data], "3.6", 1);
+    let blockers = r["members"][0]["blockers"].as_array().unwrap();
+    let mut zombies: Vec<String> = blockers
+        .iter()
+        .filter(|b| b["code"] == "upgrade.member-only-in-v3")
+        .map(|b| {
+            let m = b["message"].as_str().unwrap();
+            m.split_whitespace().nth(1).unwrap().to_string()
+        })
+        .collect();
+    zombies.sort();
+    assert_eq!(zombies, old, "{r}");
+    assert!(
+        blockers
+            .iter()
+            .all(|b| b["action"].as_str().unwrap().contains("#20967")
+                || b["code"] != "upgrade.member-only-in-v3"),
+        "{r}"
+    );
+    // Real etcd 3.6.17 on a copy: the zombies come back.
+    let copy = t.path().join("solo-36");
+    copy_tree(&data, &copy);
+    let log36 = t.path().join("etcd-3.6.17.log");
+    let Some(mut s) = EtcdServer::start_on("3.6.17", &copy, &log36, Some((cp, pp)), &[]) else {
+        return crate::util::skip("etcd 3.6.17 not installed");
+    };
+    let members: Value = serde_json::from_str(&s.ctl(&["member", "list", "-w", "json"])).unwrap();
+    s.stop();
+    let mut listed: Vec<String> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{:016x}", m["ID"].as_u64().unwrap()))
+        .collect();
+    listed.sort();
+    for z in &old {
+        assert!(listed.contains(z), "3.6.17 lists {listed:?}");
+    }
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let text = std::fs::read_to_string(&log36).unwrap();
+    let detected = text
+        .lines()
+        .filter(|l| l.contains("Detected member only in v3store but missing in v2store"))
+        .count();
+    assert_eq!(detected, 3, "{}", crate::util::log_tail(&log36, 40));
 }
