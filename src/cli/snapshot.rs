@@ -36,7 +36,9 @@ Examples:
   etcd-rescue snapshot restore member/snap/db --skip-hash-check --bump-revision 1000000000 --mark-compacted
 
 Exit codes: 0 restored; 1 the snapshot was refused (bad sha256 trailer, damaged
-structure); 2 could not read, bad flags, or a non-empty target.";
+structure), or, from a data dir, refused or restored without some committed
+entries it could not replay (listed); 2 could not read, bad flags, or a
+non-empty target.";
 
 /// Output of `snapshot restore`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,7 +183,13 @@ fn run_restore(a: RestoreArgs) -> u8 {
                 print_error(&e);
                 return EXIT_UNREADABLE;
             }
-            EXIT_OK
+            // From a data dir: committed entries that could not be replayed
+            // (auth deletes, revokes, ...) are missing from what was written.
+            if r.replay.as_ref().is_some_and(|p| !p.not_applied.is_empty()) {
+                EXIT_PROBLEMS
+            } else {
+                EXIT_OK
+            }
         }
         Err(e) => {
             print_error(&e);
