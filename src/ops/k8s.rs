@@ -69,47 +69,77 @@ pub struct Decoded {
     pub type_meta: Option<String>,
 }
 
+/// A stored value made readable: its encryption envelope, the plaintext when
+/// it was encrypted, and `apiVersion kind` from the protobuf envelope.
+struct Unsealed {
+    envelope: Envelope,
+    plain: Option<Vec<u8>>,
+    type_meta: Option<String>,
+}
+
+impl Unsealed {
+    /// Decrypts `kv`'s value if needed; `Err`: its envelope and why not.
+    fn open(
+        opts: &K8sOptions,
+        kv: &KeyValueRef<'_>,
+    ) -> std::result::Result<Self, (Envelope, String)> {
+        let (envelope, _) = envelope(kv.value);
+        let plain = match decrypt(opts.encryption.as_ref(), kv.key, kv.value) {
+            Ok(p) => p,
+            Err(e) => return Err((envelope, e.to_string())),
+        };
+        let type_meta = match values::decode(plain.as_deref().unwrap_or(kv.value)) {
+            values::Decoded::K8s(o) => Some(format!(
+                "{} {}",
+                o.api_version.unwrap_or("?"),
+                o.kind.unwrap_or("?")
+            )),
+            _ => None,
+        };
+        Ok(Unsealed {
+            envelope,
+            plain,
+            type_meta,
+        })
+    }
+
+    /// The bytes to decode: the plaintext, or `stored` when it was not encrypted.
+    fn bytes<'s>(&'s self, stored: &'s [u8]) -> &'s [u8] {
+        self.plain.as_deref().unwrap_or(stored)
+    }
+}
+
 /// Decrypts (if needed) and decodes one stored value.
 pub fn decode_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Decoded {
-    let (env, _) = envelope(kv.value);
-    let plain = match decrypt(opts.encryption.as_ref(), kv.key, kv.value) {
-        Ok(p) => p,
-        Err(e) => {
+    let u = match Unsealed::open(opts, kv) {
+        Ok(u) => u,
+        Err((envelope, problem)) => {
             return Decoded {
                 object: None,
                 encoding: None,
-                envelope: env,
-                problem: Some(e.to_string()),
+                envelope,
+                problem: Some(problem),
                 type_meta: None,
             }
         }
     };
-    let bytes = plain.as_deref().unwrap_or(kv.value);
-    let type_meta = match values::decode(bytes) {
-        values::Decoded::K8s(o) => Some(format!(
-            "{} {}",
-            o.api_version.unwrap_or("?"),
-            o.kind.unwrap_or("?")
-        )),
-        _ => None,
-    };
-    match decode_object(bytes) {
+    match decode_object(u.bytes(kv.value)) {
         Ok((mut obj, enc)) => {
             set_resource_version(&mut obj, kv.mod_revision);
             Decoded {
                 object: Some(obj),
                 encoding: Some(enc),
-                envelope: env,
+                envelope: u.envelope,
                 problem: None,
-                type_meta,
+                type_meta: u.type_meta,
             }
         }
         Err(e) => Decoded {
             object: None,
             encoding: None,
-            envelope: env,
+            envelope: u.envelope,
             problem: Some(e.to_string()),
-            type_meta,
+            type_meta: u.type_meta,
         },
     }
 }
@@ -125,39 +155,29 @@ struct Listed {
 }
 
 fn list_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Listed {
-    let (envelope, _) = envelope(kv.value);
-    let plain = match decrypt(opts.encryption.as_ref(), kv.key, kv.value) {
-        Ok(p) => p,
-        Err(e) => {
+    let u = match Unsealed::open(opts, kv) {
+        Ok(u) => u,
+        Err((envelope, problem)) => {
             return Listed {
                 envelope,
                 type_meta: None,
                 created: None,
                 encoding: None,
-                problem: Some(e.to_string()),
+                problem: Some(problem),
             }
         }
     };
-    let bytes = plain.as_deref().unwrap_or(kv.value);
-    let from_envelope = match values::decode(bytes) {
-        values::Decoded::K8s(o) => Some(format!(
-            "{} {}",
-            o.api_version.unwrap_or("?"),
-            o.kind.unwrap_or("?")
-        )),
-        _ => None,
-    };
-    match decode::list_facts(bytes) {
+    match decode::list_facts(u.bytes(kv.value)) {
         Ok(f) => Listed {
-            envelope,
-            type_meta: from_envelope.or(f.type_meta),
+            envelope: u.envelope,
+            type_meta: u.type_meta.or(f.type_meta),
             created: f.creation_timestamp,
             encoding: Some(f.encoding),
             problem: None,
         },
         Err(e) => Listed {
-            envelope,
-            type_meta: from_envelope,
+            envelope: u.envelope,
+            type_meta: u.type_meta,
             created: None,
             encoding: None,
             problem: Some(e.to_string()),
