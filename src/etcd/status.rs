@@ -112,7 +112,8 @@ impl StatusVisitor {
         self.len += crate::bytes::to_u64(b.len());
     }
 
-    /// Records the state a revision leaves its user key in (3.6 counting).
+    /// Records the state a revision leaves its user key in (3.6 counting;
+    /// nothing when not counting).
     fn count_live(&mut self, key: &[u8], value: &[u8]) {
         let Some(live) = &mut self.live else {
             return;
@@ -167,10 +168,8 @@ impl<'a> Visitor<'a> for StatusVisitor {
                 });
             }
         }
-        if self.live.is_some() {
-            // Go unmarshals a nil value (nested bucket) as an empty KeyValue.
-            self.count_live(key, value.unwrap_or(&[]));
-        }
+        // Go unmarshals a nil value (nested bucket) as an empty KeyValue.
+        self.count_live(key, value.unwrap_or(&[]));
     }
 
     fn takes_packed(&self, run: &LeafRun<'a>) -> bool {

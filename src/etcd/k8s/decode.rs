@@ -211,8 +211,13 @@ fn proto_creation_timestamp(v: &[u8]) -> Option<Option<String>> {
             }
         }
     }
-    // Time's MarshalJSON: null for the zero time, else RFC 3339 in seconds.
-    Some((secs != 0 || nanos != 0).then(|| rfc3339(secs, None)))
+    Some(go_time(secs, nanos, false))
+}
+
+/// metav1.Time's (or, `micro`, MicroTime's) MarshalJSON: `None` (null) for
+/// the zero time, else RFC 3339 in UTC to the second (to the microsecond).
+fn go_time(secs: i64, nanos: i64, micro: bool) -> Option<String> {
+    (secs != 0 || nanos != 0).then(|| rfc3339(secs, micro.then_some(nanos)))
 }
 
 /// Sets `metadata.resourceVersion` as the apiserver does when it serves an
@@ -500,14 +505,7 @@ impl Schema {
         };
         Some(match custom {
             "Time" | "MicroTime" => {
-                let (secs, nanos) = (int(1), int(2));
-                if secs == 0 && nanos == 0 {
-                    Json::Null
-                } else if custom == "Time" {
-                    Json::String(rfc3339(secs, None))
-                } else {
-                    Json::String(rfc3339(secs, Some(nanos)))
-                }
+                go_time(int(1), int(2), custom == "MicroTime").map_or(Json::Null, Json::String)
             }
             "Duration" => Json::String(go_duration(int(1))),
             "Quantity" => {
