@@ -129,7 +129,6 @@ pub fn describe(code: &str) -> Option<&'static Code> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::path::Path;

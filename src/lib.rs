@@ -34,5 +34,4 @@ pub mod source;
 pub use error::{Error, ErrorKind, Finding, Location, Result, Severity};
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod layers_test;

@@ -348,7 +348,6 @@ impl crate::formats::bbolt::patch::PageTarget for File {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -344,7 +344,6 @@ pub fn rewrite_db<W: Write + Seek>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;

@@ -91,7 +91,6 @@ pub fn ser_opt_ids<S: serde::Serializer>(ids: &Option<Vec<u64>>, s: S) -> Result
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

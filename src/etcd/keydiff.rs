@@ -141,7 +141,6 @@ fn diff(k: &[u8], a: Option<&KeyAt>, b: Option<&KeyAt>) -> KeyDifference {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -515,7 +515,6 @@ impl<'a> crate::formats::bbolt::Visitor<'a> for HashKvVisitor<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;

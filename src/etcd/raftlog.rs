@@ -356,7 +356,6 @@ pub fn load(wal: &WalDir, snap_dir: Option<&Path>, raw: bool) -> Result<RaftLog>
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::formats::proto::{etcdserverpb, raftpb, walpb};

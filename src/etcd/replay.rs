@@ -901,7 +901,6 @@ fn compare_kv(c: &Compare, kv: &Kv) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -884,7 +884,6 @@ pub fn snap_file_at(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::etcd::member::DEFAULT_TOKEN;

@@ -226,7 +226,6 @@ pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<String, Vec<String>>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -78,15 +78,16 @@ struct Unsealed {
 }
 
 impl Unsealed {
-    /// Decrypts `kv`'s value if needed; `Err`: its envelope and why not.
+    /// Decrypts `kv`'s value if needed; `Err`: its envelope and why not
+    /// (boxed: the envelope is large and this path is rare).
     fn open(
         opts: &K8sOptions,
         kv: &KeyValueRef<'_>,
-    ) -> std::result::Result<Self, (Envelope, String)> {
+    ) -> std::result::Result<Self, Box<(Envelope, String)>> {
         let (envelope, _) = envelope(kv.value);
         let plain = match decrypt(opts.encryption.as_ref(), kv.key, kv.value) {
             Ok(p) => p,
-            Err(e) => return Err((envelope, e.to_string())),
+            Err(e) => return Err(Box::new((envelope, e.to_string()))),
         };
         let type_meta = match values::decode(plain.as_deref().unwrap_or(kv.value)) {
             values::Decoded::K8s(o) => Some(format!(
@@ -113,7 +114,8 @@ impl Unsealed {
 pub fn decode_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Decoded {
     let u = match Unsealed::open(opts, kv) {
         Ok(u) => u,
-        Err((envelope, problem)) => {
+        Err(sealed) => {
+            let (envelope, problem) = *sealed;
             return Decoded {
                 object: None,
                 encoding: None,
@@ -157,7 +159,8 @@ struct Listed {
 fn list_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Listed {
     let u = match Unsealed::open(opts, kv) {
         Ok(u) => u,
-        Err((envelope, problem)) => {
+        Err(sealed) => {
+            let (envelope, problem) = *sealed;
             return Listed {
                 envelope,
                 type_meta: None,
@@ -1090,7 +1093,6 @@ fn json_diff(a: &Json, b: &Json, path: &str, out: &mut Vec<String>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -260,7 +260,6 @@ fn wal_min_version(r: &InspectReport) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::etcd::member::Member;

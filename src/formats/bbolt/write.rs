@@ -598,7 +598,6 @@ pub fn copy_db<W: Write + Seek>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Cursor;

@@ -657,7 +657,6 @@ impl InternalRaftRequest {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use prost::Message;

@@ -37,7 +37,6 @@ pub struct Snapshot {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use prost::Message;

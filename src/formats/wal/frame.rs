@@ -148,7 +148,6 @@ pub fn is_torn(body: &[u8], body_at: u64) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

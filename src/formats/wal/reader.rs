@@ -598,7 +598,6 @@ pub fn snapshot_records(decoded: &Decoded) -> (Vec<walpb::Snapshot>, Option<raft
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::formats::wal::write::Encoder;

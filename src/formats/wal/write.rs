@@ -86,7 +86,6 @@ impl Encoder {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::formats::proto::etcdserverpb::Metadata;

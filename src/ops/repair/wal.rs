@@ -698,7 +698,6 @@ fn rebuild(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::formats::proto::walpb;
