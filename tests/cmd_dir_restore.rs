@@ -56,6 +56,22 @@ fn write_load(s: &EtcdServer, dir: &Path) {
     ]);
     s.ctl(&["role", "grant-permission", "r1", "read", "a-key"]);
     s.ctl(&["role", "grant-permission", "r1", "write", "k/", "--prefix"]);
+    // Revokes, deletes and a password change; the `etcdctl` calls are
+    // refused at apply (nothing to revoke or delete) and have no effect.
+    s.ctl(&["role", "add", "r2"]);
+    s.ctl(&["role", "grant-permission", "r2", "read", "x/", "--prefix"]);
+    s.ctl(&["user", "add", "u3", "--new-user-password=pw3"]);
+    s.ctl(&["user", "grant-role", "u3", "r1"]);
+    s.ctl(&["user", "grant-role", "u3", "r2"]);
+    s.ctl(&["user", "revoke-role", "u3", "r1"]);
+    let _ = s.etcdctl(&["user", "revoke-role", "u3", "r1"]);
+    s.ctl(&["role", "revoke-permission", "r1", "a-key"]);
+    let _ = s.etcdctl(&["role", "revoke-permission", "r1", "a-key"]);
+    s.ctl(&["role", "delete", "r2"]);
+    s.ctl(&["user", "add", "u4", "--no-password"]);
+    s.ctl(&["user", "delete", "u4"]);
+    let _ = s.etcdctl(&["user", "delete", "u4"]);
+    s.ctl_stdin(&["user", "passwd", "u1", "--interactive=false"], b"pw9\n");
     for i in 0..15 {
         s.ctl(&["put", &format!("b/{i:03}"), &format!("vb{i}")]);
     }
@@ -99,8 +115,9 @@ struct Served {
     hash: u64,
     compact_revision: i64,
     leases: Vec<(String, i64, Vec<String>)>,
-    /// `role get r1`, `user get u1`, `user get u2` and `auth status` without
-    /// their headers (`Null` when absent).
+    /// `role get r1`, `user get u1`, `user get u2`, `auth status`, `user get
+    /// u3`, `role get r2` and `user get u4` without their headers (`Null`
+    /// when absent).
     auth: Vec<Value>,
 }
 
@@ -150,6 +167,9 @@ fn served(s: &EtcdServer) -> Served {
         &["user", "get", "u1"],
         &["user", "get", "u2"],
         &["auth", "status"],
+        &["user", "get", "u3"],
+        &["role", "get", "r2"],
+        &["user", "get", "u4"],
     ] {
         let mut a = args.to_vec();
         a.extend(["-w", "json"]);
@@ -229,9 +249,25 @@ fn ground_truth(version: &str) {
         assert_eq!(replay["refused"]["put"].as_u64(), Some(1), "{r}");
     }
     if v34 {
+        // u1 and u3.
         assert_eq!(
             replay["not_applied"]["auth_user_add"].as_u64(),
-            Some(1),
+            Some(2),
+            "{r}"
+        );
+    }
+    if version.starts_with("3.5") {
+        for kind in [
+            "auth_user_revoke_role",
+            "auth_role_revoke_permission",
+            "auth_user_delete",
+        ] {
+            assert_eq!(replay["refused"][kind].as_u64(), Some(1), "{kind}: {r}");
+        }
+        assert!(
+            replay["not_applied"]
+                .as_object()
+                .is_none_or(|m| m.is_empty()),
             "{r}"
         );
     }
@@ -247,6 +283,7 @@ fn ground_truth(version: &str) {
     .unwrap();
     let want = served(&truth);
     truth.stop();
+    let want_auth = auth_records(&copy);
 
     let log = dir.join("ours.log");
     let mut ours = EtcdServer::start_existing(
@@ -264,6 +301,7 @@ fn ground_truth(version: &str) {
     ours.wait_healthy(30, &log);
     let got = served(&ours);
     ours.stop();
+    let got_auth = auth_records(&restored);
     assert_eq!(
         got.revision,
         u64::try_from(replay["revision_reached"].as_i64().unwrap()).unwrap(),
@@ -276,20 +314,58 @@ fn ground_truth(version: &str) {
     assert_eq!(got.leases, want.leases, "leases");
     assert!(!want.leases.is_empty());
     if v34 {
-        // u1 (with its password) is missing from ours; the rest is there.
-        assert_eq!(got.auth[0], want.auth[0], "role r1");
-        assert_eq!(got.auth[2], want.auth[2], "user u2");
+        // u1 and u3 (added with a password) are missing from ours; the
+        // rest is there.
+        for (i, what) in [
+            (0, "role r1"),
+            (2, "user u2"),
+            (5, "role r2"),
+            (6, "user u4"),
+        ] {
+            assert_eq!(got.auth[i], want.auth[i], "{what}");
+        }
         assert_eq!(got.auth[1], Value::Null);
+        assert_eq!(got.auth[4], Value::Null);
     } else {
         assert_eq!(got.auth, want.auth, "auth");
+        // Byte for byte: password hashes (u1's changed one too), role and
+        // permission order, the auth revision.
+        assert_eq!(got_auth, want_auth, "auth buckets");
     }
+    // r1 keeps one of its permissions (`a-key` revoked), r2 and u4 are gone,
+    // u3 has no role left.
     assert!(
         want.auth[0]["perm"]
             .as_array()
-            .is_some_and(|p| p.len() == 2),
+            .is_some_and(|p| p.len() == 1),
         "{:?}",
         want.auth
     );
+    assert_eq!(want.auth[5], Value::Null, "{:?}", want.auth);
+    assert_eq!(want.auth[6], Value::Null, "{:?}", want.auth);
+    assert!(
+        want.auth[4]["roles"].as_array().is_none_or(Vec::is_empty),
+        "{:?}",
+        want.auth
+    );
+}
+
+/// The `auth`, `authUsers` and `authRoles` records of `data`'s db.
+fn auth_records(data: &Path) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    use etcd_rescue::formats::bbolt::Db;
+    let bytes = std::fs::read(data.join("member/snap/db")).unwrap();
+    let db = Db::open(&bytes).unwrap();
+    let mut out = Vec::new();
+    for name in [&b"auth"[..], b"authUsers", b"authRoles"] {
+        let Some(b) = db.bucket(name).unwrap() else {
+            continue;
+        };
+        for e in b.cursor(&db) {
+            let e = e.unwrap();
+            out.push((name.to_vec(), e.key.to_vec(), e.value.to_vec()));
+        }
+    }
+    out
 }
 
 #[test]

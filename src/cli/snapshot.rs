@@ -184,7 +184,7 @@ fn run_restore(a: RestoreArgs) -> u8 {
                 return EXIT_UNREADABLE;
             }
             // From a data dir: committed entries that could not be replayed
-            // (auth deletes, revokes, ...) are missing from what was written.
+            // (a 3.4 password, auth enable, ...) are missing from what was written.
             if r.replay.as_ref().is_some_and(|p| !p.not_applied.is_empty()) {
                 EXIT_PROBLEMS
             } else {

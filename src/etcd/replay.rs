@@ -36,14 +36,17 @@
 //! key order in one txn; a NOSPACE alarm refuses puts, lease grants and txns
 //! with a put (`applierV3Capped`), a CORRUPT alarm refuses every write.
 //!
-//! Auth: role add, user add, user grant role and role grant permission are
-//! applied as etcd 3.5's auth store does (`UserAdd`, `RoleAdd`,
-//! `UserGrantRole`, `RoleGrantPermission`, `commitRevision`).
+//! Auth: user add/delete, password change, role add/delete, grant and revoke
+//! of roles and permissions are applied as etcd 3.5's auth store does
+//! (`UserAdd`, `UserDelete`, `UserChangePassword`, `UserGrantRole`,
+//! `UserRevokeRole`, `RoleAdd`, `RoleDelete` (which also revokes the role from
+//! every user), `RoleGrantPermission`, `RoleRevokePermission`,
+//! `commitRevision`), with the same refusals (missing user or role, nothing
+//! to revoke, root while auth is enabled).
 //! Not modelled (counted in [`Changes::not_applied`]): auth enable/disable
-//! (etcd commits the backend on them, so they are rarely past the db),
-//! user/role delete, revoke role/permission, password change, a user added
-//! by etcd < 3.5 with a password (bcrypt with a random salt at apply),
-//! downgrade info; auth permission checks are not evaluated (requests are
+//! (etcd commits the backend on them, so they are rarely past the db), a
+//! user added or a password changed by etcd < 3.5 (the request carries the
+//! password, bcrypt-hashed with a random salt at apply), downgrade info; auth permission checks are not evaluated (requests are
 //! assumed allowed). Membership changes and
 //! v2 requests are left out on purpose: restore writes a new membership.
 //! Source: etcd v3.5.36 `server/etcdserver/apply.go` (`Put`, `DeleteRange`,
@@ -71,6 +74,9 @@ use crate::formats::proto::KeyValueRef;
 use super::restore::Overlay;
 use super::revision::{self, is_tombstone, main_of, Revision};
 use super::schema;
+
+/// The root user and role, which auth protects while enabled.
+const ROOT: &str = "root";
 
 /// etcd's `lease.MaxLeaseTTL` (seconds).
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -108,8 +114,9 @@ pub struct Changes {
     pub alarms: BTreeMap<Vec<u8>, bool>,
     /// `cluster` bucket keys set.
     pub cluster: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// `auth`, `authUsers`, `authRoles` keys set, by bucket.
-    pub auth: BTreeMap<&'static [u8], BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// `auth`, `authUsers`, `authRoles` keys set (`Some`) or deleted
+    /// (`None`), by bucket.
+    pub auth: BTreeMap<&'static [u8], BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
     /// Requests the model does not apply, by kind.
     pub not_applied: BTreeMap<&'static str, u64>,
     /// Requests etcd refuses at apply (lease not found, future revision,
@@ -553,11 +560,12 @@ impl Model {
             c.auth
                 .entry(schema::AUTH)
                 .or_default()
-                .insert(b"authRevision".to_vec(), rev);
+                .insert(b"authRevision".to_vec(), Some(rev));
         }
     }
 
-    fn put_auth(&mut self, bucket: &'static [u8], key: &[u8], value: Vec<u8>) {
+    /// Records `key` in an auth bucket set to `value`, or deleted (`None`).
+    fn put_auth(&mut self, bucket: &'static [u8], key: &[u8], value: Option<Vec<u8>>) {
         if let Some(c) = self.changes.as_mut() {
             c.auth
                 .entry(bucket)
@@ -566,17 +574,124 @@ impl Model {
         }
     }
 
+    /// Stores `u` (model and changes).
+    fn put_user(&mut self, u: User) {
+        let bytes = u.encode_to_vec();
+        self.put_auth(schema::AUTH_USERS, &u.name, Some(bytes));
+        self.users.insert(u.name.clone(), u);
+    }
+
+    /// Stores `r` (model and changes).
+    fn put_role(&mut self, r: Role) {
+        let bytes = r.encode_to_vec();
+        self.put_auth(schema::AUTH_ROLES, &r.name, Some(bytes));
+        self.roles.insert(r.name.clone(), r);
+    }
+
+    /// `UserDelete`: refused for `root` while auth is enabled, or a missing user.
+    fn user_delete(&mut self, name: &str) {
+        let root = self.auth_enabled && name == ROOT;
+        if root || self.users.remove(name.as_bytes()).is_none() {
+            self.note(true, "auth_user_delete");
+            return;
+        }
+        self.put_auth(schema::AUTH_USERS, name.as_bytes(), None);
+        self.auth_commit();
+    }
+
+    /// `UserChangePassword`: the 3.5+ request carries the bcrypt hash; an
+    /// etcd < 3.5 request carries the password, hashed with a random salt at
+    /// apply, which cannot be reproduced (not applied).
+    fn user_change_password(
+        &mut self,
+        r: &crate::formats::proto::etcdserverpb::AuthUserChangePasswordRequest,
+    ) {
+        let Some(mut u) = self.users.get(r.name.as_bytes()).cloned() else {
+            self.note(true, "auth_user_change_password");
+            return;
+        };
+        if u.options.is_some_and(|o| o.no_password) {
+            u.password = Vec::new();
+        } else if !r.password.is_empty() && r.hashed_password.is_empty() {
+            self.note(false, "auth_user_change_password");
+            return;
+        } else if let Some(p) = super::values::base64_decode(&r.hashed_password) {
+            u.password = p;
+        } else {
+            self.note(true, "auth_user_change_password");
+            return;
+        }
+        self.put_user(u);
+        self.auth_commit();
+    }
+
+    /// `UserRevokeRole`: refused for root/root while auth is enabled, a
+    /// missing user, or a role the user does not have.
+    fn user_revoke_role(&mut self, name: &str, role: &str) {
+        let root = self.auth_enabled && name == ROOT && role == ROOT;
+        let Some(mut u) = self.users.get(name.as_bytes()).filter(|_| !root).cloned() else {
+            self.note(true, "auth_user_revoke_role");
+            return;
+        };
+        let before = u.roles.len();
+        u.roles.retain(|r| r != role);
+        if u.roles.len() == before {
+            self.note(true, "auth_user_revoke_role");
+            return;
+        }
+        self.put_user(u);
+        self.auth_commit();
+    }
+
+    /// `RoleDelete`: also revokes the role from every user holding it (one
+    /// auth revision for all); refused for `root` while auth is enabled.
+    fn role_delete(&mut self, name: &str) {
+        let root = self.auth_enabled && name == ROOT;
+        if root || self.roles.remove(name.as_bytes()).is_none() {
+            self.note(true, "auth_role_delete");
+            return;
+        }
+        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), None);
+        let holders: Vec<User> = self
+            .users
+            .values()
+            .filter(|u| u.roles.iter().any(|r| r == name))
+            .cloned()
+            .collect();
+        for mut u in holders {
+            u.roles.retain(|r| r != name);
+            self.put_user(u);
+        }
+        self.auth_commit();
+    }
+
+    /// `RoleRevokePermission`: removes the permissions on exactly
+    /// [key, range_end); refused for a missing role or no such permission.
+    fn role_revoke_permission(&mut self, name: &str, key: &[u8], range_end: &[u8]) {
+        let Some(mut r) = self.roles.get(name.as_bytes()).cloned() else {
+            self.note(true, "auth_role_revoke_permission");
+            return;
+        };
+        let before = r.key_permission.len();
+        r.key_permission
+            .retain(|p| p.key != key || p.range_end != range_end);
+        if r.key_permission.len() == before {
+            self.note(true, "auth_role_revoke_permission");
+            return;
+        }
+        self.put_role(r);
+        self.auth_commit();
+    }
+
     fn role_add(&mut self, name: &str) {
         if name.is_empty() || self.roles.contains_key(name.as_bytes()) {
             self.note(true, "auth_role_add");
             return;
         }
-        let role = Role {
+        self.put_role(Role {
             name: name.as_bytes().to_vec(),
             key_permission: Vec::new(),
-        };
-        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), role.encode_to_vec());
-        self.roles.insert(name.as_bytes().to_vec(), role);
+        });
         self.auth_commit();
     }
 
@@ -598,19 +713,17 @@ impl Model {
             self.note(true, "auth_user_add");
             return;
         };
-        let user = User {
+        self.put_user(User {
             name: r.name.as_bytes().to_vec(),
             password,
             roles: Vec::new(),
             options: Some(options),
-        };
-        self.put_auth(schema::AUTH_USERS, r.name.as_bytes(), user.encode_to_vec());
-        self.users.insert(r.name.as_bytes().to_vec(), user);
+        });
         self.auth_commit();
     }
 
     fn user_grant_role(&mut self, user: &str, role: &str) {
-        let role_ok = role == "root" || self.roles.contains_key(role.as_bytes());
+        let role_ok = role == ROOT || self.roles.contains_key(role.as_bytes());
         let Some(u) = self.users.get_mut(user.as_bytes()).filter(|_| role_ok) else {
             self.note(true, "auth_user_grant_role");
             return;
@@ -620,7 +733,7 @@ impl Model {
         };
         u.roles.insert(at, role.to_string());
         let bytes = u.encode_to_vec();
-        self.put_auth(schema::AUTH_USERS, user.as_bytes(), bytes);
+        self.put_auth(schema::AUTH_USERS, user.as_bytes(), Some(bytes));
         self.auth_commit();
     }
 
@@ -645,7 +758,7 @@ impl Model {
             }
         }
         let bytes = role.encode_to_vec();
-        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), bytes);
+        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), Some(bytes));
         self.auth_commit();
     }
 
@@ -707,6 +820,16 @@ impl Model {
             self.user_grant_role(&r.user, &r.role);
         } else if let Some(r) = &irr.auth_role_grant_permission {
             self.role_grant_permission(&r.name, r.perm.as_ref());
+        } else if let Some(r) = &irr.auth_user_delete {
+            self.user_delete(&r.name);
+        } else if let Some(r) = &irr.auth_user_change_password {
+            self.user_change_password(r);
+        } else if let Some(r) = &irr.auth_user_revoke_role {
+            self.user_revoke_role(&r.user, &r.role);
+        } else if let Some(r) = &irr.auth_role_delete {
+            self.role_delete(&r.name);
+        } else if let Some(r) = &irr.auth_role_revoke_permission {
+            self.role_revoke_permission(&r.role, &r.key, &r.range_end);
         } else if irr.downgrade_info_set.is_some() || is_auth_change(irr) {
             self.note(false, irr.kind());
         }
@@ -807,10 +930,7 @@ impl Changes {
             .map(|(k, v)| (k, Some(v)))
             .collect();
         for (bucket, edits) in self.auth {
-            o.insert(
-                bucket.to_vec(),
-                edits.into_iter().map(|(k, v)| (k, Some(v))).collect(),
-            );
+            o.insert(bucket.to_vec(), edits);
         }
         for (name, edits) in [
             (schema::KEY, key),
@@ -857,13 +977,7 @@ fn has_put_at(t: &TxnRequest, depth: u32) -> bool {
 
 /// The auth changes the model does not apply.
 fn is_auth_change(irr: &InternalRaftRequest) -> bool {
-    irr.auth_enable.is_some()
-        || irr.auth_disable.is_some()
-        || irr.auth_user_delete.is_some()
-        || irr.auth_user_change_password.is_some()
-        || irr.auth_user_revoke_role.is_some()
-        || irr.auth_role_delete.is_some()
-        || irr.auth_role_revoke_permission.is_some()
+    irr.auth_enable.is_some() || irr.auth_disable.is_some()
 }
 
 /// A cluster version string of 3.6 or newer.
@@ -1074,6 +1188,159 @@ mod tests {
         );
         assert_eq!(c.key_records[3].0.len(), 18);
         assert_eq!(c.key_records[3].1, b"\x0a\x01a");
+    }
+
+    /// Auth as etcd 3.5's store: role delete revokes the role from every
+    /// user in one auth revision; revokes of what is not there, deletes of
+    /// what is missing and root while auth is enabled are refused; a 3.4
+    /// password (hashed at apply) is not applied.
+    #[test]
+    fn auth_follows_the_auth_store() {
+        use crate::formats::proto::etcdserverpb::{
+            AuthRoleRevokePermissionRequest, AuthUserAddRequest, AuthUserChangePasswordRequest,
+            NameRequest, UserRoleRequest,
+        };
+        let name = |n: &str| NameRequest { name: n.into() };
+        let user_role = |u: &str, r: &str| UserRoleRequest {
+            user: u.into(),
+            role: r.into(),
+        };
+        let hashed = |h: &str| AuthUserAddRequest {
+            name: String::new(),
+            password: String::new(),
+            options: None,
+            hashed_password: h.into(),
+        };
+        let mut m = Model::default();
+        m.record();
+        let reqs = [
+            InternalRaftRequest {
+                auth_role_add: Some(name("r1")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_role_add: Some(name("r2")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_user_add: Some(AuthUserAddRequest {
+                    name: "u".into(),
+                    ..hashed("YWJj")
+                }),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_user_grant_role: Some(user_role("u", "r1")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_user_grant_role: Some(user_role("u", "r2")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_role_grant_permission: Some(
+                    crate::formats::proto::etcdserverpb::AuthRoleGrantPermissionRequest {
+                        name: "r1".into(),
+                        perm: Some(Permission {
+                            perm_type: 0,
+                            key: b"k".to_vec(),
+                            range_end: Vec::new(),
+                        }),
+                    },
+                ),
+                ..Default::default()
+            },
+            // Refused: r3 missing, the permission on "x" was never granted.
+            InternalRaftRequest {
+                auth_role_delete: Some(name("r3")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_role_revoke_permission: Some(AuthRoleRevokePermissionRequest {
+                    role: "r1".into(),
+                    key: b"x".to_vec(),
+                    range_end: Vec::new(),
+                }),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_role_delete: Some(name("r2")),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_user_change_password: Some(AuthUserChangePasswordRequest {
+                    name: "u".into(),
+                    password: String::new(),
+                    hashed_password: "eHl6".into(),
+                }),
+                ..Default::default()
+            },
+            // etcd < 3.5: the password itself.
+            InternalRaftRequest {
+                auth_user_change_password: Some(AuthUserChangePasswordRequest {
+                    name: "u".into(),
+                    password: "pw".into(),
+                    hashed_password: String::new(),
+                }),
+                ..Default::default()
+            },
+            InternalRaftRequest {
+                auth_user_revoke_role: Some(user_role("u", "r2")),
+                ..Default::default()
+            },
+        ];
+        for r in &reqs {
+            assert!(!m.apply(r), "auth changes do not raise the revision");
+        }
+        let u = m.users.get(&b"u"[..]).unwrap();
+        assert_eq!(u.roles, vec!["r1".to_string()]);
+        assert_eq!(u.password, b"xyz");
+        assert!(!m.roles.contains_key(&b"r2"[..]));
+        // 8 changes: 2 role adds, user add, 2 grants, permission, role
+        // delete (with its revoke from u), password.
+        assert_eq!(m.auth_revision, 8);
+        let c = m.take_changes();
+        assert_eq!(c.auth[schema::AUTH_ROLES].get(&b"r2"[..]), Some(&None));
+        assert_eq!(c.refused.get("auth_role_delete"), Some(&1));
+        assert_eq!(c.refused.get("auth_role_revoke_permission"), Some(&1));
+        assert_eq!(c.refused.get("auth_user_revoke_role"), Some(&1));
+        assert_eq!(c.not_applied.get("auth_user_change_password"), Some(&1));
+
+        // Root is protected while auth is enabled.
+        let mut m = Model {
+            auth_enabled: true,
+            ..Model::default()
+        };
+        m.users.insert(
+            b"root".to_vec(),
+            User {
+                name: b"root".to_vec(),
+                roles: vec!["root".into()],
+                ..User::default()
+            },
+        );
+        m.roles.insert(
+            b"root".to_vec(),
+            Role {
+                name: b"root".to_vec(),
+                key_permission: Vec::new(),
+            },
+        );
+        m.record();
+        m.apply(&InternalRaftRequest {
+            auth_user_delete: Some(name("root")),
+            ..Default::default()
+        });
+        m.apply(&InternalRaftRequest {
+            auth_role_delete: Some(name("root")),
+            ..Default::default()
+        });
+        m.apply(&InternalRaftRequest {
+            auth_user_revoke_role: Some(user_role("root", "root")),
+            ..Default::default()
+        });
+        assert_eq!(m.auth_revision, 0);
+        assert!(m.users.contains_key(&b"root"[..]) && m.roles.contains_key(&b"root"[..]));
     }
 
     /// A txn whose chosen branch puts to an unknown lease fails whole; the

@@ -122,7 +122,7 @@ pub fn decode_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Decoded {
                 envelope,
                 problem: Some(problem),
                 type_meta: None,
-            }
+            };
         }
     };
     match decode_object(u.bytes(kv.value)) {
@@ -167,7 +167,7 @@ fn list_value(opts: &K8sOptions, kv: &KeyValueRef<'_>) -> Listed {
                 created: None,
                 encoding: None,
                 problem: Some(problem),
-            }
+            };
         }
     };
     match decode::list_facts(u.bytes(kv.value)) {
