@@ -310,6 +310,12 @@ fn replay_lines(w: &etcd_rescue::ops::dir_restore::WalReplay) -> String {
             list(&w.not_applied)
         ));
     }
+    if w.passwords_hashed > 0 {
+        out.push_str(&format!(
+            "auth: {} password(s) sent by etcd 3.4 bcrypt-hashed as etcd does at apply (new salt, same password)\n",
+            w.passwords_hashed
+        ));
+    }
     if !w.refused.is_empty() {
         out.push_str(&format!(
             "refused by etcd's apply rules (no-ops, as in etcd): {}\n",

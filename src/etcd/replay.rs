@@ -25,7 +25,8 @@
 //! alarm    AlarmMember bytes → "" (activate puts, deactivate deletes)
 //! cluster  clusterVersion = the version set
 //! authUsers name → authpb.User{name, password (the request's base64
-//!          bcrypt hash, decoded), roles (sorted), options}
+//!          bcrypt hash, decoded; from etcd < 3.5, the request's password
+//!          hashed here), roles (sorted), options}
 //! authRoles name → authpb.Role{name, keyPermission (sorted by key)}
 //! auth     authRevision (u64 BE) + 1 per auth change that changed something
 //! ```
@@ -43,10 +44,12 @@
 //! every user), `RoleGrantPermission`, `RoleRevokePermission`,
 //! `commitRevision`), with the same refusals (missing user or role, nothing
 //! to revoke, root while auth is enabled).
+//! A user added or a password changed by etcd < 3.5 carries the password,
+//! which etcd bcrypt-hashes at apply with a random salt: hashed here the same
+//! way (counted in [`Changes::passwords_hashed`]).
 //! Not modelled (counted in [`Changes::not_applied`]): auth enable/disable
-//! (etcd commits the backend on them, so they are rarely past the db), a
-//! user added or a password changed by etcd < 3.5 (the request carries the
-//! password, bcrypt-hashed with a random salt at apply), downgrade info; auth permission checks are not evaluated (requests are
+//! (etcd commits the backend on them, so they are rarely past the db),
+//! downgrade info; auth permission checks are not evaluated (requests are
 //! assumed allowed). Membership changes and
 //! v2 requests are left out on purpose: restore writes a new membership.
 //! Source: etcd v3.5.36 `server/etcdserver/apply.go` (`Put`, `DeleteRange`,
@@ -71,12 +74,14 @@ use crate::formats::proto::etcdserverpb::{
 use crate::formats::proto::leasepb::Lease;
 use crate::formats::proto::KeyValueRef;
 
-use super::restore::Overlay;
+use super::restore::{BucketEdits, Overlay};
 use super::revision::{self, is_tombstone, main_of, Revision};
 use super::schema;
 
 /// The root user and role, which auth protects while enabled.
 const ROOT: &str = "root";
+/// etcd's default `--bcrypt-cost` (Go's `bcrypt.DefaultCost`).
+const BCRYPT_COST: u32 = 10;
 
 /// etcd's `lease.MaxLeaseTTL` (seconds).
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -116,9 +121,12 @@ pub struct Changes {
     pub cluster: BTreeMap<Vec<u8>, Vec<u8>>,
     /// `auth`, `authUsers`, `authRoles` keys set (`Some`) or deleted
     /// (`None`), by bucket.
-    pub auth: BTreeMap<&'static [u8], BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    pub auth: BTreeMap<&'static [u8], BucketEdits>,
     /// Requests the model does not apply, by kind.
     pub not_applied: BTreeMap<&'static str, u64>,
+    /// Passwords sent by etcd < 3.5 and bcrypt-hashed here, as etcd does at
+    /// apply (a fresh salt: another hash of the same password).
+    pub passwords_hashed: u64,
     /// Requests etcd refuses at apply (lease not found, future revision,
     /// NOSPACE, ...): applied as no-ops, as etcd does, by kind.
     pub refused: BTreeMap<&'static str, u64>,
@@ -588,6 +596,29 @@ impl Model {
         self.roles.insert(r.name.clone(), r);
     }
 
+    /// etcd's `selectPassword`: an etcd 3.5+ request carries the bcrypt hash
+    /// (base64; undecodable: refused, `Err(true)`); an etcd < 3.5 request
+    /// carries the password, which etcd hashes at apply with a random salt
+    /// and `--bcrypt-cost` (default 10): so do we, with the default cost
+    /// (the hash differs from the one the old member made, the password it
+    /// accepts is the same). Not recording (inspect's replay), the hash is
+    /// not needed and not made. `Err(false)`: no randomness for the salt.
+    fn select_password(
+        &mut self,
+        password: &str,
+        hashed: &str,
+    ) -> std::result::Result<Vec<u8>, bool> {
+        if password.is_empty() || !hashed.is_empty() {
+            return super::values::base64_decode(hashed).ok_or(true);
+        }
+        let Some(c) = self.changes.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let parts = bcrypt::hash_with_result(password, BCRYPT_COST).map_err(|_| false)?;
+        c.passwords_hashed = c.passwords_hashed.saturating_add(1);
+        Ok(parts.format_for_version(bcrypt::Version::TwoA).into_bytes())
+    }
+
     /// `UserDelete`: refused for `root` while auth is enabled, or a missing user.
     fn user_delete(&mut self, name: &str) {
         let root = self.auth_enabled && name == ROOT;
@@ -599,9 +630,8 @@ impl Model {
         self.auth_commit();
     }
 
-    /// `UserChangePassword`: the 3.5+ request carries the bcrypt hash; an
-    /// etcd < 3.5 request carries the password, hashed with a random salt at
-    /// apply, which cannot be reproduced (not applied).
+    /// `UserChangePassword`: as `UserAdd`, the new password by
+    /// [`Model::select_password`].
     fn user_change_password(
         &mut self,
         r: &crate::formats::proto::etcdserverpb::AuthUserChangePasswordRequest,
@@ -610,17 +640,14 @@ impl Model {
             self.note(true, "auth_user_change_password");
             return;
         };
-        if u.options.is_some_and(|o| o.no_password) {
-            u.password = Vec::new();
-        } else if !r.password.is_empty() && r.hashed_password.is_empty() {
-            self.note(false, "auth_user_change_password");
-            return;
-        } else if let Some(p) = super::values::base64_decode(&r.hashed_password) {
-            u.password = p;
+        u.password = if u.options.is_some_and(|o| o.no_password) {
+            Vec::new()
         } else {
-            self.note(true, "auth_user_change_password");
-            return;
-        }
+            match self.select_password(&r.password, &r.hashed_password) {
+                Ok(p) => p,
+                Err(refused) => return self.note(refused, "auth_user_change_password"),
+            }
+        };
         self.put_user(u);
         self.auth_commit();
     }
@@ -703,15 +730,11 @@ impl Model {
         let options = r.options.unwrap_or_default();
         let password = if options.no_password {
             Vec::new()
-        } else if !r.password.is_empty() && r.hashed_password.is_empty() {
-            // etcd < 3.5 wrote the password: bcrypt with a random salt at apply.
-            self.note(false, "auth_user_add");
-            return;
-        } else if let Some(p) = super::values::base64_decode(&r.hashed_password) {
-            p
         } else {
-            self.note(true, "auth_user_add");
-            return;
+            match self.select_password(&r.password, &r.hashed_password) {
+                Ok(p) => p,
+                Err(refused) => return self.note(refused, "auth_user_add"),
+            }
         };
         self.put_user(User {
             name: r.name.as_bytes().to_vec(),
@@ -1193,7 +1216,7 @@ mod tests {
     /// Auth as etcd 3.5's store: role delete revokes the role from every
     /// user in one auth revision; revokes of what is not there, deletes of
     /// what is missing and root while auth is enabled are refused; a 3.4
-    /// password (hashed at apply) is not applied.
+    /// password is hashed as etcd 3.4 hashes it at apply.
     #[test]
     fn auth_follows_the_auth_store() {
         use crate::formats::proto::etcdserverpb::{
@@ -1294,17 +1317,21 @@ mod tests {
         }
         let u = m.users.get(&b"u"[..]).unwrap();
         assert_eq!(u.roles, vec!["r1".to_string()]);
-        assert_eq!(u.password, b"xyz");
+        // The 3.4 request's password, hashed as etcd 3.4 does at apply.
+        let hash = std::str::from_utf8(&u.password).unwrap();
+        assert!(hash.starts_with("$2a$10$"), "{hash}");
+        assert!(bcrypt::verify("pw", hash).unwrap());
         assert!(!m.roles.contains_key(&b"r2"[..]));
-        // 8 changes: 2 role adds, user add, 2 grants, permission, role
-        // delete (with its revoke from u), password.
-        assert_eq!(m.auth_revision, 8);
+        // 9 changes: 2 role adds, user add, 2 grants, permission, role
+        // delete (with its revoke from u), 2 passwords.
+        assert_eq!(m.auth_revision, 9);
         let c = m.take_changes();
         assert_eq!(c.auth[schema::AUTH_ROLES].get(&b"r2"[..]), Some(&None));
         assert_eq!(c.refused.get("auth_role_delete"), Some(&1));
         assert_eq!(c.refused.get("auth_role_revoke_permission"), Some(&1));
         assert_eq!(c.refused.get("auth_user_revoke_role"), Some(&1));
-        assert_eq!(c.not_applied.get("auth_user_change_password"), Some(&1));
+        assert!(c.not_applied.is_empty(), "{:?}", c.not_applied);
+        assert_eq!(c.passwords_hashed, 1);
 
         // Root is protected while auth is enabled.
         let mut m = Model {

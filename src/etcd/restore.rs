@@ -87,7 +87,10 @@ enum Plan {
 /// Changes laid over the source's buckets before restore's own: per bucket
 /// name, keys set (`Some`) or removed (`None`). Buckets restore replaces
 /// (`members`, `members_removed`) ignore it; restore's `meta` keys win.
-pub type Overlay = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+pub type Overlay = BTreeMap<Vec<u8>, BucketEdits>;
+
+/// One bucket's edits in an [`Overlay`]: key → new value, or `None` to delete.
+pub type BucketEdits = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 fn u64_be(v: u64) -> Vec<u8> {
     v.to_be_bytes().to_vec()

@@ -56,9 +56,13 @@ pub struct WalReplay {
     /// Their index range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uncommitted_range: Option<[u64; 2]>,
-    /// Requests the replay does not model (auth changes, downgrade), by kind:
+    /// Requests the replay does not model (auth enable/disable, downgrade), by kind:
     /// their effect is missing from the output.
     pub not_applied: BTreeMap<String, u64>,
+    /// Passwords sent by etcd < 3.5 (user add, password change) and
+    /// bcrypt-hashed by the replay as etcd does at apply: a fresh salt, so
+    /// another hash than the old member's for the same password.
+    pub passwords_hashed: u64,
     /// Requests etcd refuses when it applies them (lease not found, future
     /// revision, NOSPACE alarm, ...), by kind: no-ops, as in etcd.
     pub refused: BTreeMap<String, u64>,
@@ -295,6 +299,7 @@ pub(super) fn read_and_replay(o: &RestoreOptions) -> Result<Replayed> {
             .iter()
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect(),
+        passwords_hashed: changes.passwords_hashed,
         refused: changes
             .refused
             .iter()
