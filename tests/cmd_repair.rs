@@ -1,5 +1,6 @@
 //! `repair db --revert-meta` and `repair wal` on data dirs written by real
-//! etcd (3.5.1; the single-member cases also 3.4.23, 3.6.17 and 3.7.3),
+//! etcd (3.5.1; the single-member cases also 3.4.23, 3.6.17 and 3.7.3, the
+//! cluster cases also 3.6.17 and 3.7.3),
 //! damaged as a crash or power loss would, then the same real etcd started
 //! on the output.
 
@@ -458,15 +459,33 @@ fn rebuild_after_early_damage(version: &str) {
     let _ = mj;
 }
 
-/// One member of a real three-member etcd 3.5.1 cluster, stopped, a byte
-/// flipped early in its WAL: `repair wal --force` rebuilds its WAL from its
-/// db (same member and cluster IDs, the three voters); started in place of
-/// the original, it rejoins the cluster and catches up with the writes made
-/// while it was down.
+/// One member of a real three-member etcd cluster (3.5.1, 3.6.17, 3.7.3),
+/// stopped, a byte flipped early in its WAL: `repair wal --force` rebuilds
+/// its WAL from its db (same member and cluster IDs, the three voters);
+/// started in place of the original, it rejoins the cluster and catches up
+/// with the writes made while it was down.
 #[test]
 fn repair_wal_member_of_a_cluster_rejoins() {
+    for version in [VERSION, "3.6.17", "3.7.3"] {
+        member_of_a_cluster_rejoins(version);
+    }
+}
+
+/// Flips a byte in the first entry record (a conf change) of the last WAL
+/// file of `data`.
+fn flip_first_entry(data: &Path) {
+    let (wal_path, recs) = last_wal_records(data);
+    let &(off, len, _) = recs.iter().find(|r| r.2 == 2).unwrap();
+    let mut b = std::fs::read(&wal_path).unwrap();
+    let at = usize::try_from(off + 8 + len - 1).unwrap();
+    b[at] ^= 0x40;
+    std::fs::write(&wal_path, &b).unwrap();
+}
+
+/// [`repair_wal_member_of_a_cluster_rejoins`] on etcd `version`.
+fn member_of_a_cluster_rejoins(version: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(mut c) = util::EtcdCluster::start(VERSION, &tmp.path().join("c"), 3, "repair-tok")
+    let Some(mut c) = util::EtcdCluster::start(version, &tmp.path().join("c"), 3, "repair-tok")
     else {
         return;
     };
@@ -478,12 +497,7 @@ fn repair_wal_member_of_a_cluster_rejoins() {
     let data = c.members[2].data_dir.clone();
     let damaged = tmp.path().join("n3-damaged");
     copy_tree(&data, &damaged);
-    let (wal_path, recs) = last_wal_records(&damaged);
-    let &(off, len, _) = recs.iter().find(|r| r.2 == 2).unwrap();
-    let mut b = std::fs::read(&wal_path).unwrap();
-    let at = usize::try_from(off + 8 + len - 1).unwrap();
-    b[at] ^= 0x40;
-    std::fs::write(&wal_path, &b).unwrap();
+    flip_first_entry(&damaged);
     // Writes the stopped member misses.
     for i in 20..30 {
         c.ctl(0, &["put", &format!("/k/{i:04}"), &format!("v{i}")]);
@@ -507,6 +521,104 @@ fn repair_wal_member_of_a_cluster_rejoins() {
     );
     let n = got.lines().filter(|l| !l.is_empty()).count();
     assert_eq!(n, 30, "{got}");
+}
+
+/// A real cluster of one voter and one learner (`member add --learner`),
+/// both stopped, a byte flipped early in the voter's WAL: `repair wal
+/// --force` rebuilds it from the db with the learner kept a learner (ConfState
+/// and v2 store). Started alone in place of the original, the voter is the
+/// only voter, so it elects itself and serves every key (had the learner
+/// become a voter, one member of two could never win an election: 3.5.1
+/// and 3.6.17 fail so; 3.7.3 rebuilds the ConfState from the db at start and
+/// would not notice). The learner then rejoins, still a learner, and
+/// catches up.
+#[test]
+fn repair_wal_keeps_a_learner_a_learner() {
+    for version in [VERSION, "3.6.17", "3.7.3"] {
+        learner_stays_learner(version);
+    }
+}
+
+/// [`repair_wal_keeps_a_learner_a_learner`] on etcd `version`.
+fn learner_stays_learner(version: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut c) = util::EtcdCluster::start(version, &tmp.path().join("c"), 1, "learner-tok")
+    else {
+        return;
+    };
+    let l = c.add_learner(0);
+    let voter_id = c.member_id_hex(0, "n1");
+    let learner_id = c.member_id_hex(0, "n2");
+    for i in 0..20 {
+        c.ctl(0, &["put", &format!("/k/{i:04}"), &format!("v{i}")]);
+    }
+    c.wait_same_revision();
+    c.stop(l);
+    c.stop(0);
+    let data = c.members[0].data_dir.clone();
+    let damaged = tmp.path().join("n1-damaged");
+    copy_tree(&data, &damaged);
+    flip_first_entry(&damaged);
+    let guard = InputGuard::new(&[&damaged]);
+    let out = tmp.path().join("n1-repaired");
+    let r = repair_wal(&damaged, &out, true);
+    guard.check();
+    r.expect_code(0);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["action"], "rebuilt", "{j}");
+    let hex = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| u64::from_str_radix(x.as_str().unwrap(), 16).unwrap())
+            .collect()
+    };
+    let id = |s: &str| u64::from_str_radix(s, 16).unwrap();
+    assert_eq!(hex(&j["rebuilt"]["voters"]), [id(&voter_id)], "{j}");
+    assert_eq!(hex(&j["rebuilt"]["learners"]), [id(&learner_id)], "{j}");
+    // The ConfState as written (etcd 3.7 rebuilds it from the db at start,
+    // so only 3.5 and 3.6 below would notice a learner written as a voter).
+    let ins = util::run(&[
+        "inspect".as_ref(),
+        out.as_os_str(),
+        "-w".as_ref(),
+        "json".as_ref(),
+    ]);
+    let ij: serde_json::Value = serde_json::from_str(&ins.stdout).unwrap();
+    let snap = &ij["raft"]["snapshot"];
+    assert_eq!(hex(&snap["voters"]), [id(&voter_id)], "{snap}");
+    assert_eq!(hex(&snap["learners"]), [id(&learner_id)], "{snap}");
+
+    // The repaired voter alone: elected, serves every key.
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_tree(&out, &data);
+    c.launch(0);
+    c.wait_healthy(0);
+    let got = c.ctl(0, &["get", "--prefix", "/k/", "--keys-only"]);
+    assert_eq!(got.lines().filter(|l| !l.is_empty()).count(), 20, "{got}");
+    c.ctl(0, &["put", "/k/after", "x"]);
+
+    // The learner rejoins as a learner and catches up.
+    c.launch(l);
+    c.wait_status(l);
+    c.wait_same_revision();
+    let list: serde_json::Value =
+        serde_json::from_str(&c.ctl(0, &["member", "list", "-w", "json"])).unwrap();
+    let members = list["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{list}");
+    for m in members {
+        let is_learner = m["isLearner"].as_bool().unwrap_or(false);
+        assert_eq!(
+            is_learner,
+            m["ID"].as_u64() == Some(id(&learner_id)),
+            "{list}"
+        );
+    }
+    let got = c.ctl(
+        l,
+        &["get", "--prefix", "/k/", "--consistency=s", "--keys-only"],
+    );
+    assert_eq!(got.lines().filter(|l| !l.is_empty()).count(), 21, "{got}");
 }
 
 /// A rebuilt WAL's `.snap` holds only the membership: the v2 keys of the

@@ -41,17 +41,17 @@ copy so that etcd starts from it; DIR is only read.
   whether the db already holds them (its consistent index).
 * When what is left cannot start etcd (it ends below the db's consistent
   index, or lost the membership), the WAL is rebuilt from the db: a snapshot
-  record at the db's consistent index and term with the db's members, the
-  same member and cluster IDs, and a .snap with the membership; the old WAL
-  files are kept as .broken. In a cluster the member then catches up from
-  the leader.
+  record at the db's consistent index and term with the db's members
+  (learners kept as learners), the same member and cluster IDs, and a .snap
+  with the membership; the old WAL files are kept as .broken. In a cluster
+  the member then catches up from the leader.
 
 The report gives the damage, the entry indexes lost, whether the db holds
 them, and what the output's WAL ends at. JSON (-w json): input, output,
 action (none|cut|rebuilt), damage {kind, file, offset, tail, records_after,
 message}, lost {entries, first_index, last_index, kept_last_index}, db_consistent_index,
 db_term, db_holds_lost, broken_files, rebuilt {reason, index, term,
-member_id, cluster_id, voters, snap_file, entries_dropped,
+member_id, cluster_id, voters, learners, snap_file, entries_dropped,
 v2_keys_not_carried}, last_index,
 commit, next_steps.
 
@@ -315,12 +315,17 @@ fn render_wal(r: &WalRepairReport) -> String {
         let _ = writeln!(s, "  rebuilt:   {}", b.reason);
         let _ = writeln!(
             s,
-            "             snapshot at index {} term {}, member {}, cluster {}, voters {}, {}",
+            "             snapshot at index {} term {}, member {}, cluster {}, voters {}{}, {}",
             b.index,
             b.term,
             b.member_id,
             b.cluster_id,
             b.voters.join(","),
+            if b.learners.is_empty() {
+                String::new()
+            } else {
+                format!(", learners {}", b.learners.join(","))
+            },
             b.snap_file
         );
     }

@@ -21,13 +21,22 @@
 //!   the v2 store holds /0/members/<hex id>/raftAttributes per member (etcd 3.5
 //!   reads membership from here; 3.6 reads the `members` bucket).
 //! ```
+//! Restore's members (from `--initial-cluster`) are all voters. A WAL rebuilt
+//! from a db ([`rebuilt_wal_frames`], [`snap_file_at`]) takes its members
+//! from the `members` bucket, which may hold learners; they are kept as such:
+//!   ConfState          voters (field 1), then learners (field 2), each in ID
+//!                      order, unpacked (proto2), as raft writes it
+//!   raftAttributes     `{"peerURLs":[…],"isLearner":true}` for a learner, the
+//!                      flag omitted otherwise (etcd `membership.RaftAttributes`,
+//!                      `isLearner,omitempty`; `mustSaveMemberToStore`)
 //! Per etcdutl version ([`OutputVersion`]) only the WAL and `.snap` encodings
 //! differ (the db is the same; `meta/storageVersion` is kept as it is):
 //!   3.6: the v2 store's Stats say `"getsFail":1` (3.6 looks for members in
 //!        the empty store before adding them, `verifyNoMembersInStore`).
 //!   3.7: as 3.6, and the fields restore does not set are absent (raft 3.7's
 //!        protobuf-go field presence): ConfChange `id` (`08 00`) and
-//!        ConfState `auto_leave` (`28 00`), in the WAL and in the `.snap`.
+//!        ConfState `auto_leave` (`28 00`), in the WAL and in the `.snap`;
+//!        ConfState learners (tag 2) only when there are some.
 //! "latest" is the largest revision key of `key`: the last key, since keys sort
 //! by (main, sub) and a tombstone mark only follows its own revision.
 //! Source: etcd v3.5.1 and v3.5.16 `etcdutl/snapshot/v3_snapshot.go`
@@ -598,8 +607,9 @@ pub fn wal_frames_for(cluster: &Cluster, node_id: u64, version: OutputVersion) -
 
 /// The WAL of a member rebuilt from its db: etcd's fresh WAL (crc, metadata,
 /// snapshot {0, 0}), then `state` and a snapshot record at (`index`, `term`)
-/// with `cluster`'s members as voters: the member starts from the db at that
-/// consistent index (with the `.snap` of [`snap_file_at`]) and no entries.
+/// with `cluster`'s voters and learners: the member starts from the db at
+/// that consistent index (with the `.snap` of [`snap_file_at`]) and no
+/// entries.
 pub fn rebuilt_wal_frames(
     cluster: &Cluster,
     node_id: u64,
@@ -716,8 +726,8 @@ fn conf_change_bytes(cc: &raftpb::ConfChange, version: OutputVersion) -> Vec<u8>
     b
 }
 
-/// The ConfState of the restored cluster: voters, and for 3.5/3.6 the
-/// gogoproto `auto_leave=false` that 3.7 leaves out.
+/// The ConfState of `cluster`: voters (1), learners (2), and for 3.5/3.6
+/// the gogoproto `auto_leave=false` that 3.7 leaves out.
 fn conf_state_bytes(cluster: &Cluster, version: OutputVersion) -> Vec<u8> {
     let cs = conf_state(cluster);
     if !version.sets_only_given_fields() {
@@ -727,17 +737,32 @@ fn conf_state_bytes(cluster: &Cluster, version: OutputVersion) -> Vec<u8> {
     for v in &cs.voters {
         prost::encoding::uint64::encode(1, v, &mut b);
     }
+    for l in &cs.learners {
+        prost::encoding::uint64::encode(2, l, &mut b);
+    }
     b
 }
 
+/// Members split into voters and learners (each in ID order). Restore's
+/// clusters come from `--initial-cluster` and hold no learners.
 fn conf_state(cluster: &Cluster) -> raftpb::ConfState {
+    let ids = |learner: bool| {
+        cluster
+            .members
+            .iter()
+            .filter(|m| m.is_learner == learner)
+            .map(|m| m.id)
+            .collect()
+    };
     raftpb::ConfState {
-        voters: cluster.members.iter().map(|m| m.id).collect(),
+        voters: ids(false),
+        learners: ids(true),
         ..raftpb::ConfState::default()
     }
 }
 
-/// `{"peerURLs":[…]}`: the v2 raftAttributes value (learners are not restored).
+/// The v2 raftAttributes value, Go's `json.Marshal(RaftAttributes)`:
+/// `{"peerURLs":[…]}`, plus `"isLearner":true` for a learner (omitempty).
 fn raft_attributes(m: &Member) -> String {
     let mut s = String::from("{\"peerURLs\":[");
     for (i, u) in m.peer_urls.iter().enumerate() {
@@ -746,7 +771,11 @@ fn raft_attributes(m: &Member) -> String {
         }
         go_json_string(&mut s, u);
     }
-    s.push_str("]}");
+    s.push(']');
+    if m.is_learner {
+        s.push_str(",\"isLearner\":true");
+    }
+    s.push('}');
     s
 }
 
@@ -1064,6 +1093,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A learner goes to ConfState field 2 (after the voters, field 1) in
+    /// both encodings, and into the v2 store with `"isLearner":true`.
+    #[test]
+    fn learners_stay_learners() {
+        let mut c = Cluster::from_initial_cluster("a=http://h1:1,b=http://h2:1", "t").unwrap();
+        let learner = c.members[1].id;
+        c.members[1].is_learner = true;
+        let (v, l) = (c.members[0].id, learner);
+        let mut want = Vec::new();
+        prost::encoding::uint64::encode(1, &v, &mut want);
+        prost::encoding::uint64::encode(2, &l, &mut want);
+        assert_eq!(conf_state_bytes(&c, OutputVersion::V3_7), want);
+        // gogoproto adds `auto_leave` = false (field 5).
+        want.extend_from_slice(&[0x28, 0x00]);
+        for version in [OutputVersion::V3_5, OutputVersion::V3_6] {
+            assert_eq!(conf_state_bytes(&c, version), want);
+        }
+        let cs = raftpb::ConfState::decode(want.as_slice()).unwrap();
+        assert_eq!((cs.voters, cs.learners), (vec![v], vec![l]));
+
+        for version in [OutputVersion::V3_5, OutputVersion::V3_7] {
+            let (_, bytes) = snap_file_at(&c, version, 9, 3);
+            let snap = crate::formats::snap::decode(&bytes).unwrap();
+            let store = crate::etcd::v2store::Store::parse(snap.data()).unwrap();
+            let flags: Vec<(u64, bool)> = store
+                .members()
+                .iter()
+                .map(|m| (m.id, m.is_learner))
+                .collect();
+            assert_eq!(flags, [(v, false), (l, true)]);
+        }
+        let url = |i: usize| c.members[i].peer_urls[0].clone();
+        assert_eq!(
+            raft_attributes(&c.members[1]),
+            format!(r#"{{"peerURLs":["{}"],"isLearner":true}}"#, url(1))
+        );
+        assert_eq!(
+            raft_attributes(&c.members[0]),
+            format!(r#"{{"peerURLs":["{}"]}}"#, url(0))
+        );
     }
 
     #[test]

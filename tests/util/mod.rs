@@ -481,6 +481,8 @@ pub struct ClusterMember {
     pub client_url: String,
     pub peer_url: String,
     pub log: PathBuf,
+    /// Added to a running cluster (`--initial-cluster-state existing`).
+    joined: bool,
     child: Option<std::process::Child>,
 }
 
@@ -508,6 +510,7 @@ impl EtcdCluster {
                     client_url: format!("http://127.0.0.1:{}", free_port()),
                     peer_url: format!("http://127.0.0.1:{}", free_port()),
                     name,
+                    joined: false,
                     child: None,
                 }
             })
@@ -536,6 +539,11 @@ impl EtcdCluster {
     pub fn launch(&mut self, i: usize) {
         let m = &self.members[i];
         let client_port: u16 = m.client_url.rsplit(':').next().unwrap().parse().unwrap();
+        let existing: &[&str] = if m.joined {
+            &["--initial-cluster-state", "existing"]
+        } else {
+            &[]
+        };
         let child = spawn_etcd(
             &self.bin,
             &Launch {
@@ -545,12 +553,61 @@ impl EtcdCluster {
                 peer_url: &m.peer_url,
                 initial_cluster: Some(&self.initial_cluster),
                 token: Some(&self.token),
-                state_new: true,
+                state_new: !m.joined,
                 log: &m.log,
-                extra: &[],
+                extra: existing,
             },
         );
         self.members[i].child = Some(child);
+    }
+
+    /// Adds a learner through member `via` (`member add --learner`), starts
+    /// it, and waits (at most 30 s) until it answers `endpoint status` (a
+    /// learner fails `endpoint health`, which needs a linearizable read).
+    /// Returns its index.
+    pub fn add_learner(&mut self, via: usize) -> usize {
+        let i = self.members.len();
+        let name = format!("n{}", i + 1);
+        let dir = self.members[via].data_dir.parent().unwrap().to_path_buf();
+        let m = ClusterMember {
+            data_dir: dir.join(&name),
+            log: dir.join(format!("{name}.log")),
+            client_url: format!("http://127.0.0.1:{}", free_port()),
+            peer_url: format!("http://127.0.0.1:{}", free_port()),
+            name,
+            joined: true,
+            child: None,
+        };
+        self.ctl(
+            via,
+            &[
+                "member",
+                "add",
+                &m.name,
+                "--learner",
+                "--peer-urls",
+                &m.peer_url,
+            ],
+        );
+        self.initial_cluster = format!("{},{}={}", self.initial_cluster, m.name, m.peer_url);
+        self.members.push(m);
+        self.launch(i);
+        self.wait_status(i);
+        i
+    }
+
+    /// Waits (at most 30 s) until member `i` answers `endpoint status`.
+    pub fn wait_status(&self, i: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.etcdctl(i, &["endpoint", "status"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcd member {} did not answer in 30 s; log: {}",
+                self.members[i].name,
+                log_tail(&self.members[i].log, 30)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     /// Waits (at most 30 s) until member `i` reports healthy.

@@ -18,9 +18,11 @@
 //!    the conf-change entries), else the member never elects itself.
 //! 3. When it cannot start etcd, rebuild the WAL from the db: the old files
 //!    become `.broken`, a new WAL holds a snapshot record at the db's
-//!    consistent index and term with the db's members as voters (same member
-//!    and cluster IDs, from the WAL metadata), and a `.snap` at that position
-//!    holds the membership in the v2 store (what etcd 3.5 reads it from).
+//!    consistent index and term with the db's members as voters and learners
+//!    (same member and cluster IDs, from the WAL metadata), and a `.snap` at
+//!    that position holds the membership in the v2 store (what etcd 3.5 reads
+//!    it from). A learner must stay one: counted as a voter, it would take
+//!    part in the quorum it cannot give.
 //!
 //! Everything is written into a temporary dir beside the target, checked by
 //! loading it as etcd would, and renamed into place; the input is only read.
@@ -239,6 +241,8 @@ pub struct Rebuilt {
     pub cluster_id: String,
     /// Voters, hex, from the db's `members` bucket.
     pub voters: Vec<String>,
+    /// Learners, hex, from the db's `members` bucket.
+    pub learners: Vec<String>,
     /// The `.snap` written.
     pub snap_file: String,
     /// Committed WAL entries above the consistent index that the rebuilt WAL
@@ -686,15 +690,22 @@ fn rebuild(
         term,
         member_id: format!("{:016x}", meta.node_id),
         cluster_id: format!("{:016x}", meta.cluster_id),
-        voters: cluster
-            .members
-            .iter()
-            .map(|m| format!("{:016x}", m.id))
-            .collect(),
+        voters: hex_ids(&cluster, false),
+        learners: hex_ids(&cluster, true),
         snap_file: snap_name,
         entries_dropped,
         v2_keys_not_carried: None,
     })
+}
+
+/// The IDs, hex, of `cluster`'s learners (`true`) or voters (`false`).
+fn hex_ids(cluster: &Cluster, learners: bool) -> Vec<String> {
+    cluster
+        .members
+        .iter()
+        .filter(|m| m.is_learner == learners)
+        .map(|m| format!("{:016x}", m.id))
+        .collect()
 }
 
 #[cfg(test)]
