@@ -6,12 +6,6 @@
 //! 3.6.17 repairs when it starts; and real zombie members (etcd #20967): a
 //! three-member snapshot restored by etcdctl 3.4.23, which leaves the old
 //! members in the db's members bucket, that real 3.6.17 then brings back.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::path::Path;
 

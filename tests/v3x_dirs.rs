@@ -2,12 +2,6 @@
 //! 3.7.3 wrote (issue #14): no false warnings, the storage version and the
 //! etcd that last wrote the dir shown, where 3.7 starts, mid-upgrade clusters
 //! consistent.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::path::{Path, PathBuf};
 

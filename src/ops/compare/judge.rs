@@ -634,12 +634,6 @@ pub(super) fn bump_advice(rows: &[MemberRow], seed: Option<&Seed>) -> Option<Bum
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 
