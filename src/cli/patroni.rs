@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::output::{table, Align};
 use super::{emit, print_error, EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE};
-use etcd_rescue::etcd::patroni::{Expiry, LeaderLife, Level};
+use etcd_rescue::etcd::patroni::{Advisory, Expiry, LeaderLife, Level};
 use etcd_rescue::etcd::v2replay::{format_rfc3339_ns, parse_rfc3339_ns};
 use etcd_rescue::ops::patroni::{patroni, ClusterReport, PatroniOptions, PatroniReport};
 
@@ -149,7 +149,14 @@ fn render(r: &PatroniReport, history: bool) -> String {
         }
         o.push('\n');
     }
-    for a in &r.advisories {
+    write_advisories(&mut o, &r.advisories);
+    let _ = writeln!(o, "(TTLs judged at {})", r.now);
+    o
+}
+
+/// One advisory a paragraph: level, code, what was found, what to do.
+fn write_advisories(o: &mut String, advisories: &[Advisory]) {
+    for a in advisories {
         let _ = writeln!(
             o,
             "{}: [{}] {}\n  what to do: {}",
@@ -159,8 +166,6 @@ fn render(r: &PatroniReport, history: bool) -> String {
             a.action
         );
     }
-    let _ = writeln!(o, "(TTLs judged at {})", r.now);
-    o
 }
 
 fn level(l: Level) -> &'static str {
@@ -321,14 +326,5 @@ fn render_cluster(o: &mut String, c: &ClusterReport, history: bool) {
     if !k.other_keys.is_empty() {
         let _ = writeln!(o, "other keys (not read): {}", k.other_keys.join(", "));
     }
-    for a in &c.advisories {
-        let _ = writeln!(
-            o,
-            "{}: [{}] {}\n  what to do: {}",
-            level(a.level),
-            a.code,
-            a.detail,
-            a.action
-        );
-    }
+    write_advisories(o, &c.advisories);
 }
