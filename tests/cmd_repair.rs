@@ -1,8 +1,8 @@
 //! `repair db --revert-meta` and `repair wal` on data dirs written by real
 //! etcd (3.5.1; the single-member cases also 3.4.23, 3.6.17 and 3.7.3, the
-//! cluster cases also 3.6.17 and 3.7.3),
-//! damaged as a crash or power loss would, then the same real etcd started
-//! on the output.
+//! cluster cases also 3.6.17 and 3.7.3, the `--enable-v2` cases 3.4.23 and
+//! 3.5.1), damaged as a crash or power loss would, then the same real etcd
+//! started on the output.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -621,17 +621,198 @@ fn learner_stays_learner(version: &str) {
     assert_eq!(got.lines().filter(|l| !l.is_empty()).count(), 21, "{got}");
 }
 
-/// A rebuilt WAL's `.snap` holds only the membership: the v2 keys of the
-/// input's newest `.snap` (etcd 3.4.23 with --enable-v2, Patroni-like) are
-/// counted as not carried over, said in next_steps, and the exit code is 1.
+/// Every v2 node etcd serves (`GET /v2/keys/?recursive=true&sorted=true`),
+/// flattened to (key, dir, value, createdIndex, modifiedIndex, expiration),
+/// once the leader's SYNC has removed the expired TTL keys (every wait
+/// bounded).
+fn served_v2(s: &EtcdServer) -> Vec<(String, bool, String, u64, u64, String)> {
+    fn flat(n: &serde_json::Value, out: &mut Vec<(String, bool, String, u64, u64, String)>) {
+        for c in n["nodes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let st = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            out.push((
+                st("key"),
+                c["dir"].as_bool().unwrap_or(false),
+                st("value"),
+                c["createdIndex"].as_u64().unwrap(),
+                c["modifiedIndex"].as_u64().unwrap(),
+                st("expiration"),
+            ));
+            flat(c, out);
+        }
+    }
+    let url = format!("{}/v2/keys/?recursive=true&sorted=true", s.client_url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let o = Command::new("curl")
+            .args(["-sS", "--max-time", "5", &url])
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&o.stdout).into_owned();
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        // A node past its expiry is still served until a SYNC removes it.
+        let expired = body.contains("\"ttl\":0") || body.contains("\"ttl\":-");
+        if o.status.success() && j["node"].is_object() && !expired {
+            let mut out = Vec::new();
+            flat(&j["node"], &mut out);
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "v2 keys not served (or expired keys never removed) within 20 s: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Real etcd 3.4.23 (`--enable-v2`, as the testdata was written) on a
+/// copy of `data`, what it serves over the v2 API.
+fn serve_v2_of(data: &Path, log: &Path) -> Vec<(String, bool, String, u64, u64, String)> {
+    let mut s = EtcdServer::start_on("3.4.23", data, log, None, &["--enable-v2"]).expect("etcd");
+    let got = served_v2(&s);
+    s.stop();
+    got
+}
+
+/// The v2-patroni member (etcd 3.4.23 `--enable-v2`: Patroni-like v2 keys,
+/// TTLs, snapshots at 21, 42, 63; entries 64..76 are v2 writes and SYNCs,
+/// 77..79 v3 puts; the db at 79) with a byte flipped in the WAL record of
+/// entry `entry` (`None`: early, in the first entry's record), repaired
+/// with --force. Returns the report and what real etcd 3.4.23 serves over
+/// the v2 API on the original and on the repaired copy.
+#[allow(clippy::type_complexity)]
+fn repair_v2_patroni(
+    tmp: &Path,
+    entry: Option<u64>,
+) -> Option<(
+    util::Run,
+    serde_json::Value,
+    Vec<(String, bool, String, u64, u64, String)>,
+    Vec<(String, bool, String, u64, u64, String)>,
+)> {
+    let src = util::testdata().join("etcd-3.4.23/v2-patroni/data/n1");
+    let input = tmp.join("n1");
+    copy_tree(&src, &input);
+    let (wal, recs) = last_wal_records(&input);
+    match entry {
+        None => {
+            let mut b = std::fs::read(&wal).unwrap();
+            b[100] ^= 0x40;
+            std::fs::write(&wal, &b).unwrap();
+        }
+        Some(i) => {
+            // Entries 1..=79 are written once each, in order.
+            let &(off, len, _) = recs
+                .iter()
+                .filter(|r| r.2 == 2)
+                .nth(usize::try_from(i - 1).unwrap())
+                .unwrap();
+            let mut b = std::fs::read(&wal).unwrap();
+            b[usize::try_from(off + 8 + len - 1).unwrap()] ^= 0x40;
+            std::fs::write(&wal, &b).unwrap();
+        }
+    }
+    let guard = InputGuard::new(&[&input]);
+    let out = tmp.join("out");
+    let r = repair_wal(&input, &out, true);
+    guard.check();
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["action"], "rebuilt", "{j}");
+    util::etcd_bin_dir("3.4.23")?;
+    let orig = tmp.join("orig");
+    copy_tree(&src, &orig);
+    let want = serve_v2_of(&orig, &tmp.join("orig.log"));
+    let got = serve_v2_of(&out, &tmp.join("out.log"));
+    Some((r, j, want, got))
+}
+
+/// Damage after the last v2 write (entry 77, the first v3 put): the
+/// rebuilt `.snap` carries the newest `.snap`'s v2 store (63) plus the 13
+/// readable entries after it, and real etcd 3.4.23 on the output serves
+/// every v2 key of the original with its value, indexes and expiry. Entry
+/// 77 itself is unreadable, so v2 writes in 77..79 cannot be ruled out:
+/// reported lost after 76, exit 1.
 #[test]
-fn repair_wal_rebuild_reports_v2_keys_not_carried() {
+fn repair_wal_rebuild_carries_the_v2_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((r, j, want, got)) = repair_v2_patroni(tmp.path(), Some(77)) else {
+        return;
+    };
+    r.expect_code(1);
+    let rb = &j["rebuilt"];
+    assert_eq!(
+        rb["v2_snap"], "0000000000000002-000000000000003f.snap",
+        "{j}"
+    );
+    assert_eq!(rb["v2_store_index"], 76, "{j}");
+    assert_eq!(rb["v2_entries_applied"], 13, "{j}");
+    assert_eq!(rb["v2_in_use"], true, "{j}");
+    assert_eq!(rb["v2_lost_after"], 76, "{j}");
+    assert!(rb["v2_keys_not_carried"].is_null(), "{j}");
+    assert!(
+        j["next_steps"][0]
+            .as_str()
+            .unwrap()
+            .contains("after index 76"),
+        "{j}"
+    );
+    assert!(want
+        .iter()
+        .any(|n| n.0 == "/service/pg/optime/leader" && n.2 == "50413568"));
+    assert_eq!(got, want);
+}
+
+/// Damage early (the first entry): the rebuilt `.snap` carries the newest
+/// `.snap`'s v2 store as it is (63); the writes in 64..79 are unknown,
+/// reported lost after 63 (exit 1). Real etcd 3.4.23 on the output serves
+/// every v2 key the original serves; those the original last wrote at or
+/// before 63 with the same value, indexes and expiry, the others as of 63.
+#[test]
+fn repair_wal_rebuild_after_early_damage_carries_the_snap_v2_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((r, j, want, got)) = repair_v2_patroni(tmp.path(), None) else {
+        return;
+    };
+    r.expect_code(1);
+    let rb = &j["rebuilt"];
+    assert_eq!(rb["v2_store_index"], 63, "{j}");
+    assert_eq!(rb["v2_entries_applied"], 0, "{j}");
+    assert_eq!(rb["v2_keys"], 7, "{j}");
+    assert_eq!(rb["v2_lost_after"], 63, "{j}");
+    let keys = |v: &[(String, bool, String, u64, u64, String)]| {
+        v.iter().map(|n| n.0.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&got), keys(&want));
+    let mut later = 0;
+    for (w, g) in want.iter().zip(&got) {
+        if w.4 <= 63 {
+            assert_eq!(g, w);
+        } else {
+            later += 1;
+            assert!(g.4 <= 63, "{g:?}");
+        }
+    }
+    assert_eq!(later, 1, "{want:?}");
+}
+
+/// The input's .snap files are all damaged: no v2 store can be read, the
+/// rebuilt `.snap` holds the membership from the db only, and the loss is
+/// reported (exit 1).
+#[test]
+fn repair_wal_rebuild_without_a_readable_v2_store() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("n1");
     copy_tree(
         &util::testdata().join("etcd-3.4.23/v2-patroni/data/n1"),
         &input,
     );
+    let snap = input.join("member/snap");
+    for n in util::snap_names(&snap) {
+        let p = snap.join(&n);
+        let mut b = std::fs::read(&p).unwrap();
+        let at = b.len() / 2;
+        b[at] ^= 0x40;
+        std::fs::write(&p, &b).unwrap();
+    }
     let wal = input.join("member/wal/0000000000000000-0000000000000000.wal");
     let mut b = std::fs::read(&wal).unwrap();
     b[100] ^= 0x40;
@@ -641,9 +822,125 @@ fn repair_wal_rebuild_reports_v2_keys_not_carried() {
     r.expect_code(1);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(j["action"], "rebuilt", "{j}");
-    assert_eq!(j["rebuilt"]["v2_keys_not_carried"], 7, "{j}");
+    assert!(j["rebuilt"]["v2_store_index"].is_null(), "{j}");
+    assert_eq!(j["rebuilt"]["v2_lost_after"], 0, "{j}");
+    assert_eq!(j["rebuilt"]["v2_keys"], 0, "{j}");
     assert!(
-        j["next_steps"][0].as_str().unwrap().contains("v2 keys"),
+        j["next_steps"][0]
+            .as_str()
+            .unwrap()
+            .contains("only the membership"),
         "{j}"
     );
+}
+
+/// Live: real etcd `version` with `--enable-v2 --snapshot-count 10` gets
+/// Patroni-like v2 writes (TTL keys of an hour, CAS refreshes, a delete,
+/// an in-order key), then three v3 puts, and is stopped cleanly. A byte is
+/// flipped in the WAL record of the first v3 put (everything after it is v3
+/// or a SYNC that expires nothing); `repair wal --force` rebuilds the WAL
+/// from the db, and the same etcd started on the output serves every v2 key
+/// of the original with its value, indexes and expiry.
+#[test]
+fn repair_wal_rebuild_carries_live_v2_keys() {
+    for version in ["3.4.23", VERSION] {
+        live_v2_carried(version);
+    }
+}
+
+/// [`repair_wal_rebuild_carries_live_v2_keys`] on etcd `version`.
+fn live_v2_carried(version: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = ["--enable-v2", "--snapshot-count", "10"];
+    std::fs::create_dir_all(tmp.path().join("orig")).unwrap();
+    let Some(mut srv) = EtcdServer::start(version, &tmp.path().join("orig"), &flags) else {
+        return;
+    };
+    let v2 = |args: &[&str]| {
+        let o = Command::new(srv.bin.join("etcdctl"))
+            .env("ETCDCTL_API", "2")
+            .args(["--no-sync", "--endpoints", &srv.client_url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+    };
+    v2(&["mk", "/service/pg/initialize", "7012345678901234567"]);
+    v2(&["set", "/service/pg/config", r#"{"ttl":30,"a":"<&>"}"#]);
+    v2(&["mk", "--ttl", "3600", "/service/pg/leader", "node1"]);
+    v2(&["mk", "/service/pg/failover", "x"]);
+    v2(&["rm", "/service/pg/failover"]);
+    v2(&["mk", "--in-order", "/queue", "q1"]);
+    for i in 0..15 {
+        v2(&[
+            "set",
+            "--ttl",
+            "3600",
+            "--swap-with-value",
+            "node1",
+            "/service/pg/leader",
+            "node1",
+        ]);
+        v2(&[
+            "set",
+            "--ttl",
+            "3600",
+            "/service/pg/members/node1",
+            &format!("m{i}"),
+        ]);
+        v2(&[
+            "set",
+            "/service/pg/optime/leader",
+            &format!("{}", 50_000_000 + i),
+        ]);
+    }
+    for i in 0..3 {
+        srv.ctl(&["put", &format!("/v3/k{i}"), "v"]);
+    }
+    srv.stop();
+    let orig = tmp.path().join("orig/data");
+    // The record of the first v3 put, from the dump: "<seg> 0x<off> entry <term> <index> norm put ...".
+    let dump = util::run(&["wal".as_ref(), "dump".as_ref(), orig.as_os_str()]);
+    let line = dump
+        .stdout
+        .lines()
+        .find(|l| l.contains(" put ") && l.contains("key=/v3/k0"))
+        .unwrap_or_else(|| panic!("{dump}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let off = u64::from_str_radix(cols[1].trim_start_matches("0x"), 16).unwrap();
+    let put_index: u64 = cols[4].parse().unwrap();
+    let damaged = tmp.path().join("damaged");
+    copy_tree(&orig, &damaged);
+    let (wal, recs) = last_wal_records(&damaged);
+    let &(_, len, _) = recs.iter().find(|r| r.0 == off).unwrap();
+    let mut b = std::fs::read(&wal).unwrap();
+    b[usize::try_from(off + 8 + len - 1).unwrap()] ^= 0x40;
+    std::fs::write(&wal, &b).unwrap();
+    let guard = InputGuard::new(&[&damaged]);
+    let out = tmp.path().join("out");
+    let r = repair_wal(&damaged, &out, true);
+    guard.check();
+    r.expect_code(1);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["action"], "rebuilt", "{j}");
+    assert_eq!(j["rebuilt"]["v2_store_index"], put_index - 1, "{j}");
+    assert!(j["rebuilt"]["v2_snap"].is_string(), "{j}");
+    assert_eq!(j["rebuilt"]["v2_lost_after"], put_index - 1, "{j}");
+
+    let serve = |data: &Path, log: &str| {
+        let mut s =
+            EtcdServer::start_on(version, data, &tmp.path().join(log), None, &flags).expect("etcd");
+        let got = served_v2(&s);
+        s.stop();
+        got
+    };
+    let want = serve(&orig, "orig2.log");
+    let got = serve(&out, "out.log");
+    assert!(want
+        .iter()
+        .any(|n| n.0 == "/service/pg/optime/leader" && n.2 == "50000014"));
+    assert!(want
+        .iter()
+        .any(|n| n.0 == "/service/pg/leader" && !n.5.is_empty()));
+    assert_eq!(got, want);
 }

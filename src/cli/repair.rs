@@ -43,8 +43,15 @@ copy so that etcd starts from it; DIR is only read.
   index, or lost the membership), the WAL is rebuilt from the db: a snapshot
   record at the db's consistent index and term with the db's members
   (learners kept as learners), the same member and cluster IDs, and a .snap
-  with the membership; the old WAL files are kept as .broken. In a cluster
-  the member then catches up from the leader.
+  at that index; the old WAL files are kept as .broken. In a cluster the
+  member then catches up from the leader.
+* That .snap carries the v2 store (etcd 3.4/3.5 --enable-v2 keys, e.g.
+  Patroni's): the input's newest readable .snap at or below the consistent
+  index, plus the readable WAL entries after it up to the damage, with the
+  membership set from the db (members, removed members, cluster version).
+  v2 writes between the index it reaches and the consistent index were in
+  the damaged part and are reported lost, unless the member shows no v2 use
+  or runs etcd 3.6+ (which applies no v2 requests).
 
 The report gives the damage, the entry indexes lost, whether the db holds
 them, and what the output's WAL ends at. JSON (-w json): input, output,
@@ -52,12 +59,12 @@ action (none|cut|rebuilt), damage {kind, file, offset, tail, records_after,
 message}, lost {entries, first_index, last_index, kept_last_index}, db_consistent_index,
 db_term, db_holds_lost, broken_files, rebuilt {reason, index, term,
 member_id, cluster_id, voters, learners, snap_file, entries_dropped,
-v2_keys_not_carried}, last_index,
-commit, next_steps.
+v2_snap, v2_store_index, v2_entries_applied, v2_keys, v2_in_use,
+v2_lost_after, v2_keys_not_carried}, last_index, commit, next_steps.
 
 Exit codes: 0 written (or nothing to repair), nothing the db lacks lost; 1
-written but committed entries the db lacks were lost (or v2 keys a rebuilt
-.snap does not carry), or refused (nothing
+written but committed entries the db lacks were lost (or v2 writes the
+rebuilt .snap may miss: rebuilt.v2_lost_after), or refused (nothing
 written: mid-log damage without --force, or no way to a startable WAL);
 2 unreadable input or bad usage.
 
@@ -327,6 +334,21 @@ fn render_wal(r: &WalRepairReport) -> String {
                 format!(", learners {}", b.learners.join(","))
             },
             b.snap_file
+        );
+        let _ = writeln!(
+            s,
+            "             v2 store: {}{}",
+            match b.v2_store_index {
+                Some(i) => format!(
+                    "{} keys as of index {i} ({} + {} WAL entries)",
+                    b.v2_keys,
+                    b.v2_snap.as_deref().unwrap_or("empty store"),
+                    b.v2_entries_applied
+                ),
+                None => "not readable, membership only".into(),
+            },
+            b.v2_lost_after
+                .map_or_else(String::new, |a| format!("; v2 writes after {a} LOST"))
         );
     }
     let _ = writeln!(

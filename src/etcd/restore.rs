@@ -890,9 +890,22 @@ pub fn snap_file_at(
     index: u64,
     term: u64,
 ) -> (String, Vec<u8>) {
+    let store = v2_store_json_for(cluster, version).into_bytes();
+    snap_file_with_store(cluster, version, index, term, store)
+}
+
+/// A `.snap` file at raft position (`index`, `term`) with `cluster`'s
+/// ConfState, holding the v2 store JSON `store` (what [`snap_file_at`]
+/// writes, with a store of the caller's).
+pub fn snap_file_with_store(
+    cluster: &Cluster,
+    version: OutputVersion,
+    index: u64,
+    term: u64,
+    store: Vec<u8>,
+) -> (String, Vec<u8>) {
     let n = index;
     let name = crate::formats::snap::file_name(term, n);
-    let store = v2_store_json_for(cluster, version).into_bytes();
     if version.sets_only_given_fields() {
         // raftpb.Snapshot{data 1, metadata 2{conf_state 1, index 2, term 3}}.
         let mut meta = Vec::new();

@@ -21,14 +21,25 @@
 //! Membership changes (ConfChange entries, 3.5 IRR cluster version / member
 //! attributes) also write to `/0`, which moves CurrentIndex; they are applied
 //! so that indexes of later `/1` writes come out right.
+//!
+//! [`V2Store::save_json`] writes the store back as etcd's `store.Save()`
+//! does (what `repair wal` puts into a rebuilt `.snap`); its `CurrentIndex`
+//! is the store's own write counter, not the raft index (etcd's `Clone`
+//! copies it as it is: the testdata `.snap` at raft index 63 says 60).
+//! [`V2Store::set_membership`] sets `/0` from the db's membership.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Deserialize;
 
+use super::entry::{payload, Payload};
+use super::gojson::{go_json_list, go_json_string};
+use super::member::Member;
 use super::membership::{ConfChangeContext, MemberJson};
 use super::v2store::{Node, Store};
 use crate::formats::proto::etcdserverpb::Request;
+use crate::formats::proto::raftpb;
 
 /// 2000-01-01T00:00:00Z in Unix nanoseconds: earlier expiry times mean "none".
 pub const MIN_EXPIRE_NS: i64 = 946_684_800_000_000_000;
@@ -794,6 +805,257 @@ impl V2Store {
     }
 }
 
+/// What one raft entry did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntryEffect {
+    /// It carried a v2 request (raw, or in a 3.5 `InternalRaftRequest`).
+    pub v2_request: bool,
+    /// etcd answered that request with an error (nothing changed).
+    pub failed: bool,
+    /// The request came from a v2 API client, not from etcd itself (its own
+    /// writes are the membership under `/0`).
+    pub client: bool,
+}
+
+/// Whether a v2 request is a client's: anything but etcd's `/0` writes. A
+/// SYNC (no path) counts: the leader only sends one while TTL keys exist,
+/// and only clients make those.
+pub fn is_client_request(r: &Request) -> bool {
+    clean(&text(&r.path)).first().map(String::as_str) != Some("0")
+}
+
+/// The v2 request an entry carries, if any.
+pub fn entry_v2_request(e: &raftpb::Entry) -> Option<Request> {
+    match payload(e) {
+        Payload::V2 { v2 } => Some(*v2),
+        Payload::Request { irr, .. } => irr.v2,
+        _ => None,
+    }
+}
+
+impl V2Store {
+    /// Applies one committed raft entry as etcd 3.4/3.5's apply loop does to
+    /// the v2 store: v2 requests, conf changes, and the 3.5 cluster version
+    /// and member attributes requests.
+    pub fn apply_entry(&mut self, e: &raftpb::Entry) -> EntryEffect {
+        let mut fx = EntryEffect::default();
+        match payload(e) {
+            Payload::V2 { v2 } => {
+                fx.v2_request = true;
+                fx.client = is_client_request(&v2);
+                fx.failed = self.apply(&v2).is_err();
+            }
+            Payload::Request { irr, .. } => {
+                if let Some(v2) = &irr.v2 {
+                    fx.v2_request = true;
+                    fx.client = is_client_request(v2);
+                    fx.failed = self.apply(v2).is_err();
+                }
+                if let Some(v) = &irr.cluster_version_set {
+                    self.apply_cluster_version(&v.ver);
+                }
+                if let Some(a) = &irr.cluster_member_attr_set {
+                    if let Some(attrs) = &a.member_attributes {
+                        self.apply_member_attributes(a.member_id, &attrs.name, &attrs.client_urls);
+                    }
+                }
+            }
+            Payload::ConfChange { .. } => {
+                if let Some(cc) = e
+                    .data
+                    .as_deref()
+                    .and_then(|d| <raftpb::ConfChange as prost::Message>::decode(d).ok())
+                {
+                    self.apply_conf_change(cc.r#type, cc.node_id, cc.context.as_deref());
+                }
+            }
+            _ => {}
+        }
+        fx
+    }
+
+    /// Makes `/0` say what `members`, `removed` and `cluster_version` say,
+    /// with the writes etcd's membership code makes (`mustSaveMemberToStore`
+    /// = Create, `mustUpdateMemberInStore` = Update, attributes and version =
+    /// Set, removal = Delete + Create of `/0/removed_members/<id>`). A node
+    /// that already says the same is left as it is, indexes and all; each
+    /// write moves CurrentIndex as it would in etcd. `cluster_version`
+    /// `None` leaves `/0/version` alone.
+    pub fn set_membership(
+        &mut self,
+        members: &[Member],
+        removed: &[u64],
+        cluster_version: Option<&str>,
+    ) {
+        let stored: Vec<u64> = self
+            .get("/0/members")
+            .and_then(|n| n.children.as_ref())
+            .map(|c| {
+                c.keys()
+                    .filter_map(|k| u64::from_str_radix(k, 16).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in stored {
+            if !members.iter().any(|m| m.id == id) {
+                let _ = self.delete(&format!("/0/members/{id:x}"), true, true);
+            }
+        }
+        for id in removed {
+            let key = format!("/0/removed_members/{id:x}");
+            if self.get(&key).is_none() {
+                let _ = self.create(&key, false, String::new(), false, None);
+            }
+        }
+        for m in members {
+            let dir = format!("/0/members/{:x}", m.id);
+            let ra_key = format!("{dir}/raftAttributes");
+            let ra = raft_attributes_json(m);
+            match self.get(&ra_key).map(|n| same_raft_attributes(&n.value, m)) {
+                Some(true) => {}
+                Some(false) => {
+                    let _ = self.update(&ra_key, ra, None, false);
+                }
+                None => {
+                    // A key left where the member's dir belongs would block it.
+                    if self.get(&dir).is_some_and(|n| !n.is_dir()) {
+                        let _ = self.delete(&dir, false, false);
+                    }
+                    let _ = self.create(&ra_key, false, ra, false, None);
+                }
+            }
+            // A member that never published its attributes has none in the store.
+            if m.name.is_empty() && m.client_urls.is_empty() {
+                continue;
+            }
+            let at_key = format!("{dir}/attributes");
+            if !self
+                .get(&at_key)
+                .is_some_and(|n| same_attributes(&n.value, m))
+            {
+                let _ = self.set(&at_key, false, attributes_json(m), None, false);
+            }
+        }
+        if let Some(v) = cluster_version {
+            if self.get("/0/version").map(|n| n.value.as_str()) != Some(v) {
+                let _ = self.set("/0/version", false, v.to_owned(), None, false);
+            }
+        }
+    }
+
+    /// The store as etcd's `store.Save()` writes it into a `.snap`: `Root`
+    /// (nodes: `Path`, `CreatedIndex`, `ModifiedIndex`, `ExpireTime` (RFC 3339
+    /// in UTC, Go's zero time when permanent), `Value`, `Children`: `null` for
+    /// a key, an object by name for a dir), `WatcherHub`, `CurrentIndex`
+    /// (the store's own write counter, not the raft index), `Stats`,
+    /// `CurrentVersion` 2.
+    ///
+    /// The event history is not rebuilt: it is written empty with
+    /// `StartIndex` = CurrentIndex + 1 and `LastIndex` = CurrentIndex, so a
+    /// v2 watch from an index up to CurrentIndex gets etcd's "the requested
+    /// history has been cleared" (401: read again, then watch) instead of
+    /// waiting for events it would never see; etcd's `scan` reads no event
+    /// while `StartIndex` > `LastIndex`, and its first new event sets both.
+    /// The counters in `Stats` start at zero.
+    pub fn save_json(&self) -> String {
+        let mut s = String::with_capacity(16 * 1024);
+        s.push_str("{\"Root\":");
+        save_node(&mut s, &self.root);
+        s.push_str(",\"WatcherHub\":{\"EventHistory\":{\"Queue\":{\"Events\":[");
+        for i in 0..EVENT_CAPACITY {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("null");
+        }
+        let ci = self.current_index;
+        let _ = write!(
+            s,
+            "],\"Size\":0,\"Front\":0,\"Back\":0,\"Capacity\":{EVENT_CAPACITY}}},\"StartIndex\":{},\"LastIndex\":{ci}}}}},\"CurrentIndex\":{ci}",
+            ci.saturating_add(1)
+        );
+        s.push_str(",\"Stats\":{\"getsSuccess\":0,\"getsFail\":0,\"setsSuccess\":0,\"setsFail\":0,\"deleteSuccess\":0,\"deleteFail\":0,\"updateSuccess\":0,\"updateFail\":0,\"createSuccess\":0,\"createFail\":0,\"compareAndSwapSuccess\":0,\"compareAndSwapFail\":0,\"compareAndDeleteSuccess\":0,\"compareAndDeleteFail\":0,\"expireCount\":0,\"watchers\":0},\"CurrentVersion\":2}");
+        s
+    }
+}
+
+/// Capacity of etcd's v2 event history (`newEventHistory(1000)`): the saved
+/// queue must hold that many slots, or etcd's first insert indexes past it.
+const EVENT_CAPACITY: usize = 1000;
+
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// One node and its children, as Go's `json.Marshal(node)` (children by
+/// name in byte order, as Go sorts map keys). Recursive: the tree's depth is
+/// bounded by the JSON it was parsed from and by [`MAX_DEPTH`] for applied paths.
+fn save_node(out: &mut String, n: &V2Node) {
+    out.push_str("{\"Path\":");
+    go_json_string(out, &n.path);
+    let _ = write!(
+        out,
+        ",\"CreatedIndex\":{},\"ModifiedIndex\":{},\"ExpireTime\":",
+        n.created_index, n.modified_index
+    );
+    match n.expire_ns {
+        Some(t) => go_json_string(out, &format_rfc3339_ns(t)),
+        None => go_json_string(out, GO_ZERO_TIME),
+    }
+    out.push_str(",\"Value\":");
+    go_json_string(out, &n.value);
+    out.push_str(",\"Children\":");
+    match &n.children {
+        None => out.push_str("null"),
+        Some(c) => {
+            out.push('{');
+            for (i, (name, child)) in c.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json_string(out, name);
+                out.push(':');
+                save_node(out, child);
+            }
+            out.push('}');
+        }
+    }
+    out.push('}');
+}
+
+/// `raftAttributes` as etcd stores it (`json.Marshal(RaftAttributes)`):
+/// `{"peerURLs":[…]}`, `"isLearner":true` only for a learner (omitempty).
+pub fn raft_attributes_json(m: &Member) -> String {
+    let mut s = String::from("{\"peerURLs\":");
+    go_json_list(&mut s, &m.peer_urls);
+    if m.is_learner {
+        s.push_str(",\"isLearner\":true");
+    }
+    s.push('}');
+    s
+}
+
+/// `attributes` as etcd stores it (`json.Marshal(Attributes)`):
+/// `{"name":…,"clientURLs":[…]}`, `clientURLs` omitempty.
+fn attributes_json(m: &Member) -> String {
+    let mut s = String::from("{\"name\":");
+    go_json_string(&mut s, &m.name);
+    if !m.client_urls.is_empty() {
+        s.push_str(",\"clientURLs\":");
+        go_json_list(&mut s, &m.client_urls);
+    }
+    s.push('}');
+    s
+}
+
+fn same_raft_attributes(stored: &str, m: &Member) -> bool {
+    serde_json::from_str::<MemberJson>(stored)
+        .is_ok_and(|a| a.peer_urls == m.peer_urls && a.is_learner == m.is_learner)
+}
+
+fn same_attributes(stored: &str, m: &Member) -> bool {
+    serde_json::from_str::<MemberJson>(stored)
+        .is_ok_and(|a| a.name == m.name && a.client_urls == m.client_urls)
+}
+
 /// The member id (hex) of `/0/members/<id>/attributes` (`[[:xdigit:]]{1,16}`).
 fn member_attributes_id(path: &str) -> Option<&str> {
     let id = path
@@ -889,6 +1151,101 @@ mod tests {
         assert_eq!(s.apply(&put("/1", "x")), Err(ApplyError::RootReadOnly));
         // Set over a dir fails.
         assert_eq!(s.apply(&put("/1/q", "x")), Err(ApplyError::NotFile));
+    }
+
+    fn patroni_snap() -> Store {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "testdata/etcd-3.4.23/v2-patroni/data/n1/member/snap/0000000000000002-000000000000003f.snap",
+        );
+        let f = crate::formats::snap::decode(&std::fs::read(p).unwrap()).unwrap();
+        Store::parse(f.data()).unwrap()
+    }
+
+    /// The tree etcd 3.4.23 saved (keys, dirs, TTLs, escapes) comes out
+    /// byte for byte as etcd wrote it, and the whole store parses back to
+    /// the same tree and CurrentIndex.
+    #[test]
+    fn save_json_is_etcds_layout_and_round_trips() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "testdata/etcd-3.4.23/v2-patroni/data/n1/member/snap/0000000000000002-000000000000003f.snap",
+        );
+        let f = crate::formats::snap::decode(&std::fs::read(p).unwrap()).unwrap();
+        let etcd = std::str::from_utf8(f.data()).unwrap();
+        let st = V2Store::from_saved(&patroni_snap());
+        let ours = st.save_json();
+        let root = |j: &str| j[..j.find(",\"WatcherHub\"").unwrap()].to_owned();
+        assert_eq!(root(&ours), root(etcd));
+        let back = V2Store::from_saved(&Store::parse(ours.as_bytes()).unwrap());
+        assert_eq!(back.root, st.root);
+        assert_eq!(back.current_index, 60);
+        assert_eq!(back.bad_times, 0);
+        // The event history etcd reads back: 1000 slots, empty, cleared up to CurrentIndex.
+        let v: serde_json::Value = serde_json::from_str(&ours).unwrap();
+        let eh = &v["WatcherHub"]["EventHistory"];
+        assert_eq!(eh["Queue"]["Events"].as_array().unwrap().len(), 1000);
+        assert_eq!(eh["Queue"]["Capacity"], 1000);
+        assert_eq!(eh["Queue"]["Size"], 0);
+        assert_eq!(
+            (eh["StartIndex"].as_u64(), eh["LastIndex"].as_u64()),
+            (Some(61), Some(60))
+        );
+        assert_eq!(v["CurrentIndex"], 60);
+        assert_eq!(v["CurrentVersion"], 2);
+        // Escapes and a fractional expiry survive.
+        let mut s = V2Store::empty();
+        let mut r = put("/1/a<&>/k", "v\"\n\u{2028}é");
+        r.expiration = MIN_EXPIRE_NS + 123_456_789;
+        s.apply(&r).unwrap();
+        let j = s.save_json();
+        assert!(j.contains("\\u003c\\u0026\\u003e"), "{j}");
+        let back = V2Store::from_saved(&Store::parse(j.as_bytes()).unwrap());
+        assert_eq!(back.root, s.root);
+        assert_eq!(back.current_index, s.current_index);
+    }
+
+    /// `/0` from the db: a member whose node already says the same keeps its
+    /// indexes; a changed one is updated, a new one created, a gone one
+    /// deleted and listed as removed, a learner keeps its flag; CurrentIndex
+    /// moves once per write.
+    #[test]
+    fn set_membership_writes_only_what_differs() {
+        let mut st = V2Store::from_saved(&patroni_snap());
+        let before = st.get("/0/members/553675570e2ad01").unwrap().clone();
+        let n1 = Member {
+            id: 0x0553_6755_70e2_ad01,
+            name: "n1".into(),
+            peer_urls: vec!["http://127.0.0.1:2380".into()],
+            client_urls: vec!["http://127.0.0.1:2379".into()],
+            is_learner: false,
+        };
+        st.set_membership(std::slice::from_ref(&n1), &[], Some("3.4.0"));
+        assert_eq!(st.current_index, 60);
+        assert_eq!(st.get("/0/members/553675570e2ad01").unwrap(), &before);
+        let l = Member {
+            id: 0xabc,
+            name: String::new(),
+            peer_urls: vec!["http://127.0.0.1:2390".into()],
+            client_urls: Vec::new(),
+            is_learner: true,
+        };
+        st.set_membership(&[l], &[n1.id, 0x77], Some("3.5.0"));
+        assert!(st.get("/0/members/553675570e2ad01").is_none());
+        assert!(st.get("/0/removed_members/553675570e2ad01").is_some());
+        assert!(st.get("/0/removed_members/77").is_some());
+        let ra = st.get("/0/members/abc/raftAttributes").unwrap();
+        assert_eq!(
+            ra.value,
+            r#"{"peerURLs":["http://127.0.0.1:2390"],"isLearner":true}"#
+        );
+        assert!(st.get("/0/members/abc/attributes").is_none());
+        assert_eq!(st.get("/0/version").unwrap().value, "3.5.0");
+        // delete, 2 removed creates, raftAttributes create, version set.
+        assert_eq!(st.current_index, 65);
+        let back = V2Store::from_saved(&Store::parse(st.save_json().as_bytes()).unwrap());
+        assert_eq!(back.root, st.root);
+        let saved = Store::parse(st.save_json().as_bytes()).unwrap();
+        assert_eq!(saved.removed(), [0x77, n1.id]);
+        assert!(saved.members()[0].is_learner);
     }
 
     #[test]

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Finding, Result};
-use crate::etcd::entry::{payload, Payload};
 use crate::etcd::raftlog::{self, WalDir};
 use crate::etcd::v2replay::{clean, V2Node, V2Store};
 use crate::etcd::v2store::Store;
@@ -164,37 +163,10 @@ fn load_path(path: &Path) -> Result<V2Loaded> {
     let mut failed = 0u64;
     for e in log.read.committed() {
         applied_index = e.entry.index;
-        match payload(&e.entry) {
-            Payload::V2 { v2 } => {
-                requests = requests.saturating_add(1);
-                if store.apply(&v2).is_err() {
-                    failed = failed.saturating_add(1);
-                }
-            }
-            Payload::Request { irr, .. } => {
-                if let Some(v2) = &irr.v2 {
-                    requests = requests.saturating_add(1);
-                    if store.apply(v2).is_err() {
-                        failed = failed.saturating_add(1);
-                    }
-                }
-                if let Some(v) = &irr.cluster_version_set {
-                    store.apply_cluster_version(&v.ver);
-                }
-                if let Some(a) = &irr.cluster_member_attr_set {
-                    if let Some(attrs) = &a.member_attributes {
-                        store.apply_member_attributes(a.member_id, &attrs.name, &attrs.client_urls);
-                    }
-                }
-            }
-            Payload::ConfChange { .. } => {
-                if let Some(cc) = e.entry.data.as_deref().and_then(|d| {
-                    <crate::formats::proto::raftpb::ConfChange as prost::Message>::decode(d).ok()
-                }) {
-                    store.apply_conf_change(cc.r#type, cc.node_id, cc.context.as_deref());
-                }
-            }
-            _ => {}
+        let fx = store.apply_entry(&e.entry);
+        if fx.v2_request {
+            requests = requests.saturating_add(1);
+            failed = failed.saturating_add(u64::from(fx.failed));
         }
     }
     time_findings(&store, snap.as_deref(), &mut findings);

@@ -20,9 +20,20 @@
 //!    become `.broken`, a new WAL holds a snapshot record at the db's
 //!    consistent index and term with the db's members as voters and learners
 //!    (same member and cluster IDs, from the WAL metadata), and a `.snap` at
-//!    that position holds the membership in the v2 store (what etcd 3.5 reads
-//!    it from). A learner must stay one: counted as a voter, it would take
-//!    part in the quorum it cannot give.
+//!    that position holds the v2 store (what etcd 3.4/3.5 read membership
+//!    and `--enable-v2` keys from). A learner must stay one: counted as a
+//!    voter, it would take part in the quorum it cannot give.
+//! 4. The v2 store carried into that `.snap` ([`carry_v2`]): the input's
+//!    newest `.snap` at or below the consistent index whose store parses,
+//!    plus the readable WAL entries after it (contiguous, up to the damage and
+//!    at most the consistent index), replayed as the `v2` command does; then
+//!    `/0` is made to say what the db says (members with their raft
+//!    attributes and attributes, `members_removed` as
+//!    `/0/removed_members/<id>`, the cluster version). When the replay stops
+//!    below the consistent index, the v2 writes in between are unknown: they
+//!    are reported lost (`rebuilt.v2_lost_after`) unless the member cannot
+//!    have any (etcd 3.6+ applies no v2 requests; a store with no v2 API data
+//!    and no v2 client request in any readable WAL record).
 //!
 //! Everything is written into a temporary dir beside the target, checked by
 //! loading it as etcd would, and renamed into place; the input is only read.
@@ -36,7 +47,8 @@ use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::etcd::datadir::Input;
 use crate::etcd::member::Cluster;
 use crate::etcd::raftlog::{self, RaftLog, WalDir};
-use crate::etcd::restore::{rebuilt_wal_frames, snap_file_at, OutputVersion};
+use crate::etcd::restore::{rebuilt_wal_frames, snap_file_with_store, OutputVersion};
+use crate::etcd::v2replay::{entry_v2_request, is_client_request, V2Store};
 use crate::etcd::{dbinfo, membership, status};
 use crate::formats::bbolt::Db;
 use crate::formats::proto::{etcdserverpb, raftpb};
@@ -248,10 +260,28 @@ pub struct Rebuilt {
     /// Committed WAL entries above the consistent index that the rebuilt WAL
     /// no longer holds (left in the `.broken` files).
     pub entries_dropped: u64,
-    /// v2 keys (etcd `--enable-v2`, e.g. Patroni's) in the input's newest
-    /// loadable `.snap`: the rebuilt `.snap` holds only the membership, so
-    /// these (and v2 writes after that `.snap`) are not carried over. `null`
-    /// when the input had no loadable `.snap`.
+    /// The input `.snap` whose v2 store was carried (`null`: none, the
+    /// store was replayed from empty, or not carried at all).
+    pub v2_snap: Option<String>,
+    /// The raft index the carried v2 store reflects: that `.snap`'s index
+    /// plus the WAL entries replayed after it. `null`: no v2 store could be
+    /// read, the rebuilt `.snap` holds only the membership.
+    pub v2_store_index: Option<u64>,
+    /// WAL entries replayed onto the `.snap`'s store.
+    pub v2_entries_applied: u64,
+    /// v2 API keys (`--enable-v2`, e.g. Patroni's; under the store's `/1`)
+    /// in the rebuilt `.snap`.
+    pub v2_keys: u64,
+    /// The input shows v2 API use: v2 keys or auth data in the carried
+    /// `.snap`, or a v2 client request in a readable WAL record.
+    pub v2_in_use: bool,
+    /// v2 writes after this index (up to `index`) were in the damaged part
+    /// of the WAL and are not in the rebuilt `.snap`; `null` when none can
+    /// be missing (the store reaches `index`, or the member shows no v2 use,
+    /// or its etcd (3.6+) applies no v2 requests).
+    pub v2_lost_after: Option<u64>,
+    /// Only when no v2 store could be read: the v2 keys of the newest
+    /// `.snap` that parses at all (one above `index`), else `null`.
     pub v2_keys_not_carried: Option<u64>,
 }
 
@@ -291,9 +321,10 @@ impl WalRepairReport {
     /// A loss the db does not cover.
     pub fn lossy(&self) -> bool {
         self.db_holds_lost == Some(false)
-            || self.rebuilt.as_ref().is_some_and(|r| {
-                r.entries_dropped > 0 || r.v2_keys_not_carried.is_some_and(|n| n > 0)
-            })
+            || self
+                .rebuilt
+                .as_ref()
+                .is_some_and(|r| r.entries_dropped > 0 || r.v2_lost_after.is_some())
     }
 }
 
@@ -317,6 +348,7 @@ struct DbSide {
     term: Option<u64>,
     members: Option<membership::Membership>,
     version: OutputVersion,
+    cluster_version: Option<String>,
 }
 
 fn read_db(db_path: &Path) -> Result<DbSide> {
@@ -330,6 +362,7 @@ fn read_db(db_path: &Path) -> Result<DbSide> {
         term: facts.term,
         members,
         version: OutputVersion::from_storage_version(sv.as_ref()),
+        cluster_version: facts.cluster_version,
     })
 }
 
@@ -473,14 +506,6 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
                 "nothing written: the WAL rebuilt from the db still cannot start etcd ({still}); use another member or a snapshot"
             ))));
         }
-        let mut r = r;
-        // The newest loadable .snap of the input (the damage may have taken
-        // the WAL record that would select it).
-        r.v2_keys_not_carried = raftlog::load_snaps(&snap_dir)
-            .ok()
-            .and_then(|(_, files)| files.into_iter().flatten().max_by_key(|f| f.index()))
-            .and_then(|f| crate::etcd::v2store::Store::parse(f.data()).ok())
-            .map(|st| st.user_keys());
         rebuilt = Some(r);
     }
     // The output as `check` sees it: no error, or nothing is written.
@@ -502,14 +527,20 @@ pub fn repair_wal(input: &Path, out: &Path, force: bool) -> Result<WalRepairRepo
     tmp.commit(out, true)?;
 
     let mut next_steps = Vec::new();
-    if let Some(n) = rebuilt
-        .as_ref()
-        .and_then(|r| r.v2_keys_not_carried)
-        .filter(|n| *n > 0)
-    {
-        next_steps.push(format!(
-            "the rebuilt .snap holds only the membership: the {n} v2 keys (--enable-v2) of the original .snap are not carried over; read them with `etcd-rescue v2 ls -r` on the input"
-        ));
+    if let Some(r) = &rebuilt {
+        if let Some(after) = r.v2_lost_after {
+            next_steps.push(match r.v2_store_index {
+                Some(at) => format!(
+                    "the rebuilt .snap carries the v2 store (--enable-v2) as of index {at}{}: any v2 writes after index {after} up to {} were in the damaged part of the WAL and are lost; compare `etcd-rescue v2 ls -r` on the output with what the v2 clients (e.g. Patroni) expect, and have them write again",
+                    r.v2_snap.as_ref().map_or_else(String::new, |s| format!(" ({s} plus {} WAL entries)", r.v2_entries_applied)),
+                    r.index
+                ),
+                None => format!(
+                    "no v2 store could be read from the input's .snap files: the rebuilt .snap holds only the membership, {} v2 keys (--enable-v2) are not carried over; read what is left with `etcd-rescue v2 ls -r` on the input",
+                    r.v2_keys_not_carried.map_or_else(|| "its".to_owned(), |n| format!("the {n}"))
+                ),
+            });
+        }
     }
     match (&rebuilt, db_holds_lost) {
         (Some(r), _) => next_steps.push(format!(
@@ -567,6 +598,9 @@ struct TermsSeen {
     max: u64,
     /// The term of the entry at the db's consistent index, if readable.
     at_ci: Option<u64>,
+    /// Some entry carries a v2 client request (`--enable-v2` in use), read
+    /// past the damage too: the first such write may lie in the lost part.
+    v2_client: bool,
 }
 
 fn terms_seen(segments: &[Segment], ci: u64) -> TermsSeen {
@@ -579,6 +613,9 @@ fn terms_seen(segments: &[Segment], ci: u64) -> TermsSeen {
                     t.max = t.max.max(e.term);
                     if e.index == ci {
                         t.at_ci = Some(e.term);
+                    }
+                    if !t.v2_client {
+                        t.v2_client = entry_v2_request(&e).is_some_and(|r| is_client_request(&r));
                     }
                 }
             }
@@ -676,7 +713,16 @@ fn rebuild(
         &wal::SegmentName { seq: 0, index: 0 }.file_name(),
         &frames,
     )?;
-    let (snap_name, snap_bytes) = snap_file_at(&cluster, db.version, ci, term);
+    // Read the input's .snap files (copied into out_snap) before the new one
+    // may replace one of the same name.
+    let v2 = carry_v2(out_snap, cut, ci, db, members, &cluster, seen.v2_client);
+    let (snap_name, snap_bytes) = snap_file_with_store(
+        &cluster,
+        db.version,
+        ci,
+        term,
+        v2.store.save_json().into_bytes(),
+    );
     sink::create_dirs(out_snap)?;
     let snap_path = out_snap.join(&snap_name);
     if snap_path.exists() {
@@ -694,8 +740,137 @@ fn rebuild(
         learners: hex_ids(&cluster, true),
         snap_file: snap_name,
         entries_dropped,
-        v2_keys_not_carried: None,
+        v2_snap: v2.snap,
+        v2_store_index: v2.index,
+        v2_entries_applied: v2.applied,
+        v2_keys: v2.store.get("/1").map_or(0, count_keys),
+        v2_in_use: v2.in_use,
+        v2_lost_after: v2.lost_after,
+        v2_keys_not_carried: v2.keys_not_carried,
     })
+}
+
+/// Keys (not dirs) below a node.
+fn count_keys(n: &crate::etcd::v2replay::V2Node) -> u64 {
+    let mut stack = vec![n];
+    let mut k = 0u64;
+    while let Some(x) = stack.pop() {
+        match &x.children {
+            Some(c) => stack.extend(c.values()),
+            None => k = k.saturating_add(1),
+        }
+    }
+    k
+}
+
+/// The v2 store carried into a rebuilt `.snap`, and what it misses.
+struct V2Carry {
+    /// With `/0` set from the db; only that when `index` is `None`.
+    store: V2Store,
+    snap: Option<String>,
+    index: Option<u64>,
+    applied: u64,
+    in_use: bool,
+    lost_after: Option<u64>,
+    keys_not_carried: Option<u64>,
+}
+
+/// The v2 store as of the db's consistent index `ci`, as far as the input
+/// holds it (see the module docs, step 4), with `/0` set from the db.
+/// `snap_dir`: the input's `.snap` files; `cut`: the WAL as cut (every entry
+/// in it is before the damage, CRC-valid); `wal_v2_client`: a v2 client
+/// request was seen in some CRC-valid WAL record.
+fn carry_v2(
+    snap_dir: &Path,
+    cut: &RaftLog,
+    ci: u64,
+    db: &DbSide,
+    members: &membership::Membership,
+    cluster: &Cluster,
+    wal_v2_client: bool,
+) -> V2Carry {
+    use crate::etcd::v2store::Store;
+    let (names, files) = raftlog::load_snaps(snap_dir).unwrap_or_default();
+    let mut parsed: Vec<(u64, String, Store)> = names
+        .iter()
+        .zip(files)
+        .filter_map(|(n, f)| {
+            let f = f?;
+            let st = Store::parse(f.data()).ok()?;
+            Some((f.index(), n.name.clone(), st))
+        })
+        .collect();
+    parsed.sort_by_key(|p| p.0);
+    // etcd 3.6+ neither serves nor applies v2 requests: nothing can be lost.
+    let no_v2_apply = db.version >= OutputVersion::V3_6;
+    let first_entry = cut.read.entries.first().map(|e| e.entry.index);
+    // The base: the newest parsed .snap at or below ci (one above holds
+    // writes past the db's state); else the empty store etcd starts with,
+    // valid only when no .snap was ever taken or the WAL still starts at 1.
+    let base = parsed.iter().rev().find(|p| p.0 <= ci);
+    let (mut store, base_index, snap, custom) = match base {
+        Some((i, n, st)) => (
+            V2Store::from_saved(st),
+            *i,
+            Some(n.clone()),
+            st.has_custom_content(),
+        ),
+        None if names.is_empty() || first_entry == Some(1) => (V2Store::empty(), 0, None, false),
+        None => {
+            let keys = parsed.last().map(|p| p.2.user_keys());
+            let in_use = wal_v2_client || keys.is_some_and(|k| k > 0);
+            let mut store = V2Store::empty();
+            store.set_membership(
+                &cluster.members,
+                &members.removed,
+                db.cluster_version.as_deref(),
+            );
+            return V2Carry {
+                store,
+                snap: None,
+                index: None,
+                applied: 0,
+                in_use,
+                lost_after: (!no_v2_apply).then_some(0),
+                keys_not_carried: keys,
+            };
+        }
+    };
+    // Entries up to ci are committed (the db applied them), so a HardState
+    // cut short by the damage does not hold them back; they must follow on
+    // from the base without a gap.
+    let mut at = base_index;
+    let mut applied = 0u64;
+    let mut client = false;
+    for e in cut
+        .read
+        .entries
+        .iter()
+        .filter(|e| e.entry.index > base_index)
+    {
+        if e.entry.index != at.saturating_add(1) || e.entry.index > ci {
+            break;
+        }
+        client |= store.apply_entry(&e.entry).client;
+        at = e.entry.index;
+        applied = applied.saturating_add(1);
+    }
+    store.set_membership(
+        &cluster.members,
+        &members.removed,
+        db.cluster_version.as_deref(),
+    );
+    let in_use = custom || client || wal_v2_client;
+    let lost_after = (at < ci && in_use && !no_v2_apply).then_some(at);
+    V2Carry {
+        store,
+        snap,
+        index: Some(at),
+        applied,
+        in_use,
+        lost_after,
+        keys_not_carried: None,
+    }
 }
 
 /// The IDs, hex, of `cluster`'s learners (`true`) or voters (`false`).
