@@ -4,10 +4,13 @@
 //!
 //! The model holds the live keys (create/mod revision, version, value,
 //! lease), the leases (TTL, remaining TTL), the alarms and the compact
-//! revision, loaded from the db. Each v3 request is applied as etcd applies
-//! it; every write txn that changes something raises the revision by one
-//! (puts always; deletes only when a key was deleted; a txn when its chosen
-//! branch changed something; a lease revoke when keys were attached).
+//! revision, loaded from the db. Keys and values stay views into the db's
+//! mapping: the heap grows with the number of live keys (about 130 bytes
+//! each with the map's nodes), not with their values; only what the replay
+//! puts is copied. Each v3 request is applied as etcd applies it; every
+//! write txn that changes something raises the revision by one (puts
+//! always; deletes only when a key was deleted; a txn when its chosen branch
+//! changed something; a lease revoke when keys were attached).
 //!
 //! What a recorded replay yields ([`Changes`]), in backend terms:
 //! ```text
@@ -60,7 +63,9 @@
 //! `kvstore_compaction.go`, `key_index.go` (`compact`), `apply.go`
 //! `applierV3Capped`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use prost::Message;
 
@@ -96,12 +101,14 @@ const ALARM_CORRUPT: i32 = 2;
 /// prost's own decoding limit is 100).
 const MAX_TXN_DEPTH: u32 = 64;
 
+/// A live key's state. The value is a view into the db's mapping for keys
+/// loaded from the db, owned only for what the replay puts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Kv {
+struct Kv<'db> {
     create: i64,
     modr: i64,
     version: i64,
-    value: Vec<u8>,
+    value: Cow<'db, [u8]>,
     lease: i64,
 }
 
@@ -132,10 +139,13 @@ pub struct Changes {
     pub refused: BTreeMap<&'static str, u64>,
 }
 
-/// The model.
+/// The model. Keys and values loaded from the db are views into its
+/// mapping (`'db`): the heap holds per live key its revisions, version,
+/// lease and two slices, never the key or value bytes; only what the replay
+/// puts is owned.
 #[derive(Debug, Clone, Default)]
-pub struct Model {
-    keys: BTreeMap<Vec<u8>, Kv>,
+pub struct Model<'db> {
+    keys: BTreeMap<Cow<'db, [u8]>, Kv<'db>>,
     leases: BTreeMap<i64, Lease>,
     /// Active alarms: (member, type).
     alarms: BTreeMap<(u64, i32), ()>,
@@ -162,12 +172,17 @@ struct Tx {
     sub: i64,
 }
 
-fn encode_kv(key: &[u8], kv: &Kv) -> Vec<u8> {
-    use prost::encoding::{bytes, int64};
+fn encode_kv(key: &[u8], kv: &Kv<'_>) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, int64, WireType};
+    // prost's `bytes::encode`, from a slice: no copy of the key or value.
+    fn bytes_field(tag: u32, v: &[u8], b: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, b);
+        encode_varint(crate::bytes::to_u64(v.len()), b);
+        b.extend_from_slice(v);
+    }
     let mut b = Vec::with_capacity(key.len() + kv.value.len() + 24);
-    let key_owned = key.to_vec();
     if !key.is_empty() {
-        bytes::encode(1, &key_owned, &mut b);
+        bytes_field(1, key, &mut b);
     }
     for (tag, v) in [(2u32, kv.create), (3, kv.modr), (4, kv.version)] {
         if v != 0 {
@@ -175,7 +190,7 @@ fn encode_kv(key: &[u8], kv: &Kv) -> Vec<u8> {
         }
     }
     if !kv.value.is_empty() {
-        bytes::encode(5, &kv.value, &mut b);
+        bytes_field(5, &kv.value, &mut b);
     }
     if kv.lease != 0 {
         int64::encode(6, &kv.lease, &mut b);
@@ -188,11 +203,11 @@ pub fn lease_key(id: i64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-impl Model {
+impl<'db> Model<'db> {
     /// Loads live keys, leases, alarms, the compact revision and the current
     /// revision from `db`. `compact_revs`: the scheduled and finished compact
-    /// revisions (`meta`), when known.
-    pub fn from_db(db: &Db<'_>, compact_revs: &[Option<i64>]) -> Result<Model> {
+    /// revisions (`meta`), when known. Keys and values stay views into `db`.
+    pub fn from_db(db: &Db<'db>, compact_revs: &[Option<i64>]) -> Result<Model<'db>> {
         let mut m = Model {
             compact_revision: -1,
             ..Model::default()
@@ -210,12 +225,12 @@ impl Model {
                     m.keys.remove(kv.key);
                 } else {
                     m.keys.insert(
-                        kv.key.to_vec(),
+                        Cow::Borrowed(kv.key),
                         Kv {
                             create: kv.create_revision,
                             modr: kv.mod_revision,
                             version: kv.version,
-                            value: kv.value.to_vec(),
+                            value: Cow::Borrowed(kv.value),
                             lease: kv.lease,
                         },
                     );
@@ -292,44 +307,44 @@ impl Model {
         crate::bytes::to_u64(self.leases.len())
     }
 
-    fn range_keys(&self, key: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
-        if end.is_empty() {
-            return self
-                .keys
-                .get_key_value(key)
-                .map(|(k, _)| vec![k.clone()])
-                .unwrap_or_default();
-        }
-        if end == [0] {
-            return self
-                .keys
-                .range(key.to_vec()..)
-                .map(|(k, _)| k.clone())
-                .collect();
-        }
-        if key >= end {
-            return Vec::new();
-        }
-        self.keys
-            .range(key.to_vec()..end.to_vec())
-            .map(|(k, _)| k.clone())
-            .collect()
+    /// The live keys in [key, end) as etcd reads a range: `end` empty is
+    /// `key` alone, `[0]` is every key from `key` on.
+    fn range<'s>(
+        &'s self,
+        key: &'s [u8],
+        end: &'s [u8],
+    ) -> impl Iterator<Item = (&'s Cow<'db, [u8]>, &'s Kv<'db>)> + 's {
+        let bounds = if end.is_empty() {
+            Some((Bound::Included(key), Bound::Included(key)))
+        } else if end == [0] {
+            Some((Bound::Included(key), Bound::Unbounded))
+        } else if key >= end {
+            None
+        } else {
+            Some((Bound::Included(key), Bound::Excluded(end)))
+        };
+        bounds
+            .into_iter()
+            .flat_map(move |b| self.keys.range::<[u8], _>(b))
     }
 
     fn compare(&self, c: &Compare) -> bool {
-        let ks = self.range_keys(&c.key, &c.range_end);
-        if ks.is_empty() {
-            if c.target == 3 {
-                return false;
-            }
-            return compare_kv(c, &Kv::default());
+        let mut any = false;
+        let all = self.range(&c.key, &c.range_end).all(|(_, kv)| {
+            any = true;
+            compare_kv(c, kv)
+        });
+        if any {
+            return all;
         }
-        ks.iter()
-            .all(|k| self.keys.get(k).is_some_and(|kv| compare_kv(c, kv)))
+        if c.target == 3 {
+            return false;
+        }
+        compare_kv(c, &Kv::default())
     }
 
     fn put_ok(&self, p: &PutRequest) -> bool {
-        let cur = self.keys.get(&p.key);
+        let cur = self.keys.get(p.key.as_slice());
         if (p.ignore_value || p.ignore_lease) && cur.is_none() {
             return false;
         }
@@ -348,41 +363,46 @@ impl Model {
     }
 
     fn put(&mut self, p: &PutRequest, tx: &mut Tx) {
-        let cur = self.keys.get(&p.key).cloned();
-        let value = match (&cur, p.ignore_value) {
-            (Some(c), true) => c.value.clone(),
-            _ => p.value.clone(),
-        };
-        let lease = match (&cur, p.ignore_lease) {
-            (Some(c), true) => c.lease,
-            _ => p.lease,
-        };
-        let (create, version) = match &cur {
-            Some(c) => (c.create, c.version.saturating_add(1)),
-            None => (tx.rev, 1),
-        };
-        let kv = Kv {
-            create,
-            modr: tx.rev,
-            version,
-            value,
-            lease,
-        };
         let rev = Revision {
             main: tx.rev,
             sub: tx.sub,
         };
         tx.sub = tx.sub.saturating_add(1);
+        let fresh = || Kv {
+            create: tx.rev,
+            modr: tx.rev,
+            version: 1,
+            value: Cow::Owned(p.value.clone()),
+            lease: p.lease,
+        };
+        // A key already there keeps its map key (a view into the db when it
+        // came from there); only the value the request sends is owned.
+        let kv = match self.keys.get_mut(p.key.as_slice()) {
+            Some(cur) => {
+                cur.modr = tx.rev;
+                cur.version = cur.version.saturating_add(1);
+                if !p.ignore_value {
+                    cur.value = Cow::Owned(p.value.clone());
+                }
+                if !p.ignore_lease {
+                    cur.lease = p.lease;
+                }
+                &*cur
+            }
+            None => self
+                .keys
+                .entry(Cow::Owned(p.key.clone()))
+                .or_insert_with(fresh),
+        };
         if let Some(c) = self.changes.as_mut() {
             c.key_records
-                .push((rev.to_key().to_vec(), encode_kv(&p.key, &kv)));
+                .push((rev.to_key().to_vec(), encode_kv(&p.key, kv)));
         }
-        self.keys.insert(p.key.clone(), kv);
     }
 
-    fn delete_keys(&mut self, ks: &[Vec<u8>], tx: &mut Tx) {
+    fn delete_keys(&mut self, ks: &[Cow<'db, [u8]>], tx: &mut Tx) {
         for k in ks {
-            if self.keys.remove(k).is_none() {
+            if self.keys.remove(k.as_ref()).is_none() {
                 continue;
             }
             let rev = Revision {
@@ -399,7 +419,11 @@ impl Model {
     }
 
     fn delete(&mut self, d: &DeleteRangeRequest, tx: &mut Tx) {
-        let ks = self.range_keys(&d.key, &d.range_end);
+        // Views into the db stay views; only keys the replay put are copied.
+        let ks: Vec<Cow<'db, [u8]>> = self
+            .range(&d.key, &d.range_end)
+            .map(|(k, _)| k.clone())
+            .collect();
         self.delete_keys(&ks, tx);
     }
 
@@ -504,7 +528,7 @@ impl Model {
             return;
         }
         // BTreeMap order is the byte order etcd sorts the keys in.
-        let attached: Vec<Vec<u8>> = self
+        let attached: Vec<Cow<'db, [u8]>> = self
             .keys
             .iter()
             .filter(|(_, v)| v.lease == id)
@@ -1013,10 +1037,10 @@ fn at_least_3_6(v: &[u8]) -> bool {
     }
 }
 
-fn compare_kv(c: &Compare, kv: &Kv) -> bool {
+fn compare_kv(c: &Compare, kv: &Kv<'_>) -> bool {
     use std::cmp::Ordering;
     let ord = match (&c.target_union, c.target) {
-        (Some(TargetUnion::Value(v)), _) => kv.value.as_slice().cmp(v.as_slice()),
+        (Some(TargetUnion::Value(v)), _) => kv.value.as_ref().cmp(v.as_slice()),
         (Some(TargetUnion::CreateRevision(v)), _) => kv.create.cmp(v),
         (Some(TargetUnion::ModRevision(v)), _) => kv.modr.cmp(v),
         (Some(TargetUnion::Version(v)), _) => kv.version.cmp(v),
@@ -1024,7 +1048,7 @@ fn compare_kv(c: &Compare, kv: &Kv) -> bool {
         (None, 0) => kv.version.cmp(&0),
         (None, 1) => kv.create.cmp(&0),
         (None, 2) => kv.modr.cmp(&0),
-        (None, 3) => kv.value.as_slice().cmp(&[][..]),
+        (None, 3) => kv.value.as_ref().cmp(&[][..]),
         (None, 4) => kv.lease.cmp(&0),
         (None, _) => return false,
     };
@@ -1155,6 +1179,60 @@ mod tests {
             String::from_utf8_lossy(kv.value).into_owned(),
             kv.lease,
         )
+    }
+
+    /// Keys and values loaded from the db stay views into it; a put owns
+    /// its value only (the map key stays the db's), and `ignore_value`
+    /// keeps the db's view.
+    #[test]
+    fn keys_and_values_from_the_db_stay_views() {
+        let rk = |main| Revision { main, sub: 0 }.to_key().to_vec();
+        let kv = |create, modr, version, value: &'static [u8]| Kv {
+            create,
+            modr,
+            version,
+            value: Cow::Borrowed(value),
+            lease: 0,
+        };
+        let bytes = {
+            let mut w = crate::formats::bbolt::write::DbWriter::new(
+                std::io::Cursor::new(Vec::new()),
+                crate::formats::bbolt::write::WriterOptions::default(),
+            )
+            .unwrap();
+            w.begin_bucket(b"key").unwrap();
+            w.put(&rk(2), &encode_kv(b"a", &kv(2, 2, 1, b"1"))).unwrap();
+            w.put(&rk(3), &encode_kv(b"b", &kv(3, 3, 1, b"2"))).unwrap();
+            w.put(&rk(4), &encode_kv(b"a", &kv(2, 4, 2, b"3"))).unwrap();
+            w.finish().unwrap().0.into_inner()
+        };
+        let db = Db::open(&bytes).unwrap();
+        let mut m = Model::from_db(&db, &[None, None]).unwrap();
+        assert_eq!(m.revision, 4);
+        let views = |m: &Model<'_>, k: &[u8]| {
+            let (k, v) = m.keys.get_key_value(k).unwrap();
+            (
+                matches!(k, Cow::Borrowed(_)),
+                matches!(v.value, Cow::Borrowed(_)),
+                v.value.to_vec(),
+                v.version,
+            )
+        };
+        assert_eq!(views(&m, b"a"), (true, true, b"3".to_vec(), 2));
+        assert_eq!(views(&m, b"b"), (true, true, b"2".to_vec(), 1));
+        assert!(m.apply(&put("a")));
+        assert!(m.apply(&InternalRaftRequest {
+            put: Some(PutRequest {
+                key: b"b".to_vec(),
+                ignore_value: true,
+                ..PutRequest::default()
+            }),
+            ..InternalRaftRequest::default()
+        }));
+        assert!(m.apply(&put("c")));
+        assert_eq!(views(&m, b"a"), (true, false, b"v".to_vec(), 3));
+        assert_eq!(views(&m, b"b"), (true, true, b"2".to_vec(), 2));
+        assert_eq!(views(&m, b"c"), (false, false, b"v".to_vec(), 1));
     }
 
     /// Sub revisions count the puts and deleted keys of one txn; tombstones
