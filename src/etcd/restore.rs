@@ -55,7 +55,7 @@ use prost::Message;
 use crate::error::{Error, ErrorKind, Result};
 use crate::formats::bbolt::write::{DbWriter, WriteSummary, WriterOptions};
 use crate::formats::bbolt::{Bucket, Db};
-use crate::formats::proto::{etcdserverpb, raftpb, walpb};
+use crate::formats::proto::{raftpb, walpb};
 use crate::formats::wal::reader::RecordType;
 use crate::formats::wal::write::Encoder;
 
@@ -550,16 +550,7 @@ pub fn wal_frames(cluster: &Cluster, node_id: u64) -> Vec<u8> {
 /// The WAL frames the restore of etcdutl `version` writes for `node_id`.
 pub fn wal_frames_for(cluster: &Cluster, node_id: u64, version: OutputVersion) -> Vec<u8> {
     let n = crate::bytes::to_u64(cluster.members.len());
-    let mut e = Encoder::new(0);
-    e.crc_record();
-    e.message(
-        RecordType::Metadata,
-        &etcdserverpb::Metadata {
-            node_id,
-            cluster_id: cluster.id,
-        },
-    );
-    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+    let mut e = Encoder::created(node_id, cluster.id);
     for (i, m) in (1u64..).zip(&cluster.members) {
         let cc = raftpb::ConfChange {
             id: 0,
@@ -585,51 +576,21 @@ pub fn wal_frames_for(cluster: &Cluster, node_id: u64, version: OutputVersion) -
             commit: n,
         },
     );
-    if version.sets_only_given_fields() {
-        // walpb.Snapshot{index 1, term 2, conf_state 3}: all set here.
-        let mut b = Vec::new();
-        prost::encoding::uint64::encode(1, &n, &mut b);
-        prost::encoding::uint64::encode(2, &RESTORE_TERM, &mut b);
-        put_message_field(3, &conf_state_bytes(cluster, version), &mut b);
-        e.record(RecordType::Snapshot, Some(&b));
-    } else {
-        e.message(
-            RecordType::Snapshot,
-            &walpb::Snapshot {
-                index: n,
-                term: RESTORE_TERM,
-                conf_state: Some(conf_state(cluster)),
-            },
-        );
-    }
+    snapshot_record(&mut e, cluster, n, RESTORE_TERM, version);
     e.bytes().to_vec()
 }
 
-/// The WAL of a member rebuilt from its db: etcd's fresh WAL (crc, metadata,
-/// snapshot {0, 0}), then `state` and a snapshot record at (`index`, `term`)
-/// with `cluster`'s voters and learners: the member starts from the db at
-/// that consistent index (with the `.snap` of [`snap_file_at`]) and no
-/// entries.
-pub fn rebuilt_wal_frames(
+/// Appends the WAL snapshot record at (`index`, `term`) with `cluster`'s
+/// ConfState, as that etcd encodes it.
+fn snapshot_record(
+    e: &mut Encoder,
     cluster: &Cluster,
-    node_id: u64,
     index: u64,
     term: u64,
-    state: raftpb::HardState,
     version: OutputVersion,
-) -> Vec<u8> {
-    let mut e = Encoder::new(0);
-    e.crc_record();
-    e.message(
-        RecordType::Metadata,
-        &etcdserverpb::Metadata {
-            node_id,
-            cluster_id: cluster.id,
-        },
-    );
-    e.message(RecordType::Snapshot, &walpb::Snapshot::default());
-    e.message(RecordType::State, &state);
+) {
     if version.sets_only_given_fields() {
+        // walpb.Snapshot{index 1, term 2, conf_state 3}: all set here.
         let mut b = Vec::new();
         prost::encoding::uint64::encode(1, &index, &mut b);
         prost::encoding::uint64::encode(2, &term, &mut b);
@@ -645,6 +606,24 @@ pub fn rebuilt_wal_frames(
             },
         );
     }
+}
+
+/// The WAL of a member rebuilt from its db: etcd's fresh WAL (crc, metadata,
+/// snapshot {0, 0}), then `state` and a snapshot record at (`index`, `term`)
+/// with `cluster`'s voters and learners: the member starts from the db at
+/// that consistent index (with the `.snap` of [`snap_file_at`]) and no
+/// entries.
+pub fn rebuilt_wal_frames(
+    cluster: &Cluster,
+    node_id: u64,
+    index: u64,
+    term: u64,
+    state: raftpb::HardState,
+    version: OutputVersion,
+) -> Vec<u8> {
+    let mut e = Encoder::created(node_id, cluster.id);
+    e.message(RecordType::State, &state);
+    snapshot_record(&mut e, cluster, index, term, version);
     e.bytes().to_vec()
 }
 

@@ -623,17 +623,7 @@ mod tests {
     }
 
     fn base() -> Encoder {
-        let mut e = Encoder::new(0);
-        e.crc_record();
-        e.message(
-            RecordType::Metadata,
-            &etcdserverpb::Metadata {
-                node_id: 1,
-                cluster_id: 2,
-            },
-        );
-        e.message(RecordType::Snapshot, &walpb::Snapshot::default());
-        e
+        Encoder::created(1, 2)
     }
 
     #[test]

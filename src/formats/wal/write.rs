@@ -15,7 +15,7 @@ use prost::Message;
 use super::frame::{encode_len_word, SEGMENT_SIZE};
 use super::reader::RecordType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::formats::proto::walpb;
+use crate::formats::proto::{etcdserverpb, walpb};
 
 /// Builds the bytes of a WAL file.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +31,23 @@ impl Encoder {
             buf: Vec::new(),
             crc: prev_crc,
         }
+    }
+
+    /// The start of a new member's first file, as etcd's `wal.Create` writes
+    /// it: the crc record, the metadata naming the member and cluster, and
+    /// an empty snapshot record.
+    pub fn created(node_id: u64, cluster_id: u64) -> Encoder {
+        let mut e = Encoder::new(0);
+        e.crc_record();
+        e.message(
+            RecordType::Metadata,
+            &etcdserverpb::Metadata {
+                node_id,
+                cluster_id,
+            },
+        );
+        e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+        e
     }
 
     /// Appends a record of type `rtype` with `data` (`None`: no data field).
@@ -88,21 +105,10 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::proto::etcdserverpb::Metadata;
-    use crate::formats::proto::walpb;
 
     #[test]
     fn first_frames_match_the_checked_restore_vector() {
-        let mut e = Encoder::new(0);
-        e.crc_record();
-        e.message(
-            RecordType::Metadata,
-            &Metadata {
-                node_id: 0x8e9e_05c5_2164_694d,
-                cluster_id: 0xcdf8_1819_4e3a_8c32,
-            },
-        );
-        e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+        let e = Encoder::created(0x8e9e_05c5_2164_694d, 0xcdf8_1819_4e3a_8c32);
         let b = e.bytes();
         let want_start: &[u8] = &[
             0x04, 0, 0, 0, 0, 0, 0, 0x84, 0x08, 0x04, 0x10, 0x00, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0,

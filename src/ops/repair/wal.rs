@@ -886,21 +886,11 @@ fn hex_ids(cluster: &Cluster, learners: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::proto::walpb;
     use crate::formats::wal::write::Encoder;
     use crate::formats::wal::SegmentName;
 
     fn small_wal() -> Vec<u8> {
-        let mut e = Encoder::new(0);
-        e.crc_record();
-        e.message(
-            RecordType::Metadata,
-            &etcdserverpb::Metadata {
-                node_id: 1,
-                cluster_id: 2,
-            },
-        );
-        e.message(RecordType::Snapshot, &walpb::Snapshot::default());
+        let mut e = Encoder::created(1, 2);
         for i in 1..=4u64 {
             e.message(
                 RecordType::Entry,
