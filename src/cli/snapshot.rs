@@ -324,7 +324,7 @@ fn replay_lines(w: &etcd_rescue::ops::dir_restore::WalReplay) -> String {
     }
     if w.auth_enabled {
         out.push_str(
-            "note: auth is enabled in the db; the replay assumed every request was permitted\n",
+            "note: auth was enabled (in the db or by a replayed entry); the replay assumed every request was permitted\n",
         );
     }
     out

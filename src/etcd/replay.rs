@@ -50,9 +50,10 @@
 //! A user added or a password changed by etcd < 3.5 carries the password,
 //! which etcd bcrypt-hashes at apply with a random salt: hashed here the same
 //! way (counted in [`Changes::passwords_hashed`]).
-//! Not modelled (counted in [`Changes::not_applied`]): auth enable/disable
-//! (etcd commits the backend on them, so they are rarely past the db),
-//! downgrade info; auth permission checks are not evaluated (requests are
+//! Auth enable (root user with the root role required) and disable as
+//! `AuthEnable`/`AuthDisable` (etcd commits the backend on them, so they are
+//! rarely past the db).
+//! Not modelled (counted in [`Changes::not_applied`]): downgrade info; auth permission checks are not evaluated (requests are
 //! assumed allowed). Membership changes and
 //! v2 requests are left out on purpose: restore writes a new membership.
 //! Source: etcd v3.5.36 `server/etcdserver/apply.go` (`Put`, `DeleteRange`,
@@ -157,8 +158,11 @@ pub struct Model<'db> {
     pub writes: u64,
     /// Lease checkpoints are persisted (cluster version 3.6 or newer).
     pub persist_checkpoints: bool,
-    /// `auth/authEnabled` in the db: permission checks are then not modelled.
+    /// `auth/authEnabled`: as the db holds it, then as replayed entries set it.
     pub auth_enabled: bool,
+    /// Auth was enabled at some point (in the db or by a replayed entry):
+    /// the permission checks etcd makes while it is on were not evaluated.
+    pub auth_was_enabled: bool,
     /// `auth/authRevision`.
     auth_revision: u64,
     users: BTreeMap<Vec<u8>, User>,
@@ -260,6 +264,7 @@ impl<'db> Model<'db> {
         }
         if let Some(b) = db.bucket(schema::AUTH)? {
             m.auth_enabled = b.get(db, b"authEnabled")?.is_some_and(|e| e.value == [1]);
+            m.auth_was_enabled = m.auth_enabled;
             if let Some(e) = b.get(db, b"authRevision")? {
                 m.auth_revision = crate::bytes::u64_be(e.value, 0).unwrap_or(0);
             }
@@ -643,6 +648,36 @@ impl<'db> Model<'db> {
         Ok(parts.format_for_version(bcrypt::Version::TwoA).into_bytes())
     }
 
+    /// `AuthEnable`: needs the root user holding the root role (refused
+    /// otherwise); enabling does not raise the auth revision. Already
+    /// enabled: nothing happens.
+    fn auth_enable(&mut self) {
+        if self.auth_enabled {
+            return;
+        }
+        let root_ok = self
+            .users
+            .get(ROOT.as_bytes())
+            .is_some_and(|u| u.roles.iter().any(|r| r == ROOT));
+        if !root_ok {
+            self.note(true, "auth_enable");
+            return;
+        }
+        self.auth_enabled = true;
+        self.auth_was_enabled = true;
+        self.put_auth(schema::AUTH, b"authEnabled", Some(vec![1]));
+    }
+
+    /// `AuthDisable`: raises the auth revision; already disabled: nothing.
+    fn auth_disable(&mut self) {
+        if !self.auth_enabled {
+            return;
+        }
+        self.auth_enabled = false;
+        self.put_auth(schema::AUTH, b"authEnabled", Some(vec![0]));
+        self.auth_commit();
+    }
+
     /// `UserDelete`: refused for `root` while auth is enabled, or a missing user.
     fn user_delete(&mut self, name: &str) {
         let root = self.auth_enabled && name == ROOT;
@@ -877,7 +912,11 @@ impl<'db> Model<'db> {
             self.role_delete(&r.name);
         } else if let Some(r) = &irr.auth_role_revoke_permission {
             self.role_revoke_permission(&r.role, &r.key, &r.range_end);
-        } else if irr.downgrade_info_set.is_some() || is_auth_change(irr) {
+        } else if irr.auth_enable.is_some() {
+            self.auth_enable();
+        } else if irr.auth_disable.is_some() {
+            self.auth_disable();
+        } else if irr.downgrade_info_set.is_some() {
             self.note(false, irr.kind());
         }
         let changed = tx.sub > 0;
@@ -1020,11 +1059,6 @@ fn has_put_at(t: &TxnRequest, depth: u32) -> bool {
             }
             _ => false,
         })
-}
-
-/// The auth changes the model does not apply.
-fn is_auth_change(irr: &InternalRaftRequest) -> bool {
-    irr.auth_enable.is_some() || irr.auth_disable.is_some()
 }
 
 /// A cluster version string of 3.6 or newer.
@@ -1446,6 +1480,47 @@ mod tests {
         });
         assert_eq!(m.auth_revision, 0);
         assert!(m.users.contains_key(&b"root"[..]) && m.roles.contains_key(&b"root"[..]));
+    }
+
+    /// Auth enable needs root with the root role and leaves the auth
+    /// revision; disable raises it; either is a no-op when already so.
+    #[test]
+    fn auth_enable_and_disable() {
+        let enable = InternalRaftRequest {
+            auth_enable: Some(Default::default()),
+            ..Default::default()
+        };
+        let disable = InternalRaftRequest {
+            auth_disable: Some(Default::default()),
+            ..Default::default()
+        };
+        let mut m = Model::default();
+        m.record();
+        m.apply(&disable);
+        m.apply(&enable);
+        assert!(!m.auth_enabled, "no root user: refused");
+        m.users.insert(
+            b"root".to_vec(),
+            User {
+                name: b"root".to_vec(),
+                roles: vec!["root".into()],
+                ..User::default()
+            },
+        );
+        m.apply(&enable);
+        m.apply(&enable);
+        assert!(m.auth_enabled && m.auth_was_enabled);
+        assert_eq!(m.auth_revision, 0);
+        m.apply(&disable);
+        assert!(!m.auth_enabled && m.auth_was_enabled);
+        assert_eq!(m.auth_revision, 1);
+        let c = m.take_changes();
+        assert_eq!(c.refused.get("auth_enable"), Some(&1));
+        assert!(c.not_applied.is_empty());
+        assert_eq!(
+            c.auth[schema::AUTH].get(&b"authEnabled"[..]),
+            Some(&Some(vec![0]))
+        );
     }
 
     /// A txn whose chosen branch puts to an unknown lease fails whole; the

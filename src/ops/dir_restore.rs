@@ -56,7 +56,7 @@ pub struct WalReplay {
     /// Their index range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uncommitted_range: Option<[u64; 2]>,
-    /// Requests the replay does not model (auth enable/disable, downgrade), by kind:
+    /// Requests the replay does not model (downgrade), by kind:
     /// their effect is missing from the output.
     pub not_applied: BTreeMap<String, u64>,
     /// Passwords sent by etcd < 3.5 (user add, password change) and
@@ -69,7 +69,8 @@ pub struct WalReplay {
     /// The newest compaction applied by the replay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compaction: Option<i64>,
-    /// Auth is enabled in the db: permission checks were not evaluated.
+    /// Auth was enabled (in the db, or by a replayed entry): permission
+    /// checks were not evaluated.
     pub auth_enabled: bool,
     /// Which input was chosen among several, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,7 +307,7 @@ pub(super) fn read_and_replay(o: &RestoreOptions) -> Result<Replayed> {
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect(),
         compaction: changes.compaction,
-        auth_enabled: model.auth_enabled,
+        auth_enabled: model.auth_was_enabled,
         chosen,
     };
     let overlay = changes.into_overlay(removals);
