@@ -806,7 +806,7 @@ impl<'db> Model<'db> {
 
     fn user_grant_role(&mut self, user: &str, role: &str) {
         let role_ok = role == ROOT || self.roles.contains_key(role.as_bytes());
-        let Some(u) = self.users.get_mut(user.as_bytes()).filter(|_| role_ok) else {
+        let Some(mut u) = self.users.get(user.as_bytes()).filter(|_| role_ok).cloned() else {
             self.note(true, "auth_user_grant_role");
             return;
         };
@@ -814,8 +814,7 @@ impl<'db> Model<'db> {
             return; // already granted: no change, no new auth revision
         };
         u.roles.insert(at, role.to_string());
-        let bytes = u.encode_to_vec();
-        self.put_auth(schema::AUTH_USERS, user.as_bytes(), Some(bytes));
+        self.put_user(u);
         self.auth_commit();
     }
 
@@ -824,7 +823,8 @@ impl<'db> Model<'db> {
             !p.key.is_empty()
                 && (p.range_end.is_empty() || p.range_end == [0] || p.key < p.range_end)
         };
-        let (Some(perm), Some(role)) = (perm.filter(valid), self.roles.get_mut(name.as_bytes()))
+        let (Some(perm), Some(mut role)) =
+            (perm.filter(valid), self.roles.get(name.as_bytes()).cloned())
         else {
             self.note(true, "auth_role_grant_permission");
             return;
@@ -839,8 +839,7 @@ impl<'db> Model<'db> {
                 role.key_permission.sort_by(|a, b| a.key.cmp(&b.key));
             }
         }
-        let bytes = role.encode_to_vec();
-        self.put_auth(schema::AUTH_ROLES, name.as_bytes(), Some(bytes));
+        self.put_role(role);
         self.auth_commit();
     }
 
